@@ -1,0 +1,53 @@
+# CiteQA: `make serve` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.citeqa-installed
+DATASETS ?= ../shared/datasets
+
+.PHONY: install model build serve test check lint typecheck browser-deps bench-quality clean
+
+# torch first, pinned to the local CPU wheel: a looser requirement with no torch installed pulls CUDA builds.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Debian's Chromium and CJK fonts for the browser tests (Playwright never downloads a browser here).
+browser-deps:
+	@if [ -x /usr/bin/chromium ] && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	else echo "browser tests need: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; fi
+
+model: install
+	$(BIN)/citeqa model --prepare
+
+build: model
+	$(BIN)/citeqa build
+
+serve: model
+	$(BIN)/citeqa serve
+
+test: model browser-deps
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench-quality: model
+	$(BIN)/citeqa bench-quality --datasets $(DATASETS)
+
+clean:
+	rm -rf .citeqa tests/artifacts eval/runs

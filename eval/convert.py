@@ -1,0 +1,327 @@
+"""Convert public SQuAD-style benchmarks into a CiteQA corpus folder and an eval JSONL file.
+
+The benchmark data (XQuAD, CMRC 2018: CC BY-SA 4.0) are read from a datasets folder outside the
+repository and converted into an output folder the caller chooses; nothing is copied into the
+repository. An output folder looks like::
+
+    out_dir/documents/<doc id>.txt   one article per SQuAD paragraph ("context")
+    out_dir/questions.jsonl          eval items with gold_passages ["<doc id>:1"]
+    out_dir/NOTICE.txt               where the data came from and under which licence
+
+Each article is YAML front matter with a title (the SQuAD article title and the 1-based paragraph
+number) followed by the context, HTML-escaped, as the single ``<p>`` paragraph, so the indexer
+makes passage ``<doc id>:1`` (or its split parts ``<doc id>:1.<part>``).
+
+Document ids come from the paragraph's position: ``<prefix>-<n:04d>`` where n counts paragraphs
+1, 2, ... through the articles in order. XQuAD is parallel across languages (same articles, same
+paragraphs, same order), so the English question about position n has the Chinese document at
+position n as its gold passage: that is the cross-lingual "xquad-zh" setup. Converting a parallel
+file checks the structure first and refuses files that do not line up.
+
+Question ids are ``<lang>-<original id>``; XQuAD shares original ids across languages, so a
+Chinese and an English question with the same suffix are translations of each other.
+
+Gold answers are the annotators' texts, stripped, de-duplicated in order, keeping only those that
+occur in the context after whitespace normalisation (CMRC 2018 dev has 177 distinct answer texts
+that do not, e.g. ``"39764.0"``; every question keeps at least one). An extractive answer copies sentences
+from the context, so a span absent from the context could never be hit.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eval.dataset import EvalItem, normalise_space, write_items
+from eval.errors import ConversionError
+
+
+@dataclass(frozen=True, slots=True)
+class SquadQuestion:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SquadParagraph:
+    """One SQuAD context with its questions; ``number`` is its 1-based position in the file."""
+
+    number: int
+    article_index: int
+    paragraph_index: int
+    title: str
+    context: str
+    questions: tuple[SquadQuestion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A benchmark setup: the corpus file (whose own questions are asked over it) and further
+    parallel question files ``(path, lang)`` asked over the same documents. Paths are relative to
+    the datasets folder."""
+
+    name: str
+    corpus: str
+    corpus_lang: str
+    prefix: str
+    parallel_questions: tuple[tuple[str, str], ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionStats:
+    documents: int
+    questions: int
+    questions_by_lang: dict[str, int]
+    dropped_answers: int
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "xquad-zh": Benchmark(
+        name="xquad-zh",
+        corpus="xquad/xquad.zh.json",
+        corpus_lang="zh",
+        prefix="xquad-zh",
+        parallel_questions=(("xquad/xquad.en.json", "en"),),
+        source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
+    ),
+    "xquad-en": Benchmark(
+        name="xquad-en",
+        corpus="xquad/xquad.en.json",
+        corpus_lang="en",
+        prefix="xquad-en",
+        parallel_questions=(),
+        source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
+    ),
+    "cmrc2018": Benchmark(
+        name="cmrc2018",
+        corpus="cmrc2018/cmrc2018_dev.json",
+        corpus_lang="zh",
+        prefix="cmrc2018",
+        parallel_questions=(),
+        source="CMRC 2018 dev set (Cui et al., 2019), https://github.com/ymcui/cmrc2018",
+    ),
+}
+
+
+def document_id(prefix: str, number: int) -> str:
+    """The id (and file stem) of the article for the paragraph at 1-based position ``number``."""
+    return f"{prefix}-{number:04d}"
+
+
+def read_squad(json_path: str | Path) -> list[SquadParagraph]:
+    """Read a SQuAD v1-style JSON file into paragraphs in file order."""
+    path = Path(json_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConversionError(f"benchmark file not found: {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConversionError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    try:
+        return _paragraphs(data)
+    except (KeyError, TypeError) as exc:
+        raise ConversionError(
+            f"{path}: not SQuAD-style JSON (expected data[].paragraphs[].qas[]; problem: {exc!r})"
+        ) from exc
+
+
+def render_document(title: str, context: str) -> str:
+    """An article file: YAML front matter with the title, then the context as one ``<p>``."""
+    front = yaml.safe_dump({"title": title}, allow_unicode=True, default_flow_style=False, width=10_000)
+    return f"---\n{front}---\n<p>{html.escape(context)}</p>\n"
+
+
+def squad_documents(paragraphs: Sequence[SquadParagraph], prefix: str) -> list[tuple[str, str]]:
+    """``(document id, file text)`` for each paragraph."""
+    return [
+        (
+            document_id(prefix, p.number),
+            render_document(f"{p.title} #{p.paragraph_index + 1}", p.context),
+        )
+        for p in paragraphs
+    ]
+
+
+def squad_items(paragraphs: Sequence[SquadParagraph], lang: str, prefix: str) -> tuple[list[EvalItem], int]:
+    """Eval items for the questions of ``paragraphs`` over the documents named with ``prefix``.
+
+    Returns the items and the number of gold answer texts dropped because they do not occur in
+    their context.
+    """
+    items: list[EvalItem] = []
+    dropped = 0
+    for p in paragraphs:
+        context = normalise_space(p.context)
+        for q in p.questions:
+            answers = tuple(a for a in q.answers if normalise_space(a) in context)
+            dropped += len(q.answers) - len(answers)
+            if not answers:
+                raise ConversionError(
+                    f"question {q.id!r} (paragraph {p.number}): no gold answer occurs in the context"
+                )
+            items.append(
+                EvalItem(
+                    id=f"{lang}-{q.id}",
+                    lang=lang,
+                    question=q.question,
+                    answers=answers,
+                    gold_quotes=(),
+                    gold_passages=(f"{document_id(prefix, p.number)}:1",),
+                    answerable=True,
+                )
+            )
+    return items, dropped
+
+
+def check_parallel(a: Sequence[SquadParagraph], b: Sequence[SquadParagraph], names: tuple[str, str]) -> None:
+    """Refuse two files whose articles and paragraphs do not line up position by position."""
+    shape_a = [(p.article_index, p.paragraph_index) for p in a]
+    shape_b = [(p.article_index, p.paragraph_index) for p in b]
+    if shape_a != shape_b:
+        raise ConversionError(
+            f"{names[0]} ({len(a)} paragraphs) and {names[1]} ({len(b)} paragraphs) are not parallel: "
+            "the same articles must hold the same number of paragraphs in the same order"
+        )
+
+
+def convert_squad(
+    json_path: str | Path,
+    out_dir: str | Path,
+    lang: str,
+    prefix: str,
+    *,
+    parallel_questions: Sequence[tuple[str | Path, str]] = (),
+    source: str = "",
+    overwrite: bool = False,
+) -> ConversionStats:
+    """Write ``out_dir/documents/`` from ``json_path`` and ``out_dir/questions.jsonl``.
+
+    The questions are those of ``json_path`` (language ``lang``) followed by those of each
+    ``(path, lang)`` in ``parallel_questions``, a file parallel to ``json_path`` whose questions
+    are asked over the same documents (position by position). ``out_dir/documents`` must be
+    absent or empty unless ``overwrite``, which first removes the ``.txt`` files there.
+    """
+    json_path = Path(json_path)
+    out = Path(out_dir)
+    paragraphs = read_squad(json_path)
+    if not paragraphs:
+        raise ConversionError(f"{json_path}: holds no paragraphs")
+    items, dropped = squad_items(paragraphs, lang, prefix)
+    for other_path, other_lang in parallel_questions:
+        other = read_squad(other_path)
+        check_parallel(paragraphs, other, (str(json_path), str(other_path)))
+        more, more_dropped = squad_items(other, other_lang, prefix)
+        items += more
+        dropped += more_dropped
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise ConversionError(f"{json_path}: question ids are not unique within a language")
+
+    docs_dir = _prepare_documents_dir(out / "documents", overwrite)
+    for doc_id, text in squad_documents(paragraphs, prefix):
+        (docs_dir / f"{doc_id}.txt").write_text(text, encoding="utf-8", newline="\n")
+    write_items(out / "questions.jsonl", items)
+    notice = (
+        f"Converted from {json_path.name}{' and parallel questions' if parallel_questions else ''}.\n"
+        f"Source: {source or json_path}\n"
+        "Licence: CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/).\n"
+        "Derived data: keep it out of the CiteQA repository.\n"
+    )
+    (out / "NOTICE.txt").write_text(notice, encoding="utf-8")
+    by_lang: dict[str, int] = {}
+    for item in items:
+        by_lang[item.lang] = by_lang.get(item.lang, 0) + 1
+    return ConversionStats(
+        documents=len(paragraphs), questions=len(items), questions_by_lang=by_lang, dropped_answers=dropped
+    )
+
+
+def convert_benchmark(
+    name: str, datasets_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False
+) -> ConversionStats:
+    """Build one of ``BENCHMARKS`` ("xquad-zh", "xquad-en", "cmrc2018") from ``datasets_dir``."""
+    if name not in BENCHMARKS:
+        raise ConversionError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
+    bench = BENCHMARKS[name]
+    root = Path(datasets_dir)
+    corpus_path = root / bench.corpus
+    if not corpus_path.is_file():
+        raise ConversionError(
+            f"benchmark {name!r} needs {corpus_path}; point datasets_dir at the folder holding "
+            f"{bench.corpus.split('/')[0]}/"
+        )
+    return convert_squad(
+        corpus_path,
+        out_dir,
+        bench.corpus_lang,
+        bench.prefix,
+        parallel_questions=[(root / path, lang) for path, lang in bench.parallel_questions],
+        source=bench.source,
+        overwrite=overwrite,
+    )
+
+
+def find_datasets_dir(repo_root: str | Path) -> Path | None:
+    """The shared datasets folder beside the repository (``../shared/datasets``), if present."""
+    for candidate in (
+        Path(repo_root).resolve().parent / "shared" / "datasets",
+        Path("/work/shared/datasets"),
+    ):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _paragraphs(data: Any) -> list[SquadParagraph]:
+    paragraphs: list[SquadParagraph] = []
+    for a_index, article in enumerate(data["data"]):
+        title = str(article.get("title") or f"article {a_index + 1}")
+        for p_index, para in enumerate(article["paragraphs"]):
+            questions = tuple(
+                SquadQuestion(
+                    id=str(qa["id"]),
+                    question=str(qa["question"]),
+                    answers=tuple(
+                        dict.fromkeys(a["text"].strip() for a in qa["answers"] if a["text"].strip())
+                    ),
+                )
+                for qa in para["qas"]
+            )
+            paragraphs.append(
+                SquadParagraph(
+                    number=len(paragraphs) + 1,
+                    article_index=a_index,
+                    paragraph_index=p_index,
+                    title=title,
+                    context=str(para["context"]),
+                    questions=questions,
+                )
+            )
+    return paragraphs
+
+
+def _prepare_documents_dir(docs_dir: Path, overwrite: bool) -> Path:
+    if docs_dir.exists():
+        existing = sorted(docs_dir.iterdir())
+        if existing and not overwrite:
+            raise ConversionError(
+                f"{docs_dir} already holds {len(existing)} file(s); choose an empty output folder "
+                "or pass overwrite=True"
+            )
+        strangers = [p.name for p in existing if not (p.is_file() and p.suffix == ".txt")]
+        if strangers:
+            raise ConversionError(
+                f"{docs_dir} holds {strangers[0]}, which is not an article file; refusing to overwrite"
+            )
+        for path in existing:
+            path.unlink()
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    return docs_dir

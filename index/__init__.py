@@ -1,0 +1,1 @@
+"""Finding passages: parse article files, chunk, embed, store in FAISS, search."""

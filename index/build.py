@@ -1,0 +1,112 @@
+"""Build a saved index from a documents folder: parse -> chunk -> embed -> store (atomic write)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from index.chunk import chunk_documents, split_sentences
+from index.documents import corpus_hash, document_files, load_documents
+from index.embed import Encoder
+from index.errors import CiteQAError
+from index.store import FORMAT_VERSION, FaissStore, Manifest, SentenceSpan, read_manifest, save_index
+from index.types import Passage
+
+SPLITTER_VERSION = 1
+Progress = Callable[[int, int], None]  # (done, total)
+Status = Literal["missing", "stale", "fresh"]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    manifest: Manifest
+    documents: int
+    passages: int
+    sentences: int
+    seconds: float
+
+
+def chunking_params(max_tokens: int) -> dict[str, int]:
+    return {"max_passage_tokens": max_tokens, "splitter_version": SPLITTER_VERSION}
+
+
+def sentence_spans(passages: Sequence[Passage]) -> list[SentenceSpan]:
+    return [SentenceSpan(row, s, e) for row, p in enumerate(passages) for s, e in split_sentences(p.text)]
+
+
+def _encode_in_batches(
+    encoder: Encoder, texts: list[str], batch: int, done: int, total: int, progress: Progress | None
+) -> np.ndarray:
+    parts = []
+    for i in range(0, len(texts), batch):
+        parts.append(encoder.encode_passages(texts[i : i + batch]))
+        done += len(texts[i : i + batch])
+        if progress:
+            progress(done, total)
+    return np.vstack(parts) if parts else np.zeros((0, encoder.dimension), dtype=np.float32)
+
+
+def build_index(
+    documents_dir: Path,
+    index_dir: Path,
+    encoder: Encoder,
+    *,
+    max_tokens: int = 480,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Index every document under ``documents_dir`` into ``index_dir`` (replaced atomically)."""
+    import time
+
+    t0 = time.perf_counter()
+    files = document_files(documents_dir)
+    docs = load_documents(documents_dir)
+    digest = corpus_hash(files, documents_dir)
+    passages = chunk_documents(docs, encoder.count_tokens, max_tokens)
+    sentences = sentence_spans(passages)
+    total = len(passages) + len(sentences)
+    p_vecs = _encode_in_batches(encoder, [p.text for p in passages], batch_size, 0, total, progress)
+    s_texts = [passages[s.passage_row].text[s.start : s.end] for s in sentences]
+    s_vecs = _encode_in_batches(encoder, s_texts, batch_size, len(passages), total, progress)
+    store = FaissStore(encoder.dimension)
+    store.add(p_vecs)
+    manifest = Manifest(
+        model=encoder.name,
+        model_fingerprint=encoder.fingerprint,
+        dimension=encoder.dimension,
+        corpus_hash=digest,
+        chunking=chunking_params(max_tokens),
+        passages=len(passages),
+        sentences=len(sentences),
+    )
+    save_index(
+        index_dir,
+        manifest=manifest,
+        store=store,
+        passages=passages,
+        documents=docs,
+        sentence_vectors=s_vecs,
+        sentences=sentences,
+    )
+    return BuildReport(manifest, len(docs), len(passages), len(sentences), time.perf_counter() - t0)
+
+
+def index_status(documents_dir: Path, index_dir: Path, *, fingerprint: str, max_tokens: int) -> Status:
+    """``missing`` (or unreadable), ``stale`` (corpus, model, chunking or format changed) or ``fresh``."""
+    try:
+        manifest = read_manifest(index_dir)
+    except CiteQAError:
+        return "missing"
+    files = document_files(documents_dir)
+    if (
+        manifest.format_version != FORMAT_VERSION
+        or manifest.model_fingerprint != fingerprint
+        or manifest.chunking != chunking_params(max_tokens)
+        or manifest.corpus_hash != corpus_hash(files, documents_dir)
+    ):
+        return "stale"
+    return "fresh"

@@ -1,0 +1,115 @@
+"""Chunking: one passage per paragraph; paragraphs over the model's window split at sentence ends.
+
+Pure functions. Every passage keeps ``start``/``end`` offsets into its original paragraph.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from index.types import Document, Passage
+
+TokenCounter = Callable[[str], int]
+
+# A sentence ends at a CJK end mark (。！？；…), or at Latin !?; or a period followed by whitespace or the
+# end of the text (so "1.33%" and URLs with ?query stay whole); closing quotes/brackets stay with
+# their sentence.
+_SENTENCE_END = re.compile(
+    r"(?:[。！？；]+|…+|[!?;]+(?=\s|$)|\.(?=\s|$))[”’\"'」』）)\]】]*",
+)
+_CLAUSE_END = re.compile(r"[，,、：:]")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` covering ``text``; surrounding whitespace is excluded."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def _hard_split(
+    text: str, start: int, end: int, count: TokenCounter, max_tokens: int
+) -> list[tuple[int, int]]:
+    """Split one over-long sentence at clause marks, else by characters, so each piece fits."""
+    if count(text[start:end]) <= max_tokens:
+        return [(start, end)]
+    cuts = [m.end() + start for m in _CLAUSE_END.finditer(text[start:end]) if m.end() + start < end]
+    pieces: list[tuple[int, int]] = []
+    s = start
+    for c in [*cuts, end]:
+        pieces.append((s, c))
+        s = c
+    if len(pieces) == 1:  # no clause marks: halve
+        mid = (start + end) // 2
+        pieces = [(start, mid), (mid, end)]
+    out: list[tuple[int, int]] = []
+    for s, e in _pack(text, pieces, count, max_tokens):
+        if count(text[s:e]) > max_tokens and e - s > 1:
+            mid = (s + e) // 2
+            out.extend(_hard_split(text, s, mid, count, max_tokens))
+            out.extend(_hard_split(text, mid, e, count, max_tokens))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _pack(
+    text: str, spans: Iterable[tuple[int, int]], count: TokenCounter, max_tokens: int
+) -> list[tuple[int, int]]:
+    """Greedily merge consecutive spans while the merged text fits in ``max_tokens``."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if out and count(text[out[-1][0] : e]) <= max_tokens:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def split_paragraph(text: str, count: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
+    """Spans of the parts of one paragraph; a single span when it fits."""
+    if count(text) <= max_tokens:
+        return [(0, len(text))]
+    pieces: list[tuple[int, int]] = []
+    for s, e in split_sentences(text):
+        pieces.extend(_hard_split(text, s, e, count, max_tokens))
+    return _pack(text, pieces, count, max_tokens)
+
+
+def chunk_document(doc: Document, count: TokenCounter, max_tokens: int) -> list[Passage]:
+    """Passages of one document, in order. Ids: ``<doc>:<paragraph>`` or ``<doc>:<paragraph>.<part>``."""
+    passages: list[Passage] = []
+    for number, text in enumerate(doc.paragraphs, start=1):
+        spans = split_paragraph(text, count, max_tokens)
+        for part, (s, e) in enumerate(spans, start=1):
+            part_no = part if len(spans) > 1 else 0
+            passages.append(
+                Passage(
+                    id=Passage.make_id(doc.id, number, part_no),
+                    document_id=doc.id,
+                    title=doc.title,
+                    paragraph=number,
+                    text=text[s:e],
+                    start=s,
+                    end=e,
+                    part=part_no,
+                )
+            )
+    return passages
+
+
+def chunk_documents(docs: Iterable[Document], count: TokenCounter, max_tokens: int) -> list[Passage]:
+    return [p for doc in docs for p in chunk_document(doc, count, max_tokens)]

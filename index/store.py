@@ -1,0 +1,254 @@
+"""The vector store seam and the saved-index directory.
+
+A saved index is a directory::
+
+    manifest.json      model name + fingerprint, dimension, metric, chunking, corpus hash, format
+                       version, and a sha256 of every other file
+    passages.faiss     FAISS IndexFlatIP over L2-normalised passage vectors (row i = passages[i])
+    passages.jsonl     the passages in row order
+    sentences.npy      L2-normalised vectors of every sentence of every passage (for the answerer)
+    sentences.jsonl    [passage row, start, end] per sentence row, offsets into the passage text
+    documents.json     document metadata
+
+Writes are atomic: the directory is built beside the target under a temporary name, then renamed
+into place, so a reader never sees a half-written index and a killed build leaves the old one intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import faiss
+import numpy as np
+
+from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.types import Document, Passage
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FILES = ("passages.faiss", "passages.jsonl", "sentences.npy", "sentences.jsonl", "documents.json")
+
+
+class VectorStore(Protocol):
+    def add(self, vectors: np.ndarray) -> None: ...
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def save(self, path: Path) -> None: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+class FaissStore:
+    """Exact inner-product search over normalised vectors (cosine similarity)."""
+
+    def __init__(self, dimension: int, index: faiss.Index | None = None) -> None:
+        self.dimension = dimension
+        self._index = index if index is not None else faiss.IndexFlatIP(dimension)
+
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, vectors: np.ndarray) -> None:
+        v = np.ascontiguousarray(vectors, dtype=np.float32)
+        if v.ndim != 2 or v.shape[1] != self.dimension:
+            raise ValueError(f"expected vectors of shape (n, {self.dimension}), got {v.shape}")
+        self._index.add(v)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        v = np.ascontiguousarray(vectors, dtype=np.float32)
+        k = max(1, min(k, self.size))
+        scores, ids = self._index.search(v, k)
+        return scores, ids
+
+    def similarity(self, vector: np.ndarray, row: int) -> float:
+        """Inner product of one query vector with the stored vector of ``row``."""
+        return float(np.dot(self._index.reconstruct(int(row)), vector))
+
+    def save(self, path: Path) -> None:
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, dimension: int) -> FaissStore:
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise IndexCorruptError(
+                f"{path} is not a readable FAISS index ({exc}); run `citeqa build`"
+            ) from exc
+        if index.d != dimension:
+            raise IndexMismatchError(
+                f"{path} holds {index.d}-dimensional vectors, the manifest says {dimension}; "
+                "run `citeqa build`"
+            )
+        return cls(dimension, index)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    model: str
+    model_fingerprint: str
+    dimension: int
+    corpus_hash: str
+    chunking: dict[str, Any]
+    passages: int
+    sentences: int
+    format_version: int = FORMAT_VERSION
+    metric: str = "inner_product"
+    normalised: bool = True
+    index_type: str = "IndexFlatIP"
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceSpan:
+    passage_row: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SavedIndex:
+    """Everything a loaded index directory holds."""
+
+    manifest: Manifest
+    store: FaissStore
+    passages: tuple[Passage, ...]
+    documents: tuple[Document, ...]
+    sentence_vectors: np.ndarray
+    sentences: tuple[SentenceSpan, ...]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any] | list[int]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def save_index(
+    target: Path,
+    *,
+    manifest: Manifest,
+    store: FaissStore,
+    passages: Sequence[Passage],
+    documents: Sequence[Document],
+    sentence_vectors: np.ndarray,
+    sentences: Sequence[SentenceSpan],
+) -> None:
+    """Write the index directory atomically (temporary directory, then rename)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        store.save(tmp / "passages.faiss")
+        _write_jsonl(tmp / "passages.jsonl", [asdict(p) for p in passages])
+        np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32))
+        _write_jsonl(tmp / "sentences.jsonl", [[s.passage_row, s.start, s.end] for s in sentences])
+        (tmp / "documents.json").write_text(
+            json.dumps([asdict(d) for d in documents], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        files = {name: _sha256(tmp / name) for name in FILES}
+        data = asdict(manifest) | {"files": files}
+        (tmp / MANIFEST).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        for name in (*FILES, MANIFEST):
+            with (tmp / name).open("rb") as f:
+                os.fsync(f.fileno())
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read and check the manifest; refuse another format version with the command that fixes it."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not path.is_dir() or not mpath.is_file():
+        raise IndexMissingError(f"no index at {path}; run `citeqa build` to create it")
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"{mpath} is not valid JSON ({exc}); run `citeqa build`") from exc
+    if not isinstance(data, dict):
+        raise IndexCorruptError(f"{mpath} is not a JSON object; run `citeqa build`")
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"the index at {path} has format version {version}, this CiteQA reads version {FORMAT_VERSION}; "
+            "run `citeqa build` to rebuild it"
+        )
+    try:
+        return Manifest(**data)
+    except TypeError as exc:
+        raise IndexCorruptError(f"{mpath} has unexpected fields ({exc}); run `citeqa build`") from exc
+
+
+def check_compatible(manifest: Manifest, *, model: str, fingerprint: str, path: Path) -> None:
+    if manifest.model_fingerprint != fingerprint:
+        raise IndexMismatchError(
+            f"the index at {path} was built with model {manifest.model!r} "
+            f"(fingerprint {manifest.model_fingerprint[:12]}), but the configured model is {model!r} "
+            f"(fingerprint {fingerprint[:12]}); run `citeqa build` to rebuild it with this model, "
+            f"or set CITEQA_MODEL={manifest.model} to use the index as it is"
+        )
+
+
+def load_index(path: Path, *, model: str, fingerprint: str) -> SavedIndex:
+    """Load a saved index; refuse a mismatch or a damaged file with a message that says what to run."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    check_compatible(manifest, model=model, fingerprint=fingerprint, path=path)
+    for name in FILES:
+        fpath = path / name
+        if not fpath.is_file():
+            raise IndexCorruptError(f"{fpath} is missing; run `citeqa build` to rebuild the index")
+        expected = manifest.files.get(name)
+        if expected is None or _sha256(fpath) != expected:
+            raise IndexCorruptError(
+                f"{fpath} does not match its checksum in the manifest (truncated or modified); "
+                "run `citeqa build` to rebuild the index"
+            )
+    try:
+        store = FaissStore.load(path / "passages.faiss", manifest.dimension)
+        with (path / "passages.jsonl").open(encoding="utf-8") as f:
+            passages = tuple(Passage(**json.loads(line)) for line in f)
+        raw_docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+        documents = tuple(
+            Document(**{**d, **{k: tuple(d[k]) for k in ("paragraphs", "categories", "tags")}})
+            for d in raw_docs
+        )
+        sentence_vectors = np.load(path / "sentences.npy")
+        with (path / "sentences.jsonl").open(encoding="utf-8") as f:
+            sentences = tuple(SentenceSpan(*json.loads(line)) for line in f)
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise IndexCorruptError(f"the index at {path} cannot be read ({exc}); run `citeqa build`") from exc
+    if store.size != len(passages) or len(sentences) != len(sentence_vectors):
+        raise IndexCorruptError(
+            f"the index at {path} is inconsistent ({store.size} vectors for {len(passages)} passages); "
+            "run `citeqa build`"
+        )
+    return SavedIndex(manifest, store, passages, documents, sentence_vectors, sentences)

@@ -1,0 +1,52 @@
+"""Frozen records that flow through the pipeline: documents, passages, hits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One parsed source file."""
+
+    id: str
+    title: str
+    paragraphs: tuple[str, ...]
+    path: str = ""
+    date: str | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrievable unit: a paragraph, or a sentence-aligned part of a long paragraph.
+
+    ``paragraph`` is 1-based. ``start``/``end`` are character offsets of ``text``
+    inside the original paragraph (``paragraph_text[start:end] == text``).
+    """
+
+    id: str
+    document_id: str
+    title: str
+    paragraph: int
+    text: str
+    start: int
+    end: int
+    part: int = 0
+
+    @staticmethod
+    def make_id(document_id: str, paragraph: int, part: int = 0) -> str:
+        return f"{document_id}:{paragraph}" + (f".{part}" if part else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A passage returned for a question, with its fused score and the per-signal scores."""
+
+    passage: Passage
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    extras: dict[str, float] = field(default_factory=dict, compare=False)

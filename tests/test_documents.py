@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+
+from index.chunk import chunk_document, split_paragraph, split_sentences
+from index.documents import load_documents, parse_document
+from index.errors import DocumentError, EmptyCorpusError
+from index.types import Document
+from tests.conftest import SEED_DOCS, SEED_ID
+
+
+def test_seed_article_is_parsed_into_paragraphs_with_metadata() -> None:
+    doc = parse_document(SEED_DOCS / f"{SEED_ID}.txt", SEED_DOCS)
+    assert doc.id == SEED_ID
+    assert doc.title == "《安全应急数智化转型白皮书》发布"
+    assert doc.date == "2022-01-28 19:44:08 +0800"
+    assert doc.categories == ("dongfangwang",) and doc.tags == ("东方网新闻",)
+    assert len(doc.paragraphs) == 17
+    assert doc.paragraphs[1].startswith("2021年夏天，河南遭遇罕见特大暴雨。")
+    assert "<" not in "".join(doc.paragraphs[:16])
+    # The source line and the source URL form the last passage; navigation links are dropped.
+    assert doc.source_url == "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202201282266100668"
+    assert doc.paragraphs[-1] == f"（文章来源：东方网） {doc.source_url}"
+    assert not any("返回首页" in p for p in doc.paragraphs)
+
+
+def test_html_entities_are_unescaped_and_tags_dropped(tmp_path: Path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_text(
+        '---\ntitle: "T &amp; U"\n---\n<p>A &amp; B <b>bold</b>&nbsp;x</p><p>  </p><p>第二段&lt;</p>', "utf-8"
+    )
+    doc = parse_document(f, tmp_path)
+    assert doc.title == "T &amp; U"  # front matter is YAML, not HTML
+    assert doc.paragraphs == ("A & B bold x", "第二段<")
+
+
+def test_plain_markdown_splits_on_blank_lines(tmp_path: Path) -> None:
+    f = tmp_path / "notes.md"
+    f.write_text("# Notes\n\nFirst para\nstill first.\n\n\nSecond para.\n", "utf-8")
+    doc = parse_document(f, tmp_path)
+    assert doc.title == "Notes"
+    assert doc.paragraphs == ("First para still first.", "Second para.")
+
+
+def test_invalid_front_matter_names_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "bad.txt"
+    f.write_text("---\ntitle: [unclosed\n---\n<p>x</p>", "utf-8")
+    with pytest.raises(DocumentError, match=r"bad\.txt: the front matter is not valid YAML"):
+        parse_document(f, tmp_path)
+
+
+def test_empty_documents_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(EmptyCorpusError, match="holds no paragraphs to index.*citeqa build"):
+        load_documents(tmp_path)
+    with pytest.raises(EmptyCorpusError, match="does not exist"):
+        load_documents(tmp_path / "missing")
+
+
+def test_sentences_split_at_chinese_and_english_ends() -> None:
+    text = "亿元GDP事故死亡率从1.33%降至0.03%。二是“双下降”！Hello world. See http://a.cn/x?y=1 ok"
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == [
+        "亿元GDP事故死亡率从1.33%降至0.03%。",
+        "二是“双下降”！",
+        "Hello world.",
+        "See http://a.cn/x?y=1 ok",
+    ]
+
+
+def test_long_paragraph_is_split_at_sentence_ends_with_offsets() -> None:
+    text = "第一句话比较短。" * 5 + "A longer English sentence here. " * 3
+    spans = split_paragraph(text, len, 40)
+    assert len(spans) > 1
+    for s, e in spans:
+        assert e - s <= 40
+        assert text[s:e].strip() == text[s:e]
+    joined = "".join(text[s:e] for s, e in spans)
+    assert joined.replace(" ", "") == text.replace(" ", "")
+    # A sentence with no end mark longer than the window is still cut to fit.
+    assert all(e - s <= 10 for s, e in split_paragraph("无标点" * 20, len, 10))
+
+
+def test_passage_ids_and_offsets_are_stable() -> None:
+    doc = Document(id="d", title="t", paragraphs=("短段落。", "长" * 30 + "。" + "句" * 30 + "。"))
+    first = chunk_document(doc, len, 40)
+    again = chunk_document(doc, len, 40)
+    assert first == again
+    assert [p.id for p in first] == ["d:1", "d:2.1", "d:2.2"]
+    for p in first:
+        assert doc.paragraphs[p.paragraph - 1][p.start : p.end] == p.text

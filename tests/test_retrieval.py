@@ -1,0 +1,79 @@
+"""Retrieval quality on the seed article with the real default model: the paragraph that answers is in
+the top 5 for every question, and first for most of them, in both languages."""
+
+import pytest
+
+from service.pipeline import Pipeline
+
+# (question, paragraph(s) that answer it): paragraphs 1 and 3 both state who released the white paper.
+QUESTIONS: list[tuple[str, int | tuple[int, ...]]] = [
+    ("盒马提供了多少件生活日用品？", 2),
+    ("哪些机构联合发布了《安全应急数智化转型白皮书》？", (1, 3)),
+    ("2021年夏天河南遭遇了什么灾害？", 2),
+    ("菜鸟在河南救灾中做了什么？", 2),
+    ("全国安全生产事故起数和死亡人数连续多少年双下降？", 4),
+    ("2020年全国因自然灾害死亡失踪多少人？", 4),
+    ("哪个部门是安全产业和应急产业管理的牵头部门？", 6),
+    ("安全应急数智化转型呈现出哪“四化”趋势？", 9),
+    ("服务精准化是什么的必然要求？", 14),
+    ("这篇文章的来源是哪里？", 17),
+    ("亿元GDP事故死亡率降到了多少？", 4),
+    ("白皮书研究安全应急数智化转型是从哪两个方面入手的？", 8),
+    ("How many items did Hema give away?", 2),
+    ("Which organisations jointly released the white paper?", (1, 3)),
+    ("What disaster hit Henan in the summer of 2021?", 2),
+    ("How many people died or went missing from natural disasters in 2020?", 4),
+    ("Which ministry leads the management of the safety and emergency industries?", 6),
+    ("What are the four trends of the digital and intelligent transformation?", 9),
+    ("What does equipment intelligence mean for disaster prevention?", 13),
+    ("Where did this article come from?", 17),
+    ("What technologies such as cloud computing, big data and 5G should be integrated?", 10),
+    ("Is China one of the countries most severely affected by natural disasters?", 5),
+    ("What is the first trend, integrated supervision, required by?", 11),
+    ("What does the white paper hope to provide for the two festivals period?", 1),
+]
+
+
+@pytest.fixture(scope="module")
+def ranks(pipeline: Pipeline) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for question, paragraph in QUESTIONS:
+        wanted = paragraph if isinstance(paragraph, tuple) else (paragraph,)
+        hits = pipeline.retrieve(question, top_k=5).passages
+        out[question] = next((p.rank for p in hits if p.hit.passage.paragraph in wanted), None)
+    return out
+
+
+def test_questions_are_balanced() -> None:
+    zh = [q for q, _ in QUESTIONS if not q.isascii()]
+    assert len(QUESTIONS) >= 20 and len(zh) == len(QUESTIONS) // 2
+
+
+@pytest.mark.parametrize(("question", "paragraph"), QUESTIONS)
+def test_answering_paragraph_is_in_the_top_5(
+    ranks: dict[str, int | None], question: str, paragraph: int | tuple[int, ...]
+) -> None:
+    assert ranks[question] is not None, f"paragraph {paragraph} not in the top 5 for {question!r}"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_answering_paragraph_is_first_for_most(ranks: dict[str, int | None], lang: str) -> None:
+    mine = [q for q, _ in QUESTIONS if q.isascii() == (lang == "en")]
+    firsts = sum(ranks[q] == 1 for q in mine)
+    # Measured: 12/12 Chinese and 8/12 English (cross-lingual) questions rank it first.
+    assert firsts / len(mine) >= 2 / 3, {q: ranks[q] for q in mine}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of Australia?",
+        "谁赢得了2018年世界杯？",
+        "How do I reverse a list in Python?",
+        "今天天气怎么样？",
+    ],
+)
+def test_unanswerable_questions_abstain(pipeline: Pipeline, question: str) -> None:
+    result = pipeline.ask(question)
+    assert result.abstained and result.answer.sentences == ()
+    assert result.grounded  # nothing claimed, nothing unsupported

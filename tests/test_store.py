@@ -1,0 +1,125 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.build import build_index, index_status
+from index.errors import EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.search import Retriever, rrf_fuse
+from index.store import load_index
+from tests.conftest import SEED_DOCS, SEED_ID
+from tests.fakes import HashingEncoder
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, HashingEncoder]:
+    enc = HashingEncoder()
+    build_index(SEED_DOCS, tmp_path / "index", enc, max_tokens=480)
+    return tmp_path / "index", enc
+
+
+def _load(path: Path, enc: HashingEncoder):  # type: ignore[no-untyped-def]
+    return load_index(path, model=enc.name, fingerprint=enc.fingerprint)
+
+
+def test_round_trip_keeps_passages_in_row_order(built: tuple[Path, HashingEncoder]) -> None:
+    path, enc = built
+    saved = _load(path, enc)
+    assert saved.manifest.passages == len(saved.passages) == saved.store.size == 17
+    assert saved.passages[1].id == f"{SEED_ID}:2"
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert {"model", "model_fingerprint", "dimension", "corpus_hash", "chunking", "format_version"} <= set(
+        manifest
+    )
+    # row i of the FAISS index is passage i
+    vecs = enc.encode_passages([saved.passages[3].text])
+    scores, rows = saved.store.search(vecs, 1)
+    assert rows[0][0] == 3 and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_index_built_with_another_model_is_refused_with_the_fix(built: tuple[Path, HashingEncoder]) -> None:
+    path, _ = built
+    other = HashingEncoder(name="test/other")
+    with pytest.raises(IndexMismatchError, match=r"built with model 'test/hashing'.*run `citeqa build`"):
+        _load(path, other)
+
+
+def test_other_format_version_is_refused(built: tuple[Path, HashingEncoder]) -> None:
+    path, enc = built
+    m = json.loads((path / "manifest.json").read_text())
+    m["format_version"] = 99
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexMismatchError, match=r"format version 99.*run `citeqa build`"):
+        _load(path, enc)
+
+
+@pytest.mark.parametrize("name", ["passages.faiss", "passages.jsonl", "sentences.npy"])
+def test_truncated_or_corrupted_files_are_detected(built: tuple[Path, HashingEncoder], name: str) -> None:
+    path, enc = built
+    f = path / name
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(IndexCorruptError, match=rf"{name} does not match its checksum.*run `citeqa build`"):
+        _load(path, enc)
+
+
+def test_missing_file_and_missing_index_are_explained(
+    built: tuple[Path, HashingEncoder], tmp_path: Path
+) -> None:
+    path, enc = built
+    (path / "passages.jsonl").unlink()
+    with pytest.raises(IndexCorruptError, match=r"passages.jsonl is missing; run `citeqa build`"):
+        _load(path, enc)
+    with pytest.raises(IndexMissingError, match=r"no index at .*run `citeqa build`"):
+        _load(tmp_path / "nowhere", enc)
+
+
+def test_failed_build_leaves_the_previous_index_intact(built: tuple[Path, HashingEncoder]) -> None:
+    path, enc = built
+    before = (path / "manifest.json").read_bytes()
+    with pytest.raises(RuntimeError, match="on purpose"):
+        build_index(SEED_DOCS, path, HashingEncoder(fail_after=1), max_tokens=480, batch_size=8)
+    assert (path / "manifest.json").read_bytes() == before
+    assert _load(path, enc).store.size == 17
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".index.building")]
+
+
+def test_status_tracks_corpus_changes(tmp_path: Path, docs_copy: Path) -> None:
+    enc = HashingEncoder()
+    index = tmp_path / "idx"
+    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480) == "missing"
+    build_index(docs_copy, index, enc, max_tokens=480)
+    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480) == "fresh"
+    (docs_copy / "extra.md").write_text("A new paragraph.\n", "utf-8")
+    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480) == "stale"
+    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=200) == "stale"
+
+
+def test_empty_corpus_cannot_be_built(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(EmptyCorpusError, match="holds no paragraphs"):
+        build_index(tmp_path / "docs", tmp_path / "idx", HashingEncoder())
+
+
+def test_rrf_fusion_and_deterministic_ties() -> None:
+    fused = rrf_fuse([[1, 2, 3], [3, 1]], k=60)
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[2] == pytest.approx(1 / 62)
+
+
+def test_lexical_evidence_only_for_questions_in_the_corpus_script(built: tuple[Path, HashingEncoder]) -> None:
+    path, enc = built
+    r = Retriever(_load(path, enc), enc)
+    assert r.script == "han"
+    zh = r.search("盒马提供了多少件生活日用品", 5, "hybrid")
+    en = r.search("How many items did Hema give away", 5, "hybrid")
+    assert zh.lexical_used and not en.lexical_used
+    assert zh.hits[0].passage.id == f"{SEED_ID}:2"
+    assert all(h.lexical_score is None for h in en.hits)
+    lexical = r.search("盒马", 5, "lexical")
+    assert [h.passage.id for h in lexical.hits] == [f"{SEED_ID}:2"]  # zero-score hits dropped
+    ranked = r.search("安全应急", 10, "dense").hits
+    keys = [(-h.score, h.passage.id) for h in ranked]
+    assert keys == sorted(keys)
+    assert np.isfinite([h.score for h in ranked]).all()
