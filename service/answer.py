@@ -14,6 +14,7 @@ abstains and says so in the question's language.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -71,6 +72,27 @@ class Answerer(Protocol):
 
 BACKGROUND_NEIGHBOURS = 3
 
+# What kind of answer a question asks for, and how to recognise a sentence that can state it. A question
+# that asks "how many" is not answered by a sentence without a number, however similar the two are.
+ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    "number": (
+        re.compile(
+            r"多少|几[个件人项种家次年倍类]|百分之|比例"
+            r"|how (?:many|much)|what (?:percentage|proportion|number)",
+            re.I,
+        ),
+        re.compile(
+            r"\d|[一二三四五六七八九十百千万亿两]+(?:个|件|人|项|种|家|次|倍|成|万|亿|类|是|年)|百分之"
+        ),
+    ),
+    "time": (
+        re.compile(
+            r"何时|什么时候|哪一?年|哪个月|哪一?天|几月|\bwhen\b|what (?:year|date|time)|which year", re.I
+        ),
+        re.compile(r"\d|[年月日]|春|夏|秋|冬|期间|时期|时刻|近日|近年|当前|今后"),
+    ),
+}
+
 
 def background_sentences(script: str | None = None) -> list[str]:
     """The background sentences written in ``script`` (the corpus's), or all of them.
@@ -82,6 +104,14 @@ def background_sentences(script: str | None = None) -> list[str]:
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     same = [line for line in lines if script_of(line) == script]
     return same or lines
+
+
+def expected_answer_type(question: str) -> str | None:
+    return next((name for name, (asks, _) in ANSWER_TYPES.items() if asks.search(question)), None)
+
+
+def states(answer_type: str | None, sentence: str) -> bool:
+    return answer_type is None or bool(ANSWER_TYPES[answer_type][1].search(sentence))
 
 
 def question_lang(question: str) -> str:
@@ -99,7 +129,7 @@ def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
     parts = []
     for s in sentences:
         marks = "".join(f"[{n}]" for n in s.citations)
-        cjk_end = bool(s.text) and script_of(s.text[-1]) == "han" or s.text[-1:] in "。！？；”）"
+        cjk_end = bool(s.text) and (script_of(s.text[-1]) == "han" or s.text[-1] in "。！？；：”）」")
         parts.append(f"{s.text}{marks}" if cjk_end else f"{s.text} {marks}")
     joiner = "" if all(script_of(s.text) == "han" for s in sentences) else " "
     return joiner.join(parts)
@@ -120,6 +150,7 @@ class ExtractiveAnswerer:
         lexical_weight: float = 0.3,
         rank_weight: float = 0.02,
         margin: float = 0.03,
+        type_margin: float = 0.03,
     ) -> None:
         self.vectors = sentence_vectors
         self.spans = sentences
@@ -130,6 +161,7 @@ class ExtractiveAnswerer:
         self.lexical_weight = lexical_weight
         self.rank_weight = rank_weight
         self.margin = margin
+        self.type_margin = type_margin
         by_row: dict[int, list[int]] = {}
         for i, span in enumerate(sentences):
             by_row.setdefault(span.passage_row, []).append(i)
@@ -152,13 +184,16 @@ class ExtractiveAnswerer:
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
 
-    def confidence(self, query_vector: np.ndarray, scored: Sequence[ScoredSentence]) -> float:
-        """Best sentence similarity minus the mean similarity to the nearest background sentences."""
-        best = max(s.dense for s in scored)
+    def confidence(self, query_vector: np.ndarray, evidence: ScoredSentence) -> float:
+        """The evidence sentence's similarity minus the mean similarity to the nearest background sentences.
+
+        When no sentence can state the kind of answer asked for, the answerer reports this minus 1, so a
+        calibration over confidences sees those questions as clearly unanswered.
+        """
         if not len(self.background):
-            return best
+            return evidence.dense
         near = np.sort(self.background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
-        return float(best - near.mean())
+        return float(evidence.dense - near.mean())
 
     def answer(
         self, question: str, search: SearchResult, hits: Sequence[Hit]
@@ -167,12 +202,20 @@ class ExtractiveAnswerer:
         scored = self.score(question, search, hits)
         if not scored:
             return Answer(ABSTAIN_MESSAGES[lang], (), True, 0.0, lang), scored
-        best = max(scored, key=lambda s: (s.score, -s.rank, -s.start))
-        confidence = self.confidence(search.query_vector, scored)
+        ranked = sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
+        # The evidence must be able to state what the question asks for (a number, a time): the best such
+        # sentence may come from a little further down the ranking, but not from far below the best match.
+        wanted = expected_answer_type(question)
+        typed = [s for s in ranked if states(wanted, s.text)]
+        if not typed or typed[0].score < ranked[0].score - self.type_margin:
+            confidence = self.confidence(search.query_vector, ranked[0]) - 1.0
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang), scored
+        best = typed[0]
+        confidence = self.confidence(search.query_vector, best)
         if confidence < self.threshold:
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang), scored
-        chosen = sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
-        chosen = [s for s in chosen if s.score >= best.score - self.margin][: self.max_sentences]
+        chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
+        chosen = chosen[: self.max_sentences]
         seen: set[str] = set()
         sentences = []
         for s in sorted(chosen, key=lambda s: (s.rank, s.start)):
