@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +24,7 @@ from index.errors import (
     QuestionTooLongError,
 )
 from service import web
-from service.deps import PipelineDep
+from service.deps import PipelineDep, require_json
 from service.pipeline import Pipeline
 from service.schemas import (
     AskRequest,
@@ -68,12 +68,6 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
         problems.append(f"{loc}: {e['msg']}")
     return 422, "invalid_request", "; ".join(problems)
-
-
-def require_json(request: Request) -> None:
-    ctype = request.headers.get("content-type", "")
-    if ctype.split(";")[0].strip().lower() != "application/json":
-        raise HTTPException(415, f"send the body as application/json (got {ctype or 'no content type'!r})")
 
 
 def install_error_handlers(app: FastAPI) -> None:

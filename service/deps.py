@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from service.pipeline import Pipeline
 from service.settings import Settings
@@ -18,6 +18,12 @@ def get_pipeline(request: Request) -> Pipeline:
 def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def require_json(request: Request) -> None:
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, f"send the body as application/json (got {ctype or 'no content type'!r})")
 
 
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]

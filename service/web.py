@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from service.deps import PipelineDep
+from service.deps import PipelineDep, require_json
 from service.schemas import AskRequest, AskResponse, ErrorResponse
 from service.views import ask_response
 
@@ -38,14 +38,6 @@ STATIC_DIR = Path(__file__).with_name("static")
 CHUNK_CHARS = 40
 # Where a long sentence may be cut: after clause punctuation or a space.
 SOFT_BREAK = re.compile(r"(?<=[，、；：,;:\s])")
-
-
-def _require_json(request: Request) -> None:
-    # Same rule as /api/ask (service.app.require_json); kept here because importing service.app
-    # from this module would be circular (the app factory imports this module).
-    ctype = request.headers.get("content-type", "")
-    if ctype.split(";")[0].strip().lower() != "application/json":
-        raise HTTPException(415, f"send the body as application/json (got {ctype or 'no content type'!r})")
 
 
 router = APIRouter()
@@ -121,7 +113,7 @@ async def answer_events(response: AskResponse) -> AsyncIterator[str]:
 @router.post(
     "/api/ask/stream",
     response_class=StreamingResponse,
-    dependencies=[Depends(_require_json)],
+    dependencies=[Depends(require_json)],
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, done events"},
         **{code: {"model": ErrorResponse} for code in (400, 415, 422)},

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
 from service.schemas import AnswerOut, AnswerSentenceOut, AskResponse
@@ -158,11 +159,16 @@ class BrokenResponse(AskResponse):
 
 def test_a_failure_mid_stream_ends_with_an_error_event() -> None:
     response = BrokenResponse(**response_with(["第一句。"]).__dict__)
+    app = FastAPI()
 
-    async def collect() -> str:
-        return "".join([event async for event in answer_events(response)])
+    @app.get("/broken")
+    async def broken() -> StreamingResponse:
+        return StreamingResponse(answer_events(response), media_type="text/event-stream")
 
-    events = parse_sse(asyncio.run(collect()))
+    with TestClient(app) as client:
+        r = client.get("/broken")
+    assert r.status_code == 200  # the status line had gone out: the failure is reported in-band
+    events = parse_sse(r.text)
     assert [name for name, _ in events] == ["passages", "delta", "error"]
     assert events[-1][1] == {
         "error": "internal_error",
