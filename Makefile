@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.citeqa-installed
 DATASETS ?= ../shared/datasets
 
-.PHONY: install model build serve test check lint typecheck browser-deps bench-quality clean
+.PHONY: install model build serve test check lint typecheck browser-deps bench-quality bench clean
 
 # torch first, pinned to the local CPU wheel: a looser requirement with no torch installed pulls CUDA builds.
 $(STAMP): pyproject.toml
@@ -48,6 +48,10 @@ check: lint typecheck test
 
 bench-quality: model
 	$(BIN)/citeqa bench-quality --datasets $(DATASETS)
+
+# Speed figures (latency, throughput, peers, build, scale): printed, and written to bench/results/.
+bench: model
+	$(BIN)/python -m bench.run --out bench/results/latest.json
 
 clean:
 	rm -rf .citeqa tests/artifacts eval/runs

@@ -13,12 +13,22 @@ from index.chunk import chunk_documents, split_sentences
 from index.documents import corpus_hash, document_files, load_documents
 from index.embed import Encoder
 from index.errors import CiteQAError
-from index.store import FORMAT_VERSION, FaissStore, Manifest, SentenceSpan, read_manifest, save_index
+from index.store import (
+    FORMAT_VERSION,
+    FaissStore,
+    IndexType,
+    Manifest,
+    SentenceSpan,
+    make_index,
+    read_manifest,
+    save_index,
+    verify_files,
+)
 from index.types import Passage
 
 SPLITTER_VERSION = 1
 Progress = Callable[[int, int], None]  # (done, total)
-Status = Literal["missing", "stale", "fresh"]
+Status = Literal["missing", "damaged", "stale", "fresh"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,7 @@ def build_index(
     max_tokens: int = 480,
     batch_size: int = 64,
     progress: Progress | None = None,
+    index_type: IndexType = "auto",
 ) -> BuildReport:
     """Index every document under ``documents_dir`` into ``index_dir`` (replaced atomically)."""
     import time
@@ -72,7 +83,7 @@ def build_index(
     p_vecs = _encode_in_batches(encoder, [p.text for p in passages], batch_size, 0, total, progress)
     s_texts = [passages[s.passage_row].text[s.start : s.end] for s in sentences]
     s_vecs = _encode_in_batches(encoder, s_texts, batch_size, len(passages), total, progress)
-    store = FaissStore(encoder.dimension)
+    store = FaissStore(encoder.dimension, make_index(encoder.dimension, len(passages), index_type))
     store.add(p_vecs)
     manifest = Manifest(
         model=encoder.name,
@@ -82,6 +93,7 @@ def build_index(
         chunking=chunking_params(max_tokens),
         passages=len(passages),
         sentences=len(sentences),
+        index_type=store.index_type,
     )
     save_index(
         index_dir,
@@ -96,11 +108,16 @@ def build_index(
 
 
 def index_status(documents_dir: Path, index_dir: Path, *, fingerprint: str, max_tokens: int) -> Status:
-    """``missing`` (or unreadable), ``stale`` (corpus, model, chunking or format changed) or ``fresh``."""
+    """``missing`` (or unreadable manifest), ``damaged`` (a data file fails its checksum), ``stale`` (corpus,
+    model, chunking or format changed) or ``fresh``."""
     try:
         manifest = read_manifest(index_dir)
     except CiteQAError:
         return "missing"
+    try:
+        verify_files(index_dir, manifest)
+    except CiteQAError:
+        return "damaged"
     files = document_files(documents_dir)
     if (
         manifest.format_version != FORMAT_VERSION

@@ -16,16 +16,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.errors import (
     CiteQAError,
+    DocumentError,
     EmptyCorpusError,
     EmptyQuestionError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    ModelError,
     QuestionTooLongError,
 )
 from service import web
 from service.deps import PipelineDep, require_json
 from service.pipeline import Pipeline
+from service.reload import IndexFreshDep, install_reload
 from service.schemas import (
     AskRequest,
     AskResponse,
@@ -36,6 +39,7 @@ from service.schemas import (
     RetrieveRequest,
     RetrieveResponse,
 )
+from service.security import install_security
 from service.settings import Settings, get_settings
 from service.views import ask_response, retrieve_response
 
@@ -48,6 +52,8 @@ ERROR_STATUS: dict[type[CiteQAError], tuple[int, str]] = {
     IndexMismatchError: (503, "index_mismatch"),
     IndexCorruptError: (503, "index_corrupt"),
     EmptyCorpusError: (503, "empty_corpus"),
+    ModelError: (503, "model_unavailable"),
+    DocumentError: (503, "document_error"),
 }
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 415, 422)}
 
@@ -117,6 +123,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     app.state.settings = settings
     app.state.pipeline = pipeline
     install_error_handlers(app)
+    install_security(app, settings)
     json_body = [Depends(require_json)]
 
     @app.post("/api/retrieve", response_model=RetrieveResponse, responses=ERRORS, dependencies=json_body)
@@ -145,14 +152,16 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         )
 
     @app.get("/healthz", response_model=HealthResponse)
-    async def healthz(pipeline: PipelineDep) -> HealthResponse:
+    async def healthz(pipeline: PipelineDep, index_fresh: IndexFreshDep) -> HealthResponse:
         return HealthResponse(
             status="ok",
             index_loaded=True,
             passages=pipeline.retriever.saved.store.size,
             model=pipeline.model_name,
+            index_fresh=index_fresh,
         )
 
+    install_reload(app, settings)
     app.include_router(web.router)
     web.mount_static(app)
     return app

@@ -178,6 +178,15 @@ def ask(question: str, top_k: TopK = 5, mode: Mode = "hybrid", as_json: AsJson =
     _run(go)
 
 
+def _register_eval_commands() -> None:
+    from eval.cli import register  # eval, calibrate, convert, bench-quality
+
+    register(app)
+
+
+_register_eval_commands()
+
+
 def main() -> None:
     app(prog_name="citeqa")
 

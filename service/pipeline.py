@@ -6,7 +6,9 @@ the batch evaluation, so every caller runs exactly the same code path.
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,13 +16,16 @@ from index.build import BuildReport, build_index, index_status
 from index.embed import Encoder, SentenceTransformerEncoder
 from index.errors import EmptyQuestionError, QuestionTooLongError
 from index.search import Mode, Retriever, SearchResult
-from index.store import load_index
+from index.store import HNSW_ABOVE, load_index
 from index.types import Hit
 from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_sentences
+from service.batching import BatchingEncoder
 from service.grounding import check_sentences
 from service.settings import Settings
 
 Span = tuple[int, int]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})  # controls, zero-width/format, spaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +68,26 @@ def highlights(
     return out
 
 
-def encoder_for(settings: Settings) -> SentenceTransformerEncoder:
-    return SentenceTransformerEncoder(
+def encoder_for(settings: Settings) -> Encoder:
+    encoder = SentenceTransformerEncoder(
         settings.model,
         settings.models_dir,
         batch_size=settings.encode_batch_size,
         torch_threads=settings.torch_threads,
     )
+    if not settings.micro_batching:
+        return encoder
+    return BatchingEncoder(encoder, wait_ms=settings.batch_wait_ms)
+
+
+def configure_threads(settings: Settings, vectors: int) -> None:
+    """Every thread setting in one place: torch's from Settings; FAISS on one thread for small indexes,
+    where one query takes microseconds and an OpenMP team would cost more (and compete with torch)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    faiss.omp_set_num_threads(1 if vectors < HNSW_ABOVE else settings.torch_threads)
 
 
 def ensure_index(
@@ -77,16 +95,21 @@ def ensure_index(
     encoder: Encoder,
     *,
     force: bool = False,
+    repair: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport | None:
-    """Build the index when it is missing or stale (or when forced); return the report, or None if fresh."""
+    """Build the index when it is missing or stale (or when forced); return the report, or None if fresh.
+
+    A damaged index (a file failing its checksum) is rebuilt only with ``repair``: ``citeqa build`` repairs,
+    while ``serve``/``ask`` leave it alone so that the loader reports the damage instead of hiding it.
+    """
     status = index_status(
         settings.documents_dir,
         settings.resolved_index_dir,
         fingerprint=encoder.fingerprint,
         max_tokens=settings.max_passage_tokens,
     )
-    if status == "fresh" and not force:
+    if not force and (status == "fresh" or (status == "damaged" and not repair)):
         return None
     return build_index(
         settings.documents_dir,
@@ -95,6 +118,7 @@ def ensure_index(
         max_tokens=settings.max_passage_tokens,
         batch_size=settings.encode_batch_size,
         progress=progress,
+        index_type=settings.index_type,
     )
 
 
@@ -116,8 +140,9 @@ class Pipeline:
         """Load model and index once; build the index first when it is missing or stale and ``build``."""
         encoder = encoder or encoder_for(settings)
         if build:
-            ensure_index(settings, encoder)
+            ensure_index(settings, encoder, repair=False)
         saved = load_index(settings.resolved_index_dir, model=encoder.name, fingerprint=encoder.fingerprint)
+        configure_threads(settings, saved.store.size + len(saved.sentences))
         retriever = Retriever(saved, encoder, candidates=settings.candidates, rrf_k=settings.rrf_k)
         return cls(settings, retriever)
 
@@ -126,7 +151,9 @@ class Pipeline:
         return self.retriever.encoder.name
 
     def validate(self, question: str) -> str:
-        if not question or not question.strip():
+        # A lone surrogate (JSON "\ud800") is not text and breaks tokenizers: replace it, as a decoder would.
+        question = _SURROGATE.sub("\ufffd", question)
+        if not any(unicodedata.category(c) not in _INVISIBLE for c in question):
             raise EmptyQuestionError("the question is empty; send a question in Chinese or English")
         if len(question) > self.settings.max_question_chars:
             raise QuestionTooLongError(

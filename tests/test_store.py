@@ -123,3 +123,17 @@ def test_lexical_evidence_only_for_questions_in_the_corpus_script(built: tuple[P
     keys = [(-h.score, h.passage.id) for h in ranked]
     assert keys == sorted(keys)
     assert np.isfinite([h.score for h in ranked]).all()
+
+
+def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
+    built: tuple[Path, HashingEncoder],
+) -> None:
+    path, enc = built
+    (path / "sentences.npy").write_bytes(b"garbage")
+    assert index_status(SEED_DOCS, path, fingerprint=enc.fingerprint, max_tokens=480) == "damaged"
+    dead = path.parent / ".index.building-999999999-abc"  # no such process
+    dead.mkdir()
+    build_index(SEED_DOCS, path, enc, max_tokens=480)
+    assert index_status(SEED_DOCS, path, fingerprint=enc.fingerprint, max_tokens=480) == "fresh"
+    assert not dead.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index"]

