@@ -143,7 +143,14 @@ class Pipeline:
             ensure_index(settings, encoder, repair=False)
         saved = load_index(settings.resolved_index_dir, model=encoder.name, fingerprint=encoder.fingerprint)
         configure_threads(settings, saved.store.size + len(saved.sentences))
-        retriever = Retriever(saved, encoder, candidates=settings.candidates, rrf_k=settings.rrf_k)
+        retriever = Retriever(
+            saved,
+            encoder,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+            sentence_weight=settings.sentence_weight,
+            sentence_weight_cross=settings.sentence_weight_cross,
+        )
         return cls(settings, retriever)
 
     @property

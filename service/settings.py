@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=50)
     search_mode: SearchMode = "hybrid"
     rrf_k: int = Field(default=60, ge=1)
+    sentence_weight: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="Weight of a passage's best sentence in its dense score."
+    )
+    sentence_weight_cross: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="The same, for a question not in the corpus's script."
+    )
     candidates: int = Field(
         default=50, ge=1, le=1000, description="Hits taken from each retriever before fusion."
     )
