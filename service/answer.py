@@ -148,7 +148,7 @@ class ExtractiveAnswerer:
         threshold: float,
         max_sentences: int = 3,
         lexical_weight: float = 0.3,
-        rank_weight: float = 0.02,
+        passage_weight: float = 0.5,
         margin: float = 0.03,
         type_margin: float = 0.03,
     ) -> None:
@@ -159,7 +159,7 @@ class ExtractiveAnswerer:
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.lexical_weight = lexical_weight
-        self.rank_weight = rank_weight
+        self.passage_weight = passage_weight
         self.margin = margin
         self.type_margin = type_margin
         by_row: dict[int, list[int]] = {}
@@ -180,7 +180,7 @@ class ExtractiveAnswerer:
                 span = self.spans[sent_row]
                 text = hit.passage.text[span.start : span.end]
                 lex = lexical_overlap(q_tokens, text) if q_tokens else 0.0
-                score = float(d) + self.lexical_weight * lex - self.rank_weight * (rank - 1)
+                score = float(d) + self.lexical_weight * lex + self.passage_weight * (hit.dense_score or 0.0)
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
 
