@@ -32,7 +32,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +219,10 @@ def convert_squad(
         other = read_squad(other_path)
         check_parallel(paragraphs, other, (str(json_path), str(other_path)))
         more, more_dropped = squad_items(other, other_lang, prefix)
+        # An answer is copied from the corpus's text, so a parallel question's gold answers are the
+        # corpus-language answers of the question with the same id (ids are shared across languages).
+        corpus_answers = {item.id.split("-", 1)[1]: item.answers for item in items}
+        more = [replace(m, answers=corpus_answers.get(m.id.split("-", 1)[1], m.answers)) for m in more]
         items += more
         dropped += more_dropped
     ids = [item.id for item in items]

@@ -181,10 +181,16 @@ def plot_recall_curves(path: Path, records: Sequence[QuestionRecord]) -> None:
 
 
 def plot_top_scores(path: Path, records: Sequence[QuestionRecord], threshold: float | None = None) -> None:
-    """Histogram of the top passage score, answerable vs unanswerable items."""
+    """Histogram of the score that abstention thresholds (the answerer's confidence, else the top passage
+    score), answerable vs unanswerable items, with the calibrated threshold on the same scale. Scores of
+    answers refused outright (no sentence can state the kind of answer asked for) sit far below the rest
+    and are drawn at the left edge."""
     fig, ax = _figure()
-    answerable = [s for r in records if r.answerable and (s := r.top_score) is not None]
-    unanswerable = [s for r in records if not r.answerable and (s := r.top_score) is not None]
+    scores = [(confidence_of(r), r.answerable) for r in records]
+    finite = [c for c, _ in scores if math.isfinite(c) and c > -0.5]
+    floor = min(finite) if finite else 0.0
+    answerable = [max(c, floor) for c, a in scores if a and math.isfinite(c)]
+    unanswerable = [max(c, floor) for c, a in scores if not a and math.isfinite(c)]
     both = answerable + unanswerable
     if both:
         lo, hi = min(both), max(both)
@@ -195,9 +201,9 @@ def plot_top_scores(path: Path, records: Sequence[QuestionRecord], threshold: fl
             ax.hist(unanswerable, bins=bins, alpha=0.6, label=f"unanswerable (n={len(unanswerable)})")
     if threshold is not None and math.isfinite(threshold):
         ax.axvline(threshold, color="black", linestyle=":", label=f"calibrated threshold {threshold:.3f}")
-    ax.set_xlabel("top passage score")
+    ax.set_xlabel("abstention score (answerer confidence)")
     ax.set_ylabel("questions")
-    ax.set_title("Top passage score by answerability")
+    ax.set_title("Abstention score by answerability")
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
     fig.savefig(path, dpi=100)
