@@ -30,12 +30,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -46,6 +47,7 @@ RESULTS: dict[str, Any] = {}
 REQUEST_CAP = 300  # per throughput point
 TIME_CAP_S = 60.0  # per throughput point
 START_TIMEOUT_S = 240.0
+T = TypeVar("T")
 
 
 def say(line: str = "") -> None:
@@ -88,6 +90,30 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def in_worker(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a fresh thread, as the server runs the model (anyio's pool, the batching worker).
+
+    On this machine torch with 2 threads encodes a question ~10x slower on the main thread than on
+    any other thread (see the "encode: main thread vs worker thread" figure), so in-process figures
+    taken on the main thread would not compare with the server's.
+    """
+    out: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run, name="bench-worker")
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return out[0]
 
 
 def free_port() -> int:
@@ -241,6 +267,17 @@ def load_encoder() -> Any:
     )
 
 
+def encode_latency(encoder: Any, qs: list[str], n: int) -> dict[str, float]:
+    for q in qs[:3]:
+        encoder.encode_queries([q])
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        encoder.encode_queries([qs[i % len(qs)]])
+        times.append((time.perf_counter() - t0) * 1000)
+    return pct(times)
+
+
 def interleaved_latency(
     base: str, request: Request, encoder: Any, qs: list[str], n: int
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -268,9 +305,17 @@ def interleaved_latency(
 
 def section_citeqa(qs: list[str], n: int, levels: tuple[int, ...]) -> None:
     encoder = load_encoder()  # the bare encoder, in this process, for the encode figure
+    say("== encode: main thread vs worker thread (bare encoder, in-process, 30 questions) ==")
+    main_thread = encode_latency(encoder, qs, 30)
+    worker_thread = in_worker(lambda: encode_latency(encoder, qs, 30))
+    say(f"  main thread    {fmt(main_thread)}")
+    say(f"  worker thread  {fmt(worker_thread)}")
+    RESULTS["encode_thread"] = {"main": main_thread, "worker": worker_thread}
     say("== CiteQA server (micro-batching on) ==")
     with citeqa_server("citeqa-batching", CITEQA_MICRO_BATCHING="true") as srv:
-        retrieve, enc = interleaved_latency(srv.url, post_json("/api/retrieve", top_k=5), encoder, qs, n)
+        retrieve, enc = in_worker(
+            lambda: interleaved_latency(srv.url, post_json("/api/retrieve", top_k=5), encoder, qs, n)
+        )
         say(f"  /api/retrieve c=1  {fmt(retrieve)}")
         say(f"  bare encode_queries([q]) in-process, interleaved  {fmt(enc)}")
         ratio = retrieve["p50"] / enc["p50"]
@@ -609,8 +654,8 @@ def main() -> None:
     steps: list[tuple[str, Callable[[], None]]] = [
         ("citeqa", lambda: section_citeqa(qs, args.requests, levels)),
         ("peers", lambda: section_peers(qs, args.requests)),
-        ("build", lambda: section_build(RESULTS.pop("_encoder", None) or load_encoder())),
-        ("profile", lambda: section_profile(qs)),
+        ("build", lambda: in_worker(lambda: section_build(RESULTS.pop("_encoder", None) or load_encoder()))),
+        ("profile", lambda: in_worker(lambda: section_profile(qs))),
         ("scale", lambda: section_scale(scale_max)),
     ]
     for name, step in steps:

@@ -137,3 +137,14 @@ def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
     assert index_status(SEED_DOCS, path, fingerprint=enc.fingerprint, max_tokens=480) == "fresh"
     assert not dead.exists()
     assert sorted(p.name for p in path.parent.iterdir()) == ["index"]
+
+
+def test_index_type_is_chosen_by_corpus_size() -> None:
+    import faiss
+
+    from index.store import HNSW_ABOVE, make_index
+
+    assert isinstance(make_index(8, 17), faiss.IndexFlatIP)
+    assert isinstance(make_index(8, HNSW_ABOVE), faiss.IndexHNSWFlat)
+    assert isinstance(make_index(8, 17, "hnsw"), faiss.IndexHNSWFlat)
+    assert isinstance(make_index(8, HNSW_ABOVE, "flat"), faiss.IndexFlatIP)
