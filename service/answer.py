@@ -93,6 +93,51 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     ),
 }
 
+# Units a number question may ask for: (the unit as a Chinese question names it right after 多少/几, the
+# English nouns after "how many"/"how much" or money words, how a text states it after a number).
+# "How many pages" is answered by "N页"/"N pages", not by any number: a sentence with 45万件 does not say
+# how many pages a report has. Questions naming no unit here only need a number.
+UNITS: dict[str, tuple[str, str, str]] = {
+    "page": ("页", r"pages?", r"页|pages?"),
+    "person": ("人|名", r"people|persons?|deaths?|victims?|residents?", r"人|名|people|persons?"),
+    "item": ("件", r"items?|pieces?", r"件|items?|pieces?"),
+    "money": ("元|钱|块", r"money|yuan|dollars?|funds?|funding|investment|cost", r"元|yuan|dollars?|[$￥¥]"),
+    "firm": ("家", r"factories|companies|firms|enterprises", r"家|factories|companies|firms"),
+    "year": ("年", r"years?", r"年|years?"),
+}
+_MONEY_WORDS = re.compile(r"金额|资金|投资额?|捐款数|\b(?:investment|funding|donat\w+|cost)\b", re.I)
+_NUMBER = r"(?:\d[\d,.]*|[一二三四五六七八九十百千两]+)\s*(?:[万亿千百]|million|billion|thousand)?\s*"
+_UNIT_ASKED = {
+    k: re.compile(rf"(?:多少|几)\s*(?:{zh})|how (?:many|much)\s+(?:\w+\s+)?(?:{en})\b", re.I)
+    for k, (zh, en, _) in UNITS.items()
+}
+_UNIT_STATED = {k: re.compile(_NUMBER + f"(?:{t})", re.I) for k, (_, _, t) in UNITS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the question asks for: a kind of answer (number, time) and, for numbers, maybe a unit."""
+
+    kind: str | None = None
+    unit: str | None = None
+
+    def stated_by(self, sentence: str) -> bool:
+        if self.kind is None:
+            return True
+        if self.unit is not None:
+            return bool(_UNIT_STATED[self.unit].search(sentence))
+        return bool(ANSWER_TYPES[self.kind][1].search(sentence))
+
+
+def expected_answer(question: str) -> Expected:
+    kind = next((name for name, (asks, _) in ANSWER_TYPES.items() if asks.search(question)), None)
+    if kind != "number":
+        return Expected(kind)
+    unit = next((name for name, pattern in _UNIT_ASKED.items() if pattern.search(question)), None)
+    if unit is None and _MONEY_WORDS.search(question):
+        unit = "money"
+    return Expected(kind, unit)
+
 
 def background_sentences(script: str | None = None) -> list[str]:
     """The background sentences written in ``script`` (the corpus's), or all of them.
@@ -104,14 +149,6 @@ def background_sentences(script: str | None = None) -> list[str]:
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     same = [line for line in lines if script_of(line) == script]
     return same or lines
-
-
-def expected_answer_type(question: str) -> str | None:
-    return next((name for name, (asks, _) in ANSWER_TYPES.items() if asks.search(question)), None)
-
-
-def states(answer_type: str | None, sentence: str) -> bool:
-    return answer_type is None or bool(ANSWER_TYPES[answer_type][1].search(sentence))
 
 
 def question_lang(question: str) -> str:
@@ -205,8 +242,8 @@ class ExtractiveAnswerer:
         ranked = sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
         # The evidence must be able to state what the question asks for (a number, a time): the best such
         # sentence may come from a little further down the ranking, but not from far below the best match.
-        wanted = expected_answer_type(question)
-        typed = [s for s in ranked if states(wanted, s.text)]
+        wanted = expected_answer(question)
+        typed = [s for s in ranked if wanted.stated_by(s.text)]
         if not typed or typed[0].score < ranked[0].score - self.type_margin:
             confidence = self.confidence(search.query_vector, ranked[0]) - 1.0
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang), scored
