@@ -16,6 +16,7 @@ import typer
 
 from eval.errors import EvalError
 from eval.metrics import SUMMARY_KEYS
+from eval.report import format_value, summary_group
 
 if TYPE_CHECKING:
     from eval.run import Progress
@@ -178,10 +179,10 @@ def bench_quality_command(
 def format_summary(summary: Mapping[str, Any], keys: Sequence[str] = SUMMARY_KEYS) -> str:
     """A plain-text table of ``summary``: one row per metric, one column per group."""
     groups = ["overall", *summary.get("by_lang", {})]
-    columns = [_group(summary, g) for g in groups]
+    columns = [summary_group(summary, g) for g in groups]
     lines = [f"{'metric':<20}" + "".join(f"{g:>10}" for g in groups)]
     for key in keys:
-        lines.append(f"{key:<20}" + "".join(f"{_fmt(key, c.get(key)):>10}" for c in columns))
+        lines.append(f"{key:<20}" + "".join(f"{format_value(key, c.get(key)):>10}" for c in columns))
     return "\n".join(lines) + "\n"
 
 
@@ -191,10 +192,10 @@ def format_bench_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
     for name, summary in summaries.items():
         groups = ["overall", *(g for g, s in summary.get("by_lang", {}).items() if s.get("n"))]
         for g in groups:
-            s = _group(summary, g)
+            s = summary_group(summary, g)
             lines.append(
-                f"{name:<12}{g:<9}{s.get('n', 0):>6}{_fmt('r', s.get('recall@1')):>10}"
-                f"{_fmt('r', s.get('recall@5')):>10}{_fmt('r', s.get('answer_hit')):>12}"
+                f"{name:<12}{g:<9}{s.get('n', 0):>6}{format_value('r', s.get('recall@1')):>10}"
+                f"{format_value('r', s.get('recall@5')):>10}{format_value('r', s.get('answer_hit')):>12}"
             )
     return "\n".join(lines) + "\n"
 
@@ -286,18 +287,3 @@ def _friendly_errors() -> Iterator[None]:
 
     with friendly_errors():
         yield
-
-
-def _group(summary: Mapping[str, Any], group: str) -> Mapping[str, Any]:
-    found = summary.get("overall", {}) if group == "overall" else summary.get("by_lang", {}).get(group, {})
-    return found if isinstance(found, Mapping) else {}
-
-
-def _fmt(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool | int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.1f}" if key.startswith("latency") else f"{value:.4f}"
-    return str(value)

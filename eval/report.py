@@ -116,8 +116,8 @@ def format_comparison(
     width = max(len(name_a), len(name_b), 10)
     out: list[str] = []
     for group in _group_names(summary_a, summary_b):
-        a = _group(summary_a, group)
-        b = _group(summary_b, group)
+        a = summary_group(summary_a, group)
+        b = summary_group(summary_b, group)
         keys = [k for k in SUMMARY_KEYS if k in a or k in b]
         keys += sorted((set(a) | set(b)) - set(SUMMARY_KEYS))
         out.append(f"== {group} ==")
@@ -125,7 +125,9 @@ def format_comparison(
         for key in keys:
             va, vb = a.get(key), b.get(key)
             delta = _delta(key, va, vb)
-            out.append(f"{key:<20} {_fmt(key, va):>{width}} {_fmt(key, vb):>{width}} {delta:>10}")
+            out.append(
+                f"{key:<20} {format_value(key, va):>{width}} {format_value(key, vb):>{width}} {delta:>10}"
+            )
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -222,7 +224,7 @@ def render_report(
     lines = ["# CiteQA evaluation report", ""]
     lines += ["## Summary", "", "| metric | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
     for key in SUMMARY_KEYS:
-        cells = [_fmt(key, _group(summary, g).get(key)) for g in groups]
+        cells = [format_value(key, summary_group(summary, g).get(key)) for g in groups]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -251,7 +253,7 @@ def render_report(
         ]
         for row in table:
             lines.append(
-                f"| {row.threshold:.4f} | {row.abstained} | {_fmt('', row.abstain_precision)} | "
+                f"| {row.threshold:.4f} | {row.abstained} | {format_value('', row.abstain_precision)} | "
                 f"{row.abstain_recall:.4f} | {row.answerable_kept:.4f} | {row.balanced_accuracy:.4f} |"
             )
     lines += ["", *_failures(records)]
@@ -334,15 +336,15 @@ def _group_names(*summaries: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def _group(summary: Mapping[str, Any], group: str) -> Mapping[str, Any]:
+def summary_group(summary: Mapping[str, Any], group: str) -> Mapping[str, Any]:
     found = summary.get("overall", {}) if group == "overall" else summary.get("by_lang", {}).get(group, {})
     return found if isinstance(found, Mapping) else {}
 
 
-def _fmt(key: str, value: Any) -> str:
+def format_value(key: str, value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, bool | int):
         return str(value)
     if isinstance(value, float):
         return f"{value:.1f}" if key.startswith("latency") else f"{value:.4f}"
