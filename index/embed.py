@@ -113,4 +113,4 @@ class SentenceTransformerEncoder:
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage, prompt and special tokens included."""
         prompt = (self._model.prompts or {}).get(self._passage_prompt or "") or ""
-        return len(self._model.tokenizer(prompt + text, add_special_tokens=True)["input_ids"])
+        return len(self._model.tokenizer(prompt + text, add_special_tokens=True, verbose=False)["input_ids"])
