@@ -52,6 +52,7 @@ bench-quality: model
 # Speed figures (latency, throughput, peers, build, scale): printed, and written to bench/results/.
 bench: model
 	$(BIN)/python -m bench.run --out bench/results/latest.json
+	$(BIN)/python -m pytest -q -s -m load tests/test_load.py
 
 clean:
 	rm -rf .citeqa tests/artifacts eval/runs

@@ -11,7 +11,7 @@ Sections, all on this machine in one run, loopback only, every loop bounded in c
               model folder, same passages, each in its own venv under bench/.venvs/
 * build       index build passages/s vs raw ``encode_passages`` throughput; RSS of the server
 * profile     cProfile of ``Pipeline.ask`` in-process: top costs beyond encoding
-* scale       flat vs HNSW on seeded random unit vectors at 10k, 100k (1M unless --quick)
+* scale       flat vs HNSW vs IVFFlat on seeded clustered and random vectors, 10k-1M (bench/scale.py)
 
 Benchmarks print figures; nothing here asserts a time.
 """
@@ -601,24 +601,13 @@ def section_profile(qs: list[str], rounds: int = 1) -> None:
 
 
 def section_scale(scale_max: int) -> None:
-    from bench.scale import as_rows, measure
+    from bench.scale import run
 
-    say("== scale: flat vs HNSW, seeded random unit vectors, dim 384, 1 search thread ==")
-    rows: list[dict[str, object]] = []
-    for n in (10_000, 100_000, 1_000_000):
-        if n > scale_max:
-            say(f"  n={n:,}: skipped (--scale-max {scale_max:,})")
-            continue
-        t0 = time.perf_counter()
-        for p in measure(n):
-            ef = f"ef={p.ef_search:<3d}" if p.ef_search else "      "
-            say(
-                f"  n={n:>9,} {p.index:4s} {ef} build {p.build_s:7.1f} s  {p.memory_mb:8.1f} MB  "
-                f"p50 {p.p50_ms:7.3f} ms  p95 {p.p95_ms:7.3f} ms  recall@10 {p.recall_at_10:.3f}"
-            )
-            rows.extend(as_rows([p]))
-        say(f"  (n={n:,} took {time.perf_counter() - t0:.0f} s)")
-    RESULTS["scale"] = {"rows": rows, "scale_max": scale_max}
+    say("== scale: flat vs HNSW vs IVFFlat, dim 384, 1 search thread (bench/scale.py) ==")
+    say("   clustered/dense = e5-like mixtures (NN cosine ~0.85); random = isotropic (worst case)")
+    sizes = tuple(n for n in (10_000, 100_000, 1_000_000) if n <= scale_max)
+    datasets = ("clustered", "dense", "random")
+    RESULTS["scale"] = run(sizes, datasets, 100_000, None, say=say) | {"scale_max": scale_max}
 
 
 def main() -> None:

@@ -110,9 +110,14 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "pipeline", None) is None:
+        owned = getattr(app.state, "pipeline", None) is None
+        if owned:
             app.state.pipeline = await run_in_threadpool(Pipeline.load, settings)
         yield
+        # Stop the micro-batching worker after the last request. A pipeline passed in belongs to the
+        # caller (tests share one across apps), who closes it; reloads share this same encoder.
+        if owned:
+            await run_in_threadpool(app.state.pipeline.close)
 
     app = FastAPI(
         title="CiteQA",

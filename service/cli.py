@@ -132,7 +132,10 @@ def serve(
     def go() -> None:
         s = _settings()
         pipeline = _pipeline()  # load before binding: a broken index fails here, with its message
-        uvicorn.run(create_app(s, pipeline), host=host or s.host, port=port or s.port, log_level="info")
+        try:
+            uvicorn.run(create_app(s, pipeline), host=host or s.host, port=port or s.port, log_level="info")
+        finally:
+            pipeline.close()
 
     _run(go)
 

@@ -16,7 +16,7 @@ from index.build import BuildReport, build_index, index_status
 from index.embed import Encoder, SentenceTransformerEncoder
 from index.errors import EmptyQuestionError, QuestionTooLongError
 from index.search import Mode, Retriever, SearchResult
-from index.store import HNSW_ABOVE, load_index
+from index.store import ANN_ABOVE, load_index
 from index.types import Hit
 from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_sentences
 from service.batching import BatchingEncoder
@@ -87,7 +87,7 @@ def configure_threads(settings: Settings, vectors: int) -> None:
     import torch
 
     torch.set_num_threads(settings.torch_threads)
-    faiss.omp_set_num_threads(1 if vectors < HNSW_ABOVE else settings.torch_threads)
+    faiss.omp_set_num_threads(1 if vectors < ANN_ABOVE else settings.torch_threads)
 
 
 def ensure_index(
@@ -152,6 +152,12 @@ class Pipeline:
             sentence_weight_cross=settings.sentence_weight_cross,
         )
         return cls(settings, retriever)
+
+    def close(self) -> None:
+        """Stop the encoder's background worker (micro-batching), if it has one."""
+        close = getattr(self.retriever.encoder, "close", None)
+        if callable(close):
+            close()
 
     @property
     def model_name(self) -> str:

@@ -36,8 +36,8 @@ class Settings(BaseSettings):
         default=3.0, ge=0, le=1000, description="Longest a question waits for others to share its call."
     )
 
-    # Vector index: "auto" is exact (flat) below 50k passages, HNSW above.
-    index_type: Literal["auto", "flat", "hnsw"] = "auto"
+    # Vector index: "auto" is exact (flat) below 50k passages, IVFFlat above (index/store.py ANN_ABOVE).
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
 
     # Chunking: paragraphs longer than this many model tokens are split at sentence ends.
     max_passage_tokens: int = Field(default=480, ge=32, le=8192)

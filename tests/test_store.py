@@ -142,9 +142,30 @@ def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
 def test_index_type_is_chosen_by_corpus_size() -> None:
     import faiss
 
-    from index.store import HNSW_ABOVE, make_index
+    from index.store import ANN_ABOVE, make_index
 
     assert isinstance(make_index(8, 17), faiss.IndexFlatIP)
-    assert isinstance(make_index(8, HNSW_ABOVE), faiss.IndexHNSWFlat)
+    assert isinstance(make_index(8, ANN_ABOVE - 1), faiss.IndexFlatIP)
+    assert isinstance(make_index(8, ANN_ABOVE), faiss.IndexIVFFlat)
     assert isinstance(make_index(8, 17, "hnsw"), faiss.IndexHNSWFlat)
-    assert isinstance(make_index(8, HNSW_ABOVE, "flat"), faiss.IndexFlatIP)
+    assert isinstance(make_index(8, ANN_ABOVE, "flat"), faiss.IndexFlatIP)
+
+
+def test_ivf_store_trains_on_add_and_keeps_exact_self_matches(tmp_path: Path) -> None:
+    import numpy as np
+
+    from index.embed import normalise
+    from index.store import FaissStore, make_index
+
+    rng = np.random.default_rng(0)
+    centres = normalise(rng.standard_normal((20, 32), dtype=np.float32))
+    vectors = normalise(centres[rng.integers(0, 20, 4000)] + 0.05 * rng.standard_normal((4000, 32)))
+    store = FaissStore(32, make_index(32, len(vectors), "ivf"))
+    store.add(vectors)
+    _, ids = store.search(vectors[:5], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert abs(store.similarity(vectors[7], 7) - 1.0) < 1e-5
+    store.save(tmp_path / "p.faiss")
+    loaded = FaissStore.load(tmp_path / "p.faiss", 32)
+    assert loaded.index_type == "IndexIVFFlat"
+    assert abs(loaded.similarity(vectors[7], 7) - 1.0) < 1e-5
