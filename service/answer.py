@@ -155,13 +155,6 @@ def question_lang(question: str) -> str:
     return "zh" if script_of(question) == "han" else "en"
 
 
-def lexical_overlap(question_tokens: set[str], sentence: str) -> float:
-    """Share of the question's content tokens that occur in the sentence."""
-    if not question_tokens:
-        return 0.0
-    return len(question_tokens & set(tokenize(sentence))) / len(question_tokens)
-
-
 def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
     parts = []
     for s in sentences:
@@ -203,6 +196,7 @@ class ExtractiveAnswerer:
         for i, span in enumerate(sentences):
             by_row.setdefault(span.passage_row, []).append(i)
         self._by_row = by_row
+        self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the given hits, scored against the question."""
@@ -216,10 +210,17 @@ class ExtractiveAnswerer:
             for sent_row, d in zip(rows, dense, strict=True):
                 span = self.spans[sent_row]
                 text = hit.passage.text[span.start : span.end]
-                lex = lexical_overlap(q_tokens, text) if q_tokens else 0.0
+                lex = self._overlap(q_tokens, sent_row, text) if q_tokens else 0.0
                 score = float(d) + self.lexical_weight * lex + self.passage_weight * (hit.dense_score or 0.0)
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
+
+    def _overlap(self, question_tokens: set[str], sentence_row: int, text: str) -> float:
+        """Lexical overlap, with each sentence tokenised once per process (jieba is the costly part)."""
+        tokens = self._tokens.get(sentence_row)
+        if tokens is None:
+            tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
+        return len(question_tokens & tokens) / len(question_tokens)
 
     def confidence(self, query_vector: np.ndarray, evidence: ScoredSentence) -> float:
         """The evidence sentence's similarity minus the mean similarity to the nearest background sentences.
