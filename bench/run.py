@@ -237,7 +237,7 @@ async def _throughput(base: str, request: Request, qs: list[str], concurrency: i
 
 
 def throughput_curve(base: str, request: Request, qs: list[str], levels: tuple[int, ...]) -> dict[str, Any]:
-    points = {}
+    points: dict[str, Any] = {}
     with httpx.Client(base_url=base, timeout=60) as client:
         for q in qs[:5]:
             client.request(**request(q)).raise_for_status()
