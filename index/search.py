@@ -69,14 +69,7 @@ class Retriever:
         texts = [p.text for p in saved.passages]
         self.sentence_store = FaissStore(saved.manifest.dimension)
         self.sentence_store.add(saved.sentence_vectors)
-        self.sentence_rows = np.array([s.passage_row for s in saved.sentences], dtype=np.int64)
-        order = np.argsort(self.sentence_rows, kind="stable")
-        starts = np.searchsorted(self.sentence_rows[order], np.arange(len(saved.passages) + 1))
-        self._sentences_of_row = {
-            row: order[starts[row] : starts[row + 1]]
-            for row in range(len(saved.passages))
-            if starts[row + 1] > starts[row]
-        }
+        self.sentence_rows = saved.sentence_passage_rows
         self.lexical = BM25Index(texts)
         self.script: Script = corpus_script(texts)
 
@@ -147,7 +140,7 @@ class Retriever:
         dense = {}
         for row in rows:
             passage = own[row] if row in own else self.saved.store.similarity(vector, row)
-            sentences = self._sentences_of_row.get(row)
+            sentences = self.saved.sentences_by_passage.get(row)
             best = (
                 float((self.saved.sentence_vectors[sentences] @ vector).max())
                 if sentences is not None

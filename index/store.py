@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -199,6 +200,28 @@ class SavedIndex:
     documents: tuple[Document, ...]
     sentence_vectors: np.ndarray
     sentences: tuple[SentenceSpan, ...]
+
+    @cached_property
+    def sentence_passage_rows(self) -> np.ndarray:
+        """Passage row of each sentence row."""
+        return np.array([s.passage_row for s in self.sentences], dtype=np.int64)
+
+    @cached_property
+    def sentences_by_passage(self) -> dict[int, np.ndarray]:
+        """Passage row -> its sentence rows, in order (passages without sentences are absent)."""
+        rows = self.sentence_passage_rows
+        order = np.argsort(rows, kind="stable")
+        starts = np.searchsorted(rows[order], np.arange(len(self.passages) + 1))
+        return {
+            r: order[starts[r] : starts[r + 1]]
+            for r in range(len(self.passages))
+            if starts[r + 1] > starts[r]
+        }
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Passage id -> row."""
+        return {p.id: row for row, p in enumerate(self.passages)}
 
 
 def _sha256(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,4 +49,3 @@ class Hit:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
-    extras: dict[str, float] = field(default_factory=dict, compare=False)

@@ -15,7 +15,7 @@ abstains and says so in the question's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
@@ -24,7 +24,7 @@ import numpy as np
 
 from index.lexical import script_of, tokenize
 from index.search import SearchResult
-from index.store import SentenceSpan
+from index.store import SavedIndex
 from index.types import Hit
 
 ABSTAIN_MESSAGES = {
@@ -170,9 +170,7 @@ class ExtractiveAnswerer:
 
     def __init__(
         self,
-        sentence_vectors: np.ndarray,
-        sentences: Sequence[SentenceSpan],
-        passage_rows: Mapping[str, int],
+        saved: SavedIndex,
         *,
         background: np.ndarray,
         threshold: float,
@@ -182,9 +180,7 @@ class ExtractiveAnswerer:
         margin: float = 0.03,
         type_margin: float = 0.03,
     ) -> None:
-        self.vectors = sentence_vectors
-        self.spans = sentences
-        self.passage_rows = passage_rows
+        self.saved = saved
         self.background = background
         self.threshold = threshold
         self.max_sentences = max_sentences
@@ -192,10 +188,6 @@ class ExtractiveAnswerer:
         self.passage_weight = passage_weight
         self.margin = margin
         self.type_margin = type_margin
-        by_row: dict[int, list[int]] = {}
-        for i, span in enumerate(sentences):
-            by_row.setdefault(span.passage_row, []).append(i)
-        self._by_row = by_row
         self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
@@ -203,12 +195,12 @@ class ExtractiveAnswerer:
         q_tokens = set(tokenize(question)) if search.lexical_used else set()
         out: list[ScoredSentence] = []
         for rank, hit in enumerate(hits, start=1):
-            rows = self._by_row.get(self.passage_rows[hit.passage.id], [])
-            if not rows:
+            rows = self.saved.sentences_by_passage.get(self.saved.row_of[hit.passage.id])
+            if rows is None:
                 continue
-            dense = self.vectors[rows] @ search.query_vector
-            for sent_row, d in zip(rows, dense, strict=True):
-                span = self.spans[sent_row]
+            dense = self.saved.sentence_vectors[rows] @ search.query_vector
+            for sent_row, d in zip(rows.tolist(), dense, strict=True):
+                span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
                 lex = self._overlap(q_tokens, sent_row, text) if q_tokens else 0.0
                 score = float(d) + self.lexical_weight * lex + self.passage_weight * (hit.dense_score or 0.0)

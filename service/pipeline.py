@@ -81,12 +81,10 @@ def encoder_for(settings: Settings) -> Encoder:
 
 
 def configure_threads(settings: Settings, vectors: int) -> None:
-    """Every thread setting in one place: torch's from Settings; FAISS on one thread for small indexes,
-    where one query takes microseconds and an OpenMP team would cost more (and compete with torch)."""
+    """FAISS threads: one for small indexes, where one query takes microseconds and an OpenMP team would
+    cost more (and compete with torch); torch's own count is set where the model loads (``encoder_for``)."""
     import faiss
-    import torch
 
-    torch.set_num_threads(settings.torch_threads)
     faiss.omp_set_num_threads(1 if vectors < ANN_ABOVE else settings.torch_threads)
 
 
@@ -127,9 +125,7 @@ class Pipeline:
         self.settings = settings
         self.retriever = retriever
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
-            retriever.saved.sentence_vectors,
-            retriever.saved.sentences,
-            {p.id: row for row, p in enumerate(retriever.saved.passages)},
+            retriever.saved,
             background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
             threshold=settings.abstain_threshold,
             max_sentences=settings.max_answer_sentences,
