@@ -73,6 +73,7 @@ class Benchmark:
     prefix: str
     parallel_questions: tuple[tuple[str, str], ...]
     source: str
+    holdout_every: int = 0  # see held_out: paragraphs left out of the corpus, their questions unanswerable
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,27 @@ BENCHMARKS: dict[str, Benchmark] = {
         prefix="xquad-en",
         parallel_questions=(),
         source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
+    ),
+    # Unanswerable questions for fitting and measuring abstention (see held_out): near-topic ones, SQuAD
+    # 2.0-style, from paragraphs left out while the rest of their article stays in, and off-topic ones
+    # from whole articles left out.
+    "xquad-zh-holdout": Benchmark(
+        name="xquad-zh-holdout",
+        corpus="xquad/xquad.zh.json",
+        corpus_lang="zh",
+        prefix="xquad-zh",
+        parallel_questions=(("xquad/xquad.en.json", "en"),),
+        source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
+        holdout_every=4,
+    ),
+    "xquad-en-holdout": Benchmark(
+        name="xquad-en-holdout",
+        corpus="xquad/xquad.en.json",
+        corpus_lang="en",
+        prefix="xquad-en",
+        parallel_questions=(),
+        source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
+        holdout_every=4,
     ),
     "cmrc2018": Benchmark(
         name="cmrc2018",
@@ -150,15 +172,42 @@ def squad_documents(paragraphs: Sequence[SquadParagraph], prefix: str) -> list[t
     ]
 
 
-def squad_items(paragraphs: Sequence[SquadParagraph], lang: str, prefix: str) -> tuple[list[EvalItem], int]:
+def held_out(paragraph: SquadParagraph, every: int) -> bool:
+    """Whether ``paragraph`` is left out of the corpus for holdout ``every`` (0: nothing is left out).
+
+    Every ``every``-th paragraph is left out (its questions are near-topic: the rest of the article stays
+    in), and so is every ``2 * every``-th article as a whole (its questions are off-topic).
+    """
+    if every <= 0:
+        return False
+    return paragraph.number % every == 0 or paragraph.article_index % (2 * every) == 2 * every - 1
+
+
+def squad_items(
+    paragraphs: Sequence[SquadParagraph], lang: str, prefix: str, *, holdout_every: int = 0
+) -> tuple[list[EvalItem], int]:
     """Eval items for the questions of ``paragraphs`` over the documents named with ``prefix``.
 
-    Returns the items and the number of gold answer texts dropped because they do not occur in
-    their context.
+    Questions about a held-out paragraph (see ``held_out``) become unanswerable items. Returns the
+    items and the number of gold answer texts dropped because they do not occur in their context.
     """
     items: list[EvalItem] = []
     dropped = 0
     for p in paragraphs:
+        if held_out(p, holdout_every):
+            items += [
+                EvalItem(
+                    id=f"{lang}-{q.id}",
+                    lang=lang,
+                    question=q.question,
+                    answers=(),
+                    gold_quotes=(),
+                    gold_passages=(),
+                    answerable=False,
+                )
+                for q in p.questions
+            ]
+            continue
         context = normalise_space(p.context)
         for q in p.questions:
             answers = tuple(a for a in q.answers if normalise_space(a) in context)
@@ -200,25 +249,28 @@ def convert_squad(
     *,
     parallel_questions: Sequence[tuple[str | Path, str]] = (),
     source: str = "",
+    holdout_every: int = 0,
     overwrite: bool = False,
 ) -> ConversionStats:
     """Write ``out_dir/documents/`` from ``json_path`` and ``out_dir/questions.jsonl``.
 
     The questions are those of ``json_path`` (language ``lang``) followed by those of each
     ``(path, lang)`` in ``parallel_questions``, a file parallel to ``json_path`` whose questions
-    are asked over the same documents (position by position). ``out_dir/documents`` must be
-    absent or empty unless ``overwrite``, which first removes the ``.txt`` files there.
+    are asked over the same documents (position by position). With ``holdout_every`` n > 0, the
+    paragraphs ``held_out`` picks are left out of the documents and their questions are unanswerable.
+    ``out_dir/documents`` must be absent or empty unless ``overwrite``, which first removes the
+    ``.txt`` files there.
     """
     json_path = Path(json_path)
     out = Path(out_dir)
     paragraphs = read_squad(json_path)
     if not paragraphs:
         raise ConversionError(f"{json_path}: holds no paragraphs")
-    items, dropped = squad_items(paragraphs, lang, prefix)
+    items, dropped = squad_items(paragraphs, lang, prefix, holdout_every=holdout_every)
     for other_path, other_lang in parallel_questions:
         other = read_squad(other_path)
         check_parallel(paragraphs, other, (str(json_path), str(other_path)))
-        more, more_dropped = squad_items(other, other_lang, prefix)
+        more, more_dropped = squad_items(other, other_lang, prefix, holdout_every=holdout_every)
         # An answer is copied from the corpus's text, so a parallel question's gold answers are the
         # corpus-language answers of the question with the same id (ids are shared across languages).
         corpus_answers = {item.id.split("-", 1)[1]: item.answers for item in items}
@@ -230,7 +282,8 @@ def convert_squad(
         raise ConversionError(f"{json_path}: question ids are not unique within a language")
 
     docs_dir = _prepare_documents_dir(out / "documents", overwrite)
-    for doc_id, text in squad_documents(paragraphs, prefix):
+    kept = [p for p in paragraphs if not held_out(p, holdout_every)]
+    for doc_id, text in squad_documents(kept, prefix):
         (docs_dir / f"{doc_id}.txt").write_text(text, encoding="utf-8", newline="\n")
     write_items(out / "questions.jsonl", items)
     notice = (
@@ -239,12 +292,17 @@ def convert_squad(
         "Licence: CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/).\n"
         "Derived data: keep it out of the CiteQA repository.\n"
     )
+    if holdout_every:
+        notice += (
+            f"Every {holdout_every}th paragraph and every {2 * holdout_every}th article are left out; "
+            "their questions are unanswerable.\n"
+        )
     (out / "NOTICE.txt").write_text(notice, encoding="utf-8")
     by_lang: dict[str, int] = {}
     for item in items:
         by_lang[item.lang] = by_lang.get(item.lang, 0) + 1
     return ConversionStats(
-        documents=len(paragraphs), questions=len(items), questions_by_lang=by_lang, dropped_answers=dropped
+        documents=len(kept), questions=len(items), questions_by_lang=by_lang, dropped_answers=dropped
     )
 
 
@@ -269,6 +327,7 @@ def convert_benchmark(
         bench.prefix,
         parallel_questions=[(root / path, lang) for path, lang in bench.parallel_questions],
         source=bench.source,
+        holdout_every=bench.holdout_every,
         overwrite=overwrite,
     )
 

@@ -206,3 +206,34 @@ def test_real_benchmarks_have_the_published_counts(
         # Cross-lingual: translated questions share an original id and a gold document.
         gold = {i.id: i.gold_passages for i in items}
         assert all(gold[f"en-{i.id[3:]}"] == i.gold_passages for i in items if i.lang == "zh")
+
+
+def test_holdout_leaves_paragraphs_out_and_makes_their_questions_unanswerable(tmp_path: Path) -> None:
+    zh, en = write_json(tmp_path / "zh.json", ZH), write_json(tmp_path / "en.json", EN)
+    stats = convert_squad(
+        zh, tmp_path / "out", "zh", "xquad-zh", parallel_questions=[(en, "en")], holdout_every=2
+    )
+    assert stats.documents == 2  # paragraph 2 of 3 is left out
+    docs = sorted(p.stem for p in (tmp_path / "out" / "documents").iterdir())
+    assert docs == ["xquad-zh-0001", "xquad-zh-0003"]
+    items = {i.id: i for i in load_items(tmp_path / "out" / "questions.jsonl")}
+    for qid in ("zh-a2", "en-a2"):  # the questions about the missing paragraph
+        assert not items[qid].answerable
+        assert items[qid].answers == items[qid].gold_passages == ()
+    assert items["en-b1"].answerable and items["en-b1"].gold_passages == ("xquad-zh-0003:1",)
+    assert items["en-b1"].answers == ("丹佛野马队",)  # the corpus-language answer, as without holdout
+    assert "left out" in (tmp_path / "out" / "NOTICE.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(DATASETS is None, reason="shared datasets folder (../shared/datasets) is absent")
+def test_real_holdout_benchmark_leaves_out_paragraphs_and_articles(tmp_path: Path) -> None:
+    assert DATASETS is not None
+    stats = convert_benchmark("xquad-zh-holdout", DATASETS, tmp_path)
+    # 240 paragraphs in 48 articles of 5: articles 8, 16, ..., 48 (30 paragraphs) and every 4th
+    # paragraph of the rest (48) are left out.
+    assert stats.documents == 162
+    items = load_items(tmp_path / "questions.jsonl")
+    unanswerable = [i for i in items if not i.answerable]
+    assert Counter(i.lang for i in unanswerable) == {"zh": 383, "en": 383}
+    doc_ids = {f.stem for f in (tmp_path / "documents").iterdir()}
+    assert all(i.gold_passages[0].removesuffix(":1") in doc_ids for i in items if i.answerable)
