@@ -15,17 +15,26 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from eval.errors import EvalError
+from eval.fit import DEFAULT_FEATURES
 from eval.metrics import SUMMARY_KEYS
 from eval.report import format_value, summary_group
+from service.abstention import FEATURES
 
 if TYPE_CHECKING:
+    from eval.metrics import QuestionRecord
     from eval.run import Progress
     from index.embed import Encoder
     from index.search import Mode
     from service.settings import Settings
 
 DEFAULT_RUNS_DIR = Path("eval/runs")
-BENCHMARK_NAMES: tuple[str, ...] = ("xquad-zh", "xquad-en", "cmrc2018")
+BENCHMARK_NAMES: tuple[str, ...] = (
+    "xquad-zh",
+    "xquad-en",
+    "cmrc2018",
+    "xquad-zh-holdout",
+    "xquad-en-holdout",
+)
 
 TopK = Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Passages retrieved per question.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Search mode: hybrid, dense or lexical.")]
@@ -38,6 +47,7 @@ def register(app: typer.Typer) -> None:
     """Add the evaluation commands to ``app``."""
     app.command("eval")(eval_command)
     app.command("calibrate")(calibrate_command)
+    app.command("fit-abstention")(fit_abstention_command)
     app.command("convert")(convert_command)
     app.command("bench-quality")(bench_quality_command)
 
@@ -86,19 +96,10 @@ def calibrate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `citeqa eval`.")],
 ) -> None:
     """Print the abstention threshold that best separates answerable from unanswerable questions."""
-    from eval.metrics import record_from_json
     from eval.report import calibrate_threshold
 
     with _friendly_errors():
-        results = run_dir / "results.jsonl"
-        if not results.is_file():
-            raise EvalError(f"{results} not found; run `citeqa eval QUESTIONS --out {run_dir}` first")
-        lines = results.read_text(encoding="utf-8").splitlines()
-        try:
-            records = [record_from_json(json.loads(line)) for line in lines if line.strip()]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EvalError(f"{results}: not a results file written by `citeqa eval` ({exc})") from exc
-        threshold, table = calibrate_threshold(records)
+        threshold, table = calibrate_threshold(_read_records(run_dir))
         typer.echo("abstain when the answerer's confidence is below the threshold\n")
         typer.echo(
             f"{'threshold':>10} {'abstained':>9} {'abst.prec':>9} {'abst.rec':>9} "
@@ -113,9 +114,91 @@ def calibrate_command(
             )
         typer.echo(f"\nsuggested threshold: {threshold:.4f}")
         typer.echo(
-            f"set it with CITEQA_ABSTAIN_THRESHOLD={threshold:.4f}, or change the default of "
-            "abstain_threshold in service/settings.py"
+            f"try it with CITEQA_ABSTAIN_THRESHOLD={threshold:.4f} (one threshold for every language pair); "
+            "the default thresholds are the abstention model's, set per language pair by "
+            "`citeqa fit-abstention`"
         )
+
+
+def fit_abstention_command(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run folders written by `citeqa eval` (e.g. of xquad-zh-holdout).")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the model here (default: print it only). The shipped one is "
+            "service/data/abstention.json.",
+        ),
+    ] = None,
+    l2: Annotated[float, typer.Option("--l2", min=0.0, help="L2 penalty on standardised weights.")] = 1.0,
+    keep: Annotated[
+        float,
+        typer.Option(
+            "--keep", min=0.5, max=1.0, help="Share of answerable questions the threshold keeps answered."
+        ),
+    ] = 0.97,
+    min_precision: Annotated[
+        float,
+        typer.Option(
+            "--min-precision", min=0.0, max=1.0, help="Least share of abstentions that must be right."
+        ),
+    ] = 0.85,
+    same_features: Annotated[
+        str,
+        typer.Option(
+            "--same-features",
+            help=f"Signals for questions in the corpus's script, comma-separated: {', '.join(FEATURES)}.",
+        ),
+    ] = ",".join(DEFAULT_FEATURES["same"]),
+    cross_features: Annotated[
+        str, typer.Option("--cross-features", help="Signals for questions in another script.")
+    ] = ",".join(DEFAULT_FEATURES["cross"]),
+) -> None:
+    """Fit the abstention model from eval runs with near-topic unanswerable questions."""
+    from eval.fit import fit_abstention
+
+    with _friendly_errors():
+        records = [record for run_dir in run_dirs for record in _read_records(run_dir)]
+        model, fits = fit_abstention(
+            records,
+            l2=l2,
+            keep=keep,
+            min_precision=min_precision,
+            min_margin=_settings().abstain_min_margin,
+            features={
+                "same": [name.strip() for name in same_features.split(",") if name.strip()],
+                "cross": [name.strip() for name in cross_features.split(",") if name.strip()],
+            },
+            sources=[str(p) for p in run_dirs],
+        )
+        typer.echo(
+            f"{'pair':<6}{'answerable':>11}{'unanswerable':>13}{'cv AUC':>8}{'margin AUC':>12}"
+            f"{'threshold':>10}{'abst.rec':>9}{'abst.prec':>10}"
+        )
+        for f in fits:
+            typer.echo(
+                f"{f.pair:<6}{f.n_answerable:>11}{f.n_unanswerable:>13}{format_value('r', f.cv_auc):>8}"
+                f"{format_value('r', f.margin_auc):>12}{f.model.threshold:>10.4f}"
+                f"{format_value('r', f.abstain_recall):>9}{format_value('r', f.abstain_precision):>10}"
+            )
+        for f in fits:
+            weights = ", ".join(
+                f"{name} {w:+.2f}" for name, w in zip(f.model.features, f.model.weights, strict=True)
+            )
+            typer.echo(f"{f.pair} weights: {weights}, bias {f.model.bias:+.2f}")
+        typer.echo(
+            f"(on these runs; each threshold keeps {keep:.0%} of answerable questions answered with "
+            f"abstentions right {min_precision:.0%} of the time, or is 0: never abstain on the model alone)"
+        )
+        text = json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n"
+        if out is None:
+            typer.echo(text, nl=False)
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}; use it with CITEQA_ABSTENTION_MODEL={out}")
 
 
 def convert_command(
@@ -187,15 +270,18 @@ def format_summary(summary: Mapping[str, Any], keys: Sequence[str] = SUMMARY_KEY
 
 
 def format_bench_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
-    """recall@1 and recall@5 per benchmark and question language (languages with questions only)."""
-    lines = [f"{'benchmark':<12}{'lang':<9}{'n':>6}{'recall@1':>10}{'recall@5':>10}{'answer_hit':>12}"]
+    """Retrieval, answer and abstention figures per benchmark and question language (languages with
+    questions only)."""
+    metrics = ("recall@1", "recall@5", "answer_hit", "abstain_precision", "abstain_recall")
+    heads = ("recall@1", "recall@5", "answer_hit", "abst.prec", "abst.rec")
+    lines = [f"{'benchmark':<18}{'lang':<9}{'n':>6}" + "".join(f"{h:>11}" for h in heads)]
     for name, summary in summaries.items():
         groups = ["overall", *(g for g, s in summary.get("by_lang", {}).items() if s.get("n"))]
         for g in groups:
             s = summary_group(summary, g)
             lines.append(
-                f"{name:<12}{g:<9}{s.get('n', 0):>6}{format_value('r', s.get('recall@1')):>10}"
-                f"{format_value('r', s.get('recall@5')):>10}{format_value('r', s.get('answer_hit')):>12}"
+                f"{name:<18}{g:<9}{s.get('n', 0):>6}"
+                + "".join(f"{format_value('r', s.get(m)):>11}" for m in metrics)
             )
     return "\n".join(lines) + "\n"
 
@@ -220,6 +306,20 @@ def run_name(path: Path) -> str:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+
+def _read_records(run_dir: Path) -> list[QuestionRecord]:
+    """The per-question records of a run folder (its results.jsonl)."""
+    from eval.metrics import record_from_json
+
+    results = run_dir / "results.jsonl"
+    if not results.is_file():
+        raise EvalError(f"{results} not found; run `citeqa eval QUESTIONS --out {run_dir}` first")
+    lines = results.read_text(encoding="utf-8").splitlines()
+    try:
+        return [record_from_json(json.loads(line)) for line in lines if line.strip()]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EvalError(f"{results}: not a results file written by `citeqa eval` ({exc})") from exc
 
 
 def _evaluate(

@@ -28,7 +28,7 @@ Conventions, chosen once here so every report means the same thing:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,8 @@ class QuestionRecord:
     ``sentence_supported`` has one flag per answer sentence (the grounding check's verdict);
     ``citation_relevant`` one flag per citation (does it point to a relevant passage).
     ``confidence`` is the answerer's own confidence when it has one; ``n_relevant`` is the number of
-    relevant passages in the whole corpus when known (see the module docstring on nDCG).
+    relevant passages in the whole corpus when known (see the module docstring on nDCG); ``evidence``
+    is what the abstention model saw (``service.abstention.Evidence``), kept so it can be refitted.
     """
 
     item_id: str
@@ -79,6 +80,7 @@ class QuestionRecord:
     question: str = ""
     confidence: float | None = None
     n_relevant: int | None = None
+    evidence: Mapping[str, float | bool] | None = None  # the abstention model's inputs, when recorded
 
     def __post_init__(self) -> None:
         if not len(self.passage_ids) == len(self.scores) == len(self.relevant):
@@ -257,6 +259,7 @@ def record_to_json(record: QuestionRecord) -> dict[str, Any]:
         "latency_ms": record.latency_ms,
         "confidence": record.confidence,
         "n_relevant": record.n_relevant,
+        "evidence": None if record.evidence is None else dict(record.evidence),
     }
 
 
@@ -278,6 +281,7 @@ def record_from_json(obj: dict[str, Any]) -> QuestionRecord:
         latency_ms=float(obj["latency_ms"]),
         confidence=None if obj.get("confidence") is None else float(obj["confidence"]),
         n_relevant=None if obj.get("n_relevant") is None else int(obj["n_relevant"]),
+        evidence=obj.get("evidence"),
     )
 
 

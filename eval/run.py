@@ -88,6 +88,7 @@ def evaluate(
                 latency_ms=latency_ms,
                 confidence=float(answer.confidence),
                 n_relevant=None if corpus is None else count_relevant(item, corpus),
+                evidence=None if answer.evidence is None else answer.evidence.to_json(),
             )
         )
         if progress is not None:
@@ -149,7 +150,8 @@ def run(
         "model": pipeline.model_name,
         "mode": mode,
         "top_k": top_k,
-        "abstain_threshold": run_settings.abstain_threshold,
+        "abstain_threshold": run_settings.abstain_threshold,  # None: the abstention model's per pair
+        "abstention_model": str(run_settings.abstention_model or "service/data/abstention.json"),
     }
 
     out = Path(out_dir)

@@ -5,16 +5,17 @@ at build time, so answering costs dot products, not model calls), plus lexical o
 shares the corpus's script, plus a small prior for the passage's rank. The best sentences are returned in
 passage order, each citing the passage it came from.
 
-Abstention: e5 cosines sit in a narrow band and shift with the language pair, so a raw score says little.
-The confidence is the best sentence's similarity minus the question's mean similarity to its 3 nearest
-*background* sentences (unrelated text in the corpus's language, ``service/data/background.txt``): evidence no
-closer to the question than unrelated text is no evidence. Below the calibrated threshold the answerer
-abstains and says so in the question's language.
+Abstention, in three steps; failing any one, the answerer abstains and says so in the question's language:
+1. the evidence must be able to state what the question asks for (a number in the right unit, the title a
+   "who" question names, the years it names: ``service.expect``);
+2. it must be closer to the question than unrelated background text in the corpus's language is
+   (``service/data/background.txt``) by at least ``min_margin``: off-topic questions fail here;
+3. the abstention model (``service.abstention``), fitted on near-topic unanswerable questions, must find
+   it likely enough to answer.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -22,10 +23,12 @@ from typing import Protocol
 
 import numpy as np
 
-from index.lexical import script_of, tokenize
+from index.lexical import corpus_script, script_of, tokenize
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
+from service.abstention import AbstentionModel, Evidence
+from service.expect import expected_answer
 
 ABSTAIN_MESSAGES = {
     "zh": "抱歉，文档中没有找到足以回答这个问题的依据。下面列出的是最接近的段落，仅供参考。",
@@ -56,8 +59,11 @@ class Answer:
     text: str
     sentences: tuple[AnswerSentence, ...]
     abstained: bool
+    # P(answerable) from the abstention model; minus 1 when a check before it failed (the answer type, or
+    # the margin over background text), so that a threshold over confidences sees those as ruled out.
     confidence: float
     lang: str
+    evidence: Evidence | None = None
 
 
 class Answerer(Protocol):
@@ -71,72 +77,6 @@ class Answerer(Protocol):
 
 
 BACKGROUND_NEIGHBOURS = 3
-
-# What kind of answer a question asks for, and how to recognise a sentence that can state it. A question
-# that asks "how many" is not answered by a sentence without a number, however similar the two are.
-ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
-    "number": (
-        re.compile(
-            r"多少|几[个件人项种家次年倍类]|百分之|比例"
-            r"|how (?:many|much)|what (?:percentage|proportion|number)",
-            re.I,
-        ),
-        re.compile(
-            r"\d|[一二三四五六七八九十百千万亿两]+(?:个|件|人|项|种|家|次|倍|成|万|亿|类|是|年)|百分之"
-        ),
-    ),
-    "time": (
-        re.compile(
-            r"何时|什么时候|哪一?年|哪个月|哪一?天|几月|\bwhen\b|what (?:year|date|time)|which year", re.I
-        ),
-        re.compile(r"\d|[年月日]|春|夏|秋|冬|期间|时期|时刻|近日|近年|当前|今后"),
-    ),
-}
-
-# Units a number question may ask for: (the unit as a Chinese question names it right after 多少/几, the
-# English nouns after "how many"/"how much" or money words, how a text states it after a number).
-# "How many pages" is answered by "N页"/"N pages", not by any number: a sentence with 45万件 does not say
-# how many pages a report has. Questions naming no unit here only need a number.
-UNITS: dict[str, tuple[str, str, str]] = {
-    "page": ("页", r"pages?", r"页|pages?"),
-    "person": ("人|名", r"people|persons?|deaths?|victims?|residents?", r"人|名|people|persons?"),
-    "item": ("件", r"items?|pieces?", r"件|items?|pieces?"),
-    "money": ("元|钱|块", r"money|yuan|dollars?|funds?|funding|investment|cost", r"元|yuan|dollars?|[$￥¥]"),
-    "firm": ("家", r"factories|companies|firms|enterprises", r"家|factories|companies|firms"),
-    "year": ("年", r"years?", r"年|years?"),
-}
-_MONEY_WORDS = re.compile(r"金额|资金|投资额?|捐款数|\b(?:investment|funding|donat\w+|cost)\b", re.I)
-_NUMBER = r"(?:\d[\d,.]*|[一二三四五六七八九十百千两]+)\s*(?:[万亿千百]|million|billion|thousand)?\s*"
-_UNIT_ASKED = {
-    k: re.compile(rf"(?:多少|几)\s*(?:{zh})|how (?:many|much)\s+(?:\w+\s+)?(?:{en})\b", re.I)
-    for k, (zh, en, _) in UNITS.items()
-}
-_UNIT_STATED = {k: re.compile(_NUMBER + f"(?:{t})", re.I) for k, (_, _, t) in UNITS.items()}
-
-
-@dataclass(frozen=True, slots=True)
-class Expected:
-    """What the question asks for: a kind of answer (number, time) and, for numbers, maybe a unit."""
-
-    kind: str | None = None
-    unit: str | None = None
-
-    def stated_by(self, sentence: str) -> bool:
-        if self.kind is None:
-            return True
-        if self.unit is not None:
-            return bool(_UNIT_STATED[self.unit].search(sentence))
-        return bool(ANSWER_TYPES[self.kind][1].search(sentence))
-
-
-def expected_answer(question: str) -> Expected:
-    kind = next((name for name, (asks, _) in ANSWER_TYPES.items() if asks.search(question)), None)
-    if kind != "number":
-        return Expected(kind)
-    unit = next((name for name, pattern in _UNIT_ASKED.items() if pattern.search(question)), None)
-    if unit is None and _MONEY_WORDS.search(question):
-        unit = "money"
-    return Expected(kind, unit)
 
 
 def background_sentences(script: str | None = None) -> list[str]:
@@ -173,7 +113,9 @@ class ExtractiveAnswerer:
         saved: SavedIndex,
         *,
         background: np.ndarray,
-        threshold: float,
+        abstention: AbstentionModel,
+        threshold: float | None = None,
+        min_margin: float = 0.02,
         max_sentences: int = 3,
         lexical_weight: float = 0.3,
         passage_weight: float = 0.5,
@@ -182,7 +124,10 @@ class ExtractiveAnswerer:
     ) -> None:
         self.saved = saved
         self.background = background
+        self.abstention = abstention
+        self.script = corpus_script([p.text for p in saved.passages])
         self.threshold = threshold
+        self.min_margin = min_margin
         self.max_sentences = max_sentences
         self.lexical_weight = lexical_weight
         self.passage_weight = passage_weight
@@ -214,12 +159,28 @@ class ExtractiveAnswerer:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
         return len(question_tokens & tokens) / len(question_tokens)
 
-    def confidence(self, query_vector: np.ndarray, evidence: ScoredSentence) -> float:
-        """The evidence sentence's similarity minus the mean similarity to the nearest background sentences.
+    def evidence(
+        self,
+        question: str,
+        search: SearchResult,
+        hits: Sequence[Hit],
+        best: ScoredSentence,
+        scored: Sequence[ScoredSentence],
+    ) -> Evidence:
+        """The abstention model's inputs for the evidence sentence ``best`` (see ``service.abstention``)."""
+        dense: dict[int, float] = {}
+        for s in scored:  # a passage's best sentence, for a hit the dense retriever did not score
+            dense[s.rank] = max(dense.get(s.rank, -1.0), s.dense)
+        for rank, hit in enumerate(hits, start=1):
+            if hit.dense_score is not None:
+                dense[rank] = hit.dense_score
+        ordered = sorted(dense.values(), reverse=True) or [best.dense]
+        gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
+        cross = script_of(question) != self.script
+        return Evidence(self.background_margin(search.query_vector, best), ordered[0], gap, cross)
 
-        When no sentence can state the kind of answer asked for, the answerer reports this minus 1, so a
-        calibration over confidences sees those questions as clearly unanswered.
-        """
+    def background_margin(self, query_vector: np.ndarray, evidence: ScoredSentence) -> float:
+        """The evidence sentence's similarity minus its mean similarity to the nearest background ones."""
         if not len(self.background):
             return evidence.dense
         near = np.sort(self.background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
@@ -236,14 +197,20 @@ class ExtractiveAnswerer:
         # The evidence must be able to state what the question asks for (a number, a time): the best such
         # sentence may come from a little further down the ranking, but not from far below the best match.
         wanted = expected_answer(question)
-        typed = [s for s in ranked if wanted.stated_by(s.text)]
+        texts = {rank: hit.passage.text for rank, hit in enumerate(hits, start=1)}
+        typed = [s for s in ranked if wanted.stated_by(s.text, texts.get(s.rank))]
         if not typed or typed[0].score < ranked[0].score - self.type_margin:
-            confidence = self.confidence(search.query_vector, ranked[0]) - 1.0
-            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang), scored
+            evidence = self.evidence(question, search, hits, ranked[0], scored)
+            confidence = self.abstention.probability(evidence) - 1.0
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence), scored
         best = typed[0]
-        confidence = self.confidence(search.query_vector, best)
-        if confidence < self.threshold:
-            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang), scored
+        evidence = self.evidence(question, search, hits, best, scored)
+        confidence = self.abstention.probability(evidence)
+        if evidence.margin < self.min_margin:  # no closer than unrelated text: off-topic
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence - 1.0, lang, evidence), scored
+        threshold = self.abstention.threshold(evidence) if self.threshold is None else self.threshold
+        if confidence < threshold:
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence), scored
         chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
         chosen = chosen[: self.max_sentences]
         seen: set[str] = set()
@@ -255,4 +222,4 @@ class ExtractiveAnswerer:
             cites = tuple(sorted({c.rank for c in chosen if c.text == s.text}))
             sentences.append(AnswerSentence(s.text, cites))
         text = join_with_citations(sentences)
-        return Answer(text, tuple(sentences), False, confidence, lang), scored
+        return Answer(text, tuple(sentences), False, confidence, lang, evidence), scored

@@ -18,6 +18,7 @@ from index.errors import EmptyQuestionError, QuestionTooLongError
 from index.search import Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, load_index
 from index.types import Hit
+from service.abstention import AbstentionModel
 from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_sentences
 from service.batching import BatchingEncoder
 from service.grounding import check_sentences
@@ -127,7 +128,9 @@ class Pipeline:
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
             background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
+            abstention=AbstentionModel.load(settings.abstention_model),
             threshold=settings.abstain_threshold,
+            min_margin=settings.abstain_min_margin,
             max_sentences=settings.max_answer_sentences,
         )
 

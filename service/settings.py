@@ -58,13 +58,28 @@ class Settings(BaseSettings):
 
     # Answering.
     max_question_chars: int = Field(default=1000, ge=1)
-    # Calibrated on the seed eval set (`citeqa eval eval/seed.jsonl --out R`, `citeqa calibrate R`):
-    # answerable questions' confidences start at 0.023, off-topic questions stay below 0.002, and the
-    # near-topic unanswerable ones that survive the answer-type check spread over 0.021-0.080. 0.02 keeps
-    # every answerable seed question; calibrate's balanced-accuracy optimum abstains on some of them.
-    abstain_threshold: float = Field(
+    # The confidence is the abstention model's P(answerable) (service/abstention.py); the model and its
+    # per-language-pair thresholds are fitted with `citeqa fit-abstention` on near-topic unanswerable
+    # questions (README, Evaluation). A threshold set here overrides the model's for every pair.
+    abstain_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Abstain when P(answerable) is below this (default: the abstention model's threshold "
+        "for the question's language pair; explore with `citeqa calibrate RUN_DIR`).",
+    )
+    # Evidence no closer to the question than unrelated background text is no evidence: off-topic
+    # questions score <= 0.002, answerable seed questions >= 0.023 (README, Evaluation).
+    abstain_min_margin: float = Field(
         default=0.02,
-        description="Abstain below this evidence margin (calibrate with `citeqa calibrate RUN_DIR`).",
+        ge=-1.0,
+        le=1.0,
+        description="Abstain when the evidence's margin over unrelated background text is below this.",
+    )
+    abstention_model: Path | None = Field(
+        default=None,
+        description="Abstention model JSON from `citeqa fit-abstention` (default: the one shipped in "
+        "service/data/abstention.json).",
     )
     max_answer_sentences: int = Field(default=3, ge=1, le=20)
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from service.answer import AnswerSentence, Expected, expected_answer, join_with_citations
+from service.answer import AnswerSentence, join_with_citations
+from service.expect import Expected, expected_answer
 from service.grounding import check_sentences, supports
 
 HEMA = (
@@ -68,3 +69,56 @@ def test_every_sentence_needs_a_supporting_cited_passage() -> None:
         ("盒马7000个社区免费提供45万件蔬菜、粮油等生活日用品；", (2, 1)),
     ]
     assert check_sentences(claims, passages) == [True, False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("question", "role", "institution", "years"),
+    [
+        ("Who is the CEO of Alibaba Cloud?", "chief executive", None, ()),
+        ("阿里云的首席执行官是谁？", "chief executive", None, ()),
+        ("白皮书的主编是谁？", "editor", None, ()),
+        ("安全应急数智化需要谁共同引导规范？", None, None, ()),  # "who" without a title: anyone may answer
+        ("What does the CEO decide?", None, None, ()),  # a title without "who"
+        ("Which university took part in writing the white paper?", None, "university", ()),
+        ("哪所大学参与了白皮书的编写？", None, "university", ()),
+        ("What university alumni member won the prize?", None, None, ()),  # asks for a person
+        ("How many people were evacuated during the 2021 Henan floods?", None, None, ("2021",)),
+        ("What happened in the 1970s and in 1980's?", None, None, ()),  # decades are not years
+        ("1970年代发生了什么？", None, None, ()),
+        ("What was the population as of 2010.", None, None, ("2010",)),
+    ],
+)
+def test_expected_roles_institutions_and_years(
+    question: str, role: str | None, institution: str | None, years: tuple[str, ...]
+) -> None:
+    wanted = expected_answer(question)
+    assert (wanted.role, wanted.institution, wanted.years) == (role, institution, years)
+
+
+def test_a_money_focus_asks_for_an_amount() -> None:
+    wanted = expected_answer("What is the total investment in the demonstration bases?")
+    assert (wanted.kind, wanted.unit) == ("number", "money")
+    assert not wanted.stated_by("2021年，工业和信息化部印发《国家安全应急产业示范基地管理办法(试行)》。")
+    assert wanted.stated_by("示范基地总投资达120亿元。")
+
+
+def test_a_who_question_about_a_title_needs_the_title() -> None:
+    wanted = expected_answer("Who is the CEO of Alibaba Cloud?")
+    assert not wanted.stated_by("阿里巴巴集团、蚂蚁集团、马云公益基金会，紧急捐款援驰。")
+    assert wanted.stated_by("阿里云总裁张建锋出席了发布会。")
+    assert wanted.stated_by("Its chief executive, Jane Doe, said so.")
+
+
+def test_a_which_institution_question_needs_one_named() -> None:
+    wanted = expected_answer("Which university took part in writing the white paper?")
+    assert not wanted.stated_by("赛迪研究院安全产业所、中国安全生产科学研究院联合研究发布白皮书。")
+    assert wanted.stated_by("清华大学参与了白皮书的编写。")
+
+
+def test_a_passage_dated_to_other_years_does_not_answer() -> None:
+    wanted = expected_answer("2021年河南暴雨造成了多少人死亡？")
+    sentence = "全国因自然灾害死亡失踪591人，为历史最低。"
+    assert not wanted.stated_by(sentence, "2020年我国多地遭受1998年以来最严重汛情。" + sentence)
+    assert wanted.stated_by(sentence, "2021年夏天，河南遭遇罕见特大暴雨。" + sentence)
+    assert wanted.stated_by(sentence, sentence)  # an undated passage may still answer
+    assert wanted.stated_by("In 2021, 591 people died.")  # "2021." at a sentence end is a year

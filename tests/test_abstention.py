@@ -1,0 +1,189 @@
+"""The abstention model: fitting, scoring, its file format, and fitting it from eval records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.errors import EvalError
+from eval.fit import fit_abstention
+from eval.metrics import QuestionRecord
+from service.abstention import (
+    FEATURES,
+    AbstentionModel,
+    AbstentionModelError,
+    Evidence,
+    Logistic,
+    auc,
+    choose_threshold,
+    cross_validated_auc,
+    fit_logistic,
+    predict,
+)
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Answerable questions have a larger margin and gap; ``top`` is noise."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.7).astype(np.float64)
+    margin = 0.02 + 0.04 * y + rng.normal(0, 0.02, n)
+    top = 0.85 + rng.normal(0, 0.03, n)
+    gap = 0.005 + 0.02 * y + rng.normal(0, 0.01, n)
+    return np.column_stack([margin, top, gap]), y
+
+
+def test_auc_counts_pairs_and_ties() -> None:
+    assert auc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert auc([0.1, 0.9], [True, False]) == 0.0
+    assert auc([0.5, 0.5], [True, False]) == 0.5
+    assert auc([0.5, 0.6], [True, True]) is None  # no negatives
+
+
+def test_fit_logistic_learns_which_features_matter() -> None:
+    x, y = synthetic(600)
+    weights, bias = fit_logistic(x, y)
+    margin, top, gap = weights
+    assert margin > 0 and gap > 0
+    assert abs(top) < min(margin, gap)  # noise gets a small weight
+    probs = predict(weights, bias, x)
+    assert auc(probs.tolist(), y.astype(bool).tolist()) > 0.9
+    assert all(0.0 < p < 1.0 for p in probs)
+    model = Logistic(FEATURES, weights, bias)
+    assert model.probability(Evidence(*x[0], cross=False)) == pytest.approx(probs[0])
+    held_out_x, held_out_y = synthetic(300, seed=1)
+    held_out = predict(weights, bias, held_out_x)
+    assert auc(held_out.tolist(), held_out_y.astype(bool).tolist()) > 0.9
+
+
+def test_cross_validated_auc_is_deterministic_and_honest() -> None:
+    x, y = synthetic(400)
+    first = cross_validated_auc(x, y)
+    assert first is not None and 0.9 < first <= 1.0
+    assert cross_validated_auc(x, y) == first
+    rng = np.random.default_rng(2)
+    noise = rng.normal(size=(400, 3))
+    noisy = cross_validated_auc(noise, y)
+    assert noisy is not None and noisy < 0.65  # no signal, no separation out of fold
+
+
+def test_the_threshold_keeps_answerable_questions_and_abstains_precisely() -> None:
+    probabilities = [0.05, 0.10, 0.15, 0.20, 0.30, 0.40] + [0.12, 0.35] + [0.6 + i / 100 for i in range(30)]
+    answerable = [False] * 6 + [True] * 2 + [True] * 30
+    # Abstaining below 0.35 catches 5 of 6 unanswerable, at the cost of 1 of 32 answerable (kept 97%);
+    # below 0.40 would cost the second one (kept 94%).
+    assert choose_threshold(probabilities, answerable, keep=0.95, min_precision=0.8) == 0.35
+    # Above 0.12, the answerable 0.12 brings the precision below 0.9 (2 of 3 at best).
+    assert choose_threshold(probabilities, answerable, keep=0.95, min_precision=0.9) == 0.12
+    # Keeping every answerable question answered also stops at 0.12.
+    assert choose_threshold(probabilities, answerable, keep=1.0, min_precision=0.85) == 0.12
+    hopeless = choose_threshold([0.5, 0.5, 0.5], [True, False, True], keep=0.97, min_precision=0.85)
+    assert hopeless == 0.0  # never abstain on the model alone
+    with pytest.raises(ValueError, match="answerable and unanswerable"):
+        choose_threshold([0.1], [True], keep=0.9, min_precision=0.5)
+
+
+def test_fit_logistic_refuses_one_class() -> None:
+    with pytest.raises(ValueError, match="both"):
+        fit_logistic(np.zeros((4, 3)), np.ones(4))
+
+
+def test_model_round_trips_through_json(tmp_path: Path) -> None:
+    model = AbstentionModel(
+        {
+            "same": Logistic(("margin", "top", "gap"), (50.0, 1.0, 20.0), -3.0, 0.3),
+            "cross": Logistic(("margin",), (30.0,), -2.0, 0.0),
+        },
+        {"runs": ["r1"]},
+    )
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(model.to_json()), encoding="utf-8")
+    loaded = AbstentionModel.load(path)
+    assert loaded == model
+    same = Evidence(margin=0.05, top=0.9, gap=0.02, cross=False)
+    cross = Evidence(margin=0.05, top=0.9, gap=0.02, cross=True)
+    assert loaded.probability(same) == pytest.approx(1 / (1 + np.exp(-(2.5 + 0.9 + 0.4 - 3.0))))
+    assert loaded.probability(cross) == pytest.approx(1 / (1 + np.exp(-(1.5 - 2.0))))  # its own features
+    assert (loaded.threshold(same), loaded.threshold(cross)) == (0.3, 0.0)
+    assert Evidence.from_json(same.to_json()) == same
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"models": {"same": {"features": ["pixels"], "weights": [1], "bias": 0}}}', "distinct names"),
+        ('{"models": {"same": {"features": ["margin"], "weights": [1, 2], "bias": 0}}}', "2 weights for 1"),
+        ('{"models": {"same": {"features": ["margin"], "weights": [1], "bias": 0}}}', "missing: cross"),
+        ('{"models": {"same": 1, "cross": 2}}', "not an abstention"),
+        ("[]", "not an abstention"),
+    ],
+)
+def test_bad_model_files_are_refused_clearly(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(AbstentionModelError, match=message):
+        AbstentionModel.load(path)
+    with pytest.raises(AbstentionModelError, match="not found"):
+        AbstentionModel.load(tmp_path / "missing.json")
+
+
+def test_the_shipped_model_loads_and_rises_with_the_evidence() -> None:
+    model = AbstentionModel.load()
+    assert model.fitted_on["runs"], "the shipped model records what it was fitted on"
+    for pair, logistic in model.models.items():
+        assert all(w > 0 for w in logistic.weights), f"{pair}: more evidence must never lower P(answerable)"
+        assert 0.0 <= logistic.threshold < 1.0
+    for cross in (False, True):
+        weak = Evidence(0.02, 0.72, 0.0, cross)
+        strong = Evidence(0.12, 0.95, 0.05, cross)
+        assert model.probability(weak) < model.probability(strong)
+        assert model.probability(strong) > model.threshold(strong)
+
+
+def record(i: int, answerable: bool, evidence: Evidence, confidence: float = 0.5) -> QuestionRecord:
+    return QuestionRecord(
+        item_id=f"q{i}",
+        lang="en" if evidence.cross else "zh",
+        answerable=answerable,
+        passage_ids=(),
+        scores=(),
+        relevant=(),
+        answer="",
+        abstained=False,
+        gold_answers=(),
+        sentence_supported=(),
+        citation_relevant=(),
+        latency_ms=1.0,
+        confidence=confidence,
+        evidence=evidence.to_json(),
+    )
+
+
+def test_fit_abstention_fits_each_pair_on_type_checked_records_only() -> None:
+    x, y = synthetic(200)
+    records = [
+        record(i, bool(label), Evidence(*map(float, row), cross=bool(i % 2)))
+        for i, (row, label) in enumerate(zip(x, y, strict=True))
+    ]
+    # Records whose answer-type check failed (confidence below 0) are not the model's to decide.
+    records.append(record(999, True, Evidence(-5.0, 0.0, 0.0, cross=False), confidence=-0.9))
+    # So are those under the margin floor: they abstain before the model is asked.
+    records.append(record(998, False, Evidence(-0.5, 0.0, 0.0, cross=True)))
+    model, fits = fit_abstention(records, sources=["runA"], min_margin=-0.2)
+    assert {f.pair for f in fits} == {"same", "cross"}
+    assert sum(f.n_answerable + f.n_unanswerable for f in fits) == 200
+    assert all(f.cv_auc is not None and f.cv_auc > 0.75 for f in fits)
+    assert model.fitted_on["runs"] == ["runA"]
+    assert model.models["same"].features == FEATURES
+    assert model.models["cross"].features == ("margin",)  # the default for questions in another script
+
+
+def test_fit_abstention_needs_unanswerable_questions_and_known_features() -> None:
+    records = [record(i, True, Evidence(0.05, 0.9, 0.01, cross=bool(i % 2))) for i in range(40)]
+    with pytest.raises(EvalError, match="holdout"):
+        fit_abstention(records)
+    with pytest.raises(EvalError, match="distinct names"):
+        fit_abstention(records, features={"same": ["margin", "margin"], "cross": ["margin"]})
