@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, index_status
+from index.build import build_index, embedding_text, index_status
 from index.errors import EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.search import Retriever, rrf_fuse
 from index.store import IndexType, load_index
@@ -168,6 +168,23 @@ def test_lexical_evidence_only_for_questions_in_the_corpus_script(built: tuple[P
     keys = [(-h.score, h.passage.id) for h in ranked]
     assert keys == sorted(keys)
     assert np.isfinite([h.score for h in ranked]).all()
+
+
+def test_similarity_is_the_passage_cosine_in_every_mode(built: tuple[Path, HashingEncoder]) -> None:
+    path, enc = built
+    saved = _load(path, enc)
+    r = Retriever(saved, enc)
+    question = "盒马提供了多少件生活日用品"
+    q = enc.encode_queries([question])[0]
+    cosine = enc.encode_passages([embedding_text(p.text) for p in saved.passages]) @ q
+    for mode in ("hybrid", "dense", "lexical"):
+        hits = r.search(question, 10, mode).hits
+        assert hits
+        for h in hits:
+            assert h.similarity == pytest.approx(float(cosine[saved.row_of[h.passage.id]]), abs=1e-6)
+    # dense_score is another thing: the passage's similarity mixed with its best sentence's
+    dense = r.search(question, 10, "dense").hits
+    assert any(h.dense_score != pytest.approx(h.similarity, abs=1e-6) for h in dense)
 
 
 def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
