@@ -20,6 +20,7 @@ from index.store import (
     IndexType,
     Manifest,
     SentenceSpan,
+    expected_index_type,
     make_index,
     read_manifest,
     save_index,
@@ -40,6 +41,13 @@ class BuildReport:
     passages: int
     sentences: int
     seconds: float
+    reason: str = ""  # why an existing index was replaced; set by the caller that decided (``ensure_index``)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    state: Status
+    reason: str  # why the index is not fresh, in words ("" when it is)
 
 
 def chunking_params(max_tokens: int) -> dict[str, int]:
@@ -117,23 +125,41 @@ def build_index(
     return BuildReport(manifest, len(docs), len(passages), len(sentences), time.perf_counter() - t0)
 
 
-def index_status(documents_dir: Path, index_dir: Path, *, fingerprint: str, max_tokens: int) -> Status:
+def index_status(
+    documents_dir: Path, index_dir: Path, *, fingerprint: str, max_tokens: int, index_type: IndexType
+) -> IndexStatus:
     """``missing`` (or unreadable manifest), ``damaged`` (a data file fails its checksum), ``stale`` (corpus,
-    model, chunking or format changed) or ``fresh``."""
+    model, chunking, format or FAISS index type changed) or ``fresh``, with the reason in words."""
     try:
         manifest = read_manifest(index_dir)
-    except CiteQAError:
-        return "missing"
+    except CiteQAError as exc:
+        return IndexStatus("missing", str(exc))
     try:
         verify_files(index_dir, manifest)
-    except CiteQAError:
-        return "damaged"
-    files = document_files(documents_dir)
-    if (
-        manifest.format_version != FORMAT_VERSION
-        or manifest.model_fingerprint != fingerprint
-        or manifest.chunking != chunking_params(max_tokens)
-        or manifest.corpus_hash != corpus_hash(files, documents_dir)
-    ):
-        return "stale"
-    return "fresh"
+    except CiteQAError as exc:
+        return IndexStatus("damaged", str(exc))
+    reason = _stale_reason(manifest, documents_dir, fingerprint, max_tokens, index_type)
+    return IndexStatus("stale", reason) if reason else IndexStatus("fresh", "")
+
+
+def _stale_reason(
+    manifest: Manifest, documents_dir: Path, fingerprint: str, max_tokens: int, index_type: IndexType
+) -> str:
+    if manifest.format_version != FORMAT_VERSION:
+        return f"it has format version {manifest.format_version}, this CiteQA writes {FORMAT_VERSION}"
+    if manifest.model_fingerprint != fingerprint:
+        return (
+            f"it was built with model {manifest.model!r} (fingerprint {manifest.model_fingerprint[:12]}), "
+            f"the configured model's fingerprint is {fingerprint[:12]}"
+        )
+    if manifest.chunking != chunking_params(max_tokens):
+        return f"it was chunked with {manifest.chunking}, the settings ask for {chunking_params(max_tokens)}"
+    if manifest.corpus_hash != corpus_hash(document_files(documents_dir), documents_dir):
+        return f"the documents in {documents_dir} changed since it was built"
+    expected = expected_index_type(manifest.passages, index_type)
+    if manifest.index_type != expected:
+        return (
+            f"it is an {manifest.index_type}, but CITEQA_INDEX_TYPE={index_type} makes an {expected} "
+            f"for {manifest.passages:,} passages"
+        )
+    return ""

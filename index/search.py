@@ -175,12 +175,14 @@ class Retriever:
             lex_rank = sorted(lexical, key=lambda r: (-lexical[r], passages[r].id))
             scored = rrf_fuse([dense_rank, lex_rank], self.rrf_k)
         top = sorted(scored, key=lambda r: (-scored[r], passages[r].id))[:k]
+        similarity = {r: self.saved.store.similarity(vector, r) for r in top}
         hits = tuple(
             Hit(
                 passage=passages[r],
                 score=scored[r],
-                dense_score=dense[r] if r in dense else self.saved.store.similarity(vector, r),
+                dense_score=dense.get(r, similarity[r]),
                 lexical_score=lexical.get(r, 0.0) if lexical_used else None,
+                similarity=similarity[r],
             )
             for r in top
         )

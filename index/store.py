@@ -100,6 +100,15 @@ def index_type_name(index: faiss.Index) -> str:
     return type(faiss.downcast_index(index)).__name__
 
 
+def expected_index_type(n: int, index_type: IndexType) -> str:
+    """The FAISS class name a build of ``n`` passages with this setting records in the manifest.
+
+    Asks ``make_index`` itself (an empty index costs microseconds), so the answer cannot drift from
+    what a build would make, "auto" included.
+    """
+    return index_type_name(make_index(1, n, index_type))
+
+
 class VectorStore(Protocol):
     def add(self, vectors: np.ndarray) -> None: ...
 

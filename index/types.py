@@ -43,9 +43,16 @@ class Passage:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A passage returned for a question, with its fused score and the per-signal scores."""
+    """A passage returned for a question, with its fused score and the per-signal scores.
+
+    ``score`` ranks the hits of one question and is on a different scale per mode (RRF, dense or BM25);
+    ``dense_score`` mixes the passage's similarity with its best sentence's, with a weight that depends
+    on the question's script; ``similarity`` is the plain cosine of the question and passage vectors,
+    the one score comparable across questions and modes.
+    """
 
     passage: Passage
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    similarity: float | None = None

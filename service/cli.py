@@ -110,6 +110,8 @@ def build(
         if report is None:
             typer.echo(f"index at {s.resolved_index_dir} is up to date (use --force to rebuild)")
         else:
+            if report.reason:
+                typer.echo(f"rebuilt: {report.reason}")
             typer.echo(
                 f"indexed {report.documents} documents: {report.passages} passages, "
                 f"{report.sentences} sentences "

@@ -10,7 +10,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.build import BuildReport, build_index, index_status
 from index.embed import Encoder, SentenceTransformerEncoder
@@ -99,18 +99,20 @@ def ensure_index(
 ) -> BuildReport | None:
     """Build the index when it is missing or stale (or when forced); return the report, or None if fresh.
 
-    A damaged index (a file failing its checksum) is rebuilt only with ``repair``: ``citeqa build`` repairs,
-    while ``serve``/``ask`` leave it alone so that the loader reports the damage instead of hiding it.
+    Stale includes an index of another FAISS type than ``CITEQA_INDEX_TYPE`` makes for its size. A damaged
+    index (a file failing its checksum) is rebuilt only with ``repair``: ``citeqa build`` repairs, while
+    ``serve``/``ask`` leave it alone so that the loader reports the damage instead of hiding it.
     """
     status = index_status(
         settings.documents_dir,
         settings.resolved_index_dir,
         fingerprint=encoder.fingerprint,
         max_tokens=settings.max_passage_tokens,
+        index_type=settings.index_type,
     )
-    if not force and (status == "fresh" or (status == "damaged" and not repair)):
+    if not force and (status.state == "fresh" or (status.state == "damaged" and not repair)):
         return None
-    return build_index(
+    report = build_index(
         settings.documents_dir,
         settings.resolved_index_dir,
         encoder,
@@ -119,6 +121,9 @@ def ensure_index(
         progress=progress,
         index_type=settings.index_type,
     )
+    if status.state in ("stale", "damaged"):
+        report = replace(report, reason=f"the index was {status.state}: {status.reason}")
+    return report
 
 
 class Pipeline:

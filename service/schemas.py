@@ -36,7 +36,19 @@ class PassageOut(BaseModel):
     title: str
     paragraph: int = Field(description="1-based paragraph number in the document.")
     text: str
-    score: float
+    score: float = Field(
+        description="The ranking score: it orders the passages of one response, but its scale depends on "
+        "how they were found (reciprocal-rank fusion, about 0.03, when BM25 is fused in; the dense score, "
+        "about 0.8, in dense mode and for questions outside the corpus's script; BM25 in lexical mode). "
+        "Use `similarity` to compare passages across questions."
+    )
+    similarity: float | None = Field(
+        description="Cosine similarity of the question's and the passage's vectors: one scale for every "
+        "question and search mode, unlike `score`. With the default model most pairs fall between 0.65 "
+        "and 0.95, and a question in another language than the passage scores lower than one in the same "
+        "language; it is not a calibrated probability of relevance. Null if the retriever computed no "
+        "dense similarity."
+    )
     start: int = Field(description="Offset of the passage text in its paragraph.")
     end: int
     highlight: list[Span] = Field(description="The best-matching sentence(s), as offsets into `text`.")

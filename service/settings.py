@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     )
 
     # Vector index: "auto" is exact (flat) below 50k passages, IVFFlat above (index/store.py ANN_ABOVE).
+    # An index of another type than this makes for its size is stale (index/build.py index_status).
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
 
     # Chunking: paragraphs longer than this many model tokens are split at sentence ends.

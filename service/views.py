@@ -16,6 +16,7 @@ def passage_out(p: RankedPassage) -> PassageOut:
         paragraph=passage.paragraph,
         text=passage.text,
         score=round(p.hit.score, 6),
+        similarity=None if p.hit.similarity is None else round(p.hit.similarity, 6),
         start=passage.start,
         end=passage.end,
         highlight=[Span(start=s, end=e) for s, e in p.highlight],

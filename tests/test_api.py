@@ -3,9 +3,13 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from index.build import embedding_text
+from service.pipeline import Pipeline
 from tests.conftest import SEED_ID
 
 HEMA = f"{SEED_ID}:2"
+HEMA_ZH = "盒马提供了多少件生活日用品？"
+HEMA_EN = "How many items did Hema give away?"
 
 
 def test_health_and_documents(client: TestClient) -> None:
@@ -43,7 +47,25 @@ def test_retrieve_returns_ranked_passages_with_offsets_and_highlights(client: Te
     assert any("45万件" in m for m in marked)
     scores = [p["score"] for p in passages]
     assert scores == sorted(scores, reverse=True)
+    assert all(0 < p["similarity"] <= 1 for p in passages)
     assert {"encode", "total"} <= set(body["timings_ms"])
+
+
+def test_similarity_is_the_plain_cosine_on_one_scale_for_questions_in_and_across_scripts(
+    client: TestClient, pipeline: Pipeline
+) -> None:
+    zh = client.post("/api/retrieve", json={"question": HEMA_ZH, "top_k": 3}).json()["passages"]
+    en = client.post("/api/ask", json={"question": HEMA_EN, "top_k": 3}).json()["passages"]
+    assert zh[0]["id"] == en[0]["id"] == HEMA
+    # `score` is reciprocal-rank fusion in the corpus's script and the dense score across scripts ...
+    assert zh[0]["score"] < 0.05 and en[0]["score"] > 0.5
+    # ... `similarity` is the question-passage cosine for both.
+    encoder = pipeline.retriever.encoder
+    for question, passages in ((HEMA_ZH, zh), (HEMA_EN, en)):
+        q = encoder.encode_queries([question])[0]
+        p = encoder.encode_passages([embedding_text(x["text"]) for x in passages])
+        assert [x["similarity"] for x in passages] == pytest.approx((p @ q).tolist(), abs=1e-4)
+        assert 0.6 < passages[0]["similarity"] < 1
 
 
 @pytest.mark.parametrize("question", ["盒马提供了多少件生活日用品？", "How many items did Hema give away?"])

@@ -4,11 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, index_status
+from index.build import build_index, embedding_text, index_status
 from index.errors import EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.search import Retriever, rrf_fuse
-from index.store import load_index
-from tests.conftest import SEED_DOCS, SEED_ID
+from index.store import IndexType, load_index
+from service.pipeline import ensure_index
+from tests.conftest import SEED_DOCS, SEED_ID, make_settings
 from tests.fakes import HashingEncoder
 
 
@@ -21,6 +22,15 @@ def built(tmp_path: Path) -> tuple[Path, HashingEncoder]:
 
 def _load(path: Path, enc: HashingEncoder):  # type: ignore[no-untyped-def]
     return load_index(path, model=enc.name, fingerprint=enc.fingerprint)
+
+
+def _state(
+    docs: Path, index: Path, enc: HashingEncoder, max_tokens: int = 480, index_type: IndexType = "auto"
+) -> str:
+    status = index_status(
+        docs, index, fingerprint=enc.fingerprint, max_tokens=max_tokens, index_type=index_type
+    )
+    return status.state
 
 
 def test_round_trip_keeps_passages_in_row_order(built: tuple[Path, HashingEncoder]) -> None:
@@ -87,12 +97,47 @@ def test_failed_build_leaves_the_previous_index_intact(built: tuple[Path, Hashin
 def test_status_tracks_corpus_changes(tmp_path: Path, docs_copy: Path) -> None:
     enc = HashingEncoder()
     index = tmp_path / "idx"
-    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480) == "missing"
+    assert _state(docs_copy, index, enc) == "missing"
     build_index(docs_copy, index, enc, max_tokens=480)
-    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480) == "fresh"
+    assert _state(docs_copy, index, enc) == "fresh"
     (docs_copy / "extra.md").write_text("A new paragraph.\n", "utf-8")
-    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480) == "stale"
-    assert index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=200) == "stale"
+    assert _state(docs_copy, index, enc) == "stale"
+    assert _state(docs_copy, index, enc, max_tokens=200) == "stale"
+
+
+@pytest.mark.parametrize(
+    ("setting", "state"), [("hnsw", "stale"), ("ivf", "stale"), ("flat", "fresh"), ("auto", "fresh")]
+)
+def test_status_tracks_the_index_type_setting(tmp_path: Path, setting: IndexType, state: str) -> None:
+    enc = HashingEncoder()
+    index = tmp_path / "idx"
+    build_index(SEED_DOCS, index, enc, max_tokens=480, index_type="flat")
+    status = index_status(SEED_DOCS, index, fingerprint=enc.fingerprint, max_tokens=480, index_type=setting)
+    assert status.state == state
+    if state == "stale":
+        expected = {"hnsw": "IndexHNSWFlat", "ivf": "IndexIVFFlat"}[setting]
+        assert status.reason == (
+            f"it is an IndexFlatIP, but CITEQA_INDEX_TYPE={setting} makes an {expected} for 17 passages"
+        )
+    else:
+        assert status.reason == ""
+
+
+def test_a_changed_index_type_setting_rebuilds_at_the_next_build(tmp_path: Path) -> None:
+    enc = HashingEncoder()
+    flat = make_settings(tmp_path, index_type="flat")
+    assert ensure_index(flat, enc) is not None
+    assert ensure_index(flat, enc) is None
+    hnsw = make_settings(tmp_path, index_type="hnsw")
+    report = ensure_index(hnsw, enc)
+    assert report is not None and report.manifest.index_type == "IndexHNSWFlat"
+    assert report.reason == (
+        "the index was stale: it is an IndexFlatIP, but CITEQA_INDEX_TYPE=hnsw makes an IndexHNSWFlat "
+        "for 17 passages"
+    )
+    assert ensure_index(hnsw, enc) is None
+    assert _load(hnsw.resolved_index_dir, enc).store.index_type == "IndexHNSWFlat"
+    assert ensure_index(make_settings(tmp_path, index_type="auto"), enc) is not None  # auto: flat at 17
 
 
 def test_empty_corpus_cannot_be_built(tmp_path: Path) -> None:
@@ -125,16 +170,33 @@ def test_lexical_evidence_only_for_questions_in_the_corpus_script(built: tuple[P
     assert np.isfinite([h.score for h in ranked]).all()
 
 
+def test_similarity_is_the_passage_cosine_in_every_mode(built: tuple[Path, HashingEncoder]) -> None:
+    path, enc = built
+    saved = _load(path, enc)
+    r = Retriever(saved, enc)
+    question = "盒马提供了多少件生活日用品"
+    q = enc.encode_queries([question])[0]
+    cosine = enc.encode_passages([embedding_text(p.text) for p in saved.passages]) @ q
+    for mode in ("hybrid", "dense", "lexical"):
+        hits = r.search(question, 10, mode).hits
+        assert hits
+        for h in hits:
+            assert h.similarity == pytest.approx(float(cosine[saved.row_of[h.passage.id]]), abs=1e-6)
+    # dense_score is another thing: the passage's similarity mixed with its best sentence's
+    dense = r.search(question, 10, "dense").hits
+    assert any(h.dense_score != pytest.approx(h.similarity, abs=1e-6) for h in dense)
+
+
 def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
     built: tuple[Path, HashingEncoder],
 ) -> None:
     path, enc = built
     (path / "sentences.npy").write_bytes(b"garbage")
-    assert index_status(SEED_DOCS, path, fingerprint=enc.fingerprint, max_tokens=480) == "damaged"
+    assert _state(SEED_DOCS, path, enc) == "damaged"
     dead = path.parent / ".index.building-999999999-abc"  # no such process
     dead.mkdir()
     build_index(SEED_DOCS, path, enc, max_tokens=480)
-    assert index_status(SEED_DOCS, path, fingerprint=enc.fingerprint, max_tokens=480) == "fresh"
+    assert _state(SEED_DOCS, path, enc) == "fresh"
     assert not dead.exists()
     assert sorted(p.name for p in path.parent.iterdir()) == ["index"]
 
@@ -142,13 +204,17 @@ def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
 def test_index_type_is_chosen_by_corpus_size() -> None:
     import faiss
 
-    from index.store import ANN_ABOVE, make_index
+    from index.store import ANN_ABOVE, expected_index_type, make_index
 
     assert isinstance(make_index(8, 17), faiss.IndexFlatIP)
     assert isinstance(make_index(8, ANN_ABOVE - 1), faiss.IndexFlatIP)
     assert isinstance(make_index(8, ANN_ABOVE), faiss.IndexIVFFlat)
     assert isinstance(make_index(8, 17, "hnsw"), faiss.IndexHNSWFlat)
     assert isinstance(make_index(8, ANN_ABOVE, "flat"), faiss.IndexFlatIP)
+    assert expected_index_type(ANN_ABOVE - 1, "auto") == "IndexFlatIP"
+    assert expected_index_type(ANN_ABOVE, "auto") == "IndexIVFFlat"
+    assert expected_index_type(ANN_ABOVE, "flat") == "IndexFlatIP"
+    assert expected_index_type(17, "hnsw") == "IndexHNSWFlat"
 
 
 def test_ivf_store_trains_on_add_and_keeps_exact_self_matches(tmp_path: Path) -> None:

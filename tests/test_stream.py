@@ -52,6 +52,7 @@ def test_stream_sends_passages_then_deltas_then_the_ask_response(client: TestCli
     assert set(done["timings_ms"]) == set(plain["timings_ms"])
 
     assert events[0][1] == {"passages": done["passages"]}
+    assert all(isinstance(p["similarity"], float) for p in done["passages"])
     assert "".join(data["text"] for name, data in events if name == "delta") == done["answer"]["text"]
 
 

@@ -58,6 +58,16 @@
     return typeof score === "number" && Number.isFinite(score) ? score.toFixed(3) : "n/a";
   }
 
+  /** "similarity 0.871": the question-passage cosine, on one scale for every question. The ranking
+   * score's scale depends on the search mode, so it is shown only for a passage without a similarity
+   * (a conversation saved before the API had the field). */
+  function scoreLabel(passage) {
+    const similarity = passage.similarity;
+    return typeof similarity === "number" && Number.isFinite(similarity)
+      ? `similarity ${formatScore(similarity)}`
+      : `score ${formatScore(passage.score)}`;
+  }
+
   function newId() {
     return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
@@ -188,7 +198,7 @@
           h("span", { class: "badge" }, `[${passage.rank}]`),
           h("span", { class: "source-title", lang: langOf(passage.title) }, passage.title)),
         h("span", { class: "source-meta" },
-          `Paragraph ${passage.paragraph} · score ${formatScore(passage.score)}`),
+          `Paragraph ${passage.paragraph} · ${scoreLabel(passage)}`),
         h("span", { class: "source-snippet", lang: langOf(snippet) }, snippet),
       ),
     );
@@ -324,7 +334,8 @@
     $("passage-title").lang = langOf(passage.title);
     $("passage-rank").textContent = `[${passage.rank}]`;
     $("passage-paragraph").textContent = `Paragraph ${passage.paragraph}`;
-    $("passage-score").textContent = `Score ${formatScore(passage.score)}`;
+    const label = scoreLabel(passage);
+    $("passage-score").textContent = label[0].toUpperCase() + label.slice(1);
     const text = $("passage-text");
     text.lang = langOf(passage.text);
     text.replaceChildren(...highlightedText(passage.text, passage.highlight));

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_a_citation_opens_the_cited_passage(page: Page) -> None:
     expect(dialog).to_be_visible()
     expect(dialog.locator("#passage-title")).to_have_text(TITLE)
     expect(dialog.locator("#passage-paragraph")).to_have_text("Paragraph 2")
-    expect(dialog.locator("#passage-score")).to_have_text(re.compile(r"^Score \d+\.\d{3}$"))
+    expect(dialog.locator("#passage-score")).to_have_text(re.compile(r"^Similarity 0\.\d{3}$"))
     expect(dialog.locator("#passage-text")).to_contain_text("2021年夏天")
     expect(dialog.locator("#passage-text mark")).to_have_count(1)
     expect(dialog.locator("#passage-text mark")).to_contain_text("45万件")
@@ -68,10 +69,36 @@ def test_a_citation_opens_the_cited_passage(page: Page) -> None:
     expect(marker).to_be_focused()
 
     # The source card below the answer opens the same passage.
-    turn.locator(".source-card.cited").first.click()
+    card = turn.locator(".source-card.cited").first
+    expect(card.locator(".source-meta")).to_have_text(re.compile(r"^Paragraph 2 · similarity 0\.\d{3}$"))
+    card.click()
     expect(dialog.locator("#passage-paragraph")).to_have_text("Paragraph 2")
     dialog.locator("#passage-close").click()
     expect(dialog).to_be_hidden()
+
+
+def test_a_passage_without_a_similarity_shows_its_score(page: Page, server: str) -> None:
+    """Passages without `similarity` (a conversation saved before the field existed) show the score."""
+    response = httpx.post(f"{server}/api/ask", json={"question": HEMA_ZH}, timeout=60).json()
+    for passage in response["passages"]:
+        del passage["similarity"]
+    score = f"{response['passages'][0]['score']:.3f}"
+    body = "".join(
+        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        for name, data in [
+            ("passages", {"passages": response["passages"]}),
+            ("delta", {"text": response["answer"]["text"]}),
+            ("done", response),
+        ]
+    )
+    page.route(
+        "**/api/ask/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    turn = ask(page, HEMA_ZH)
+    expect(turn.locator(".source-meta").first).to_have_text(f"Paragraph 2 · score {score}")
+    turn.locator(".source-card").first.click()
+    expect(page.locator("#passage-dialog #passage-score")).to_have_text(f"Score {score}")
 
 
 # The brief also named "白皮书有多少页？"; the answerer currently answers it (a calibration matter for
