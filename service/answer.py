@@ -194,7 +194,7 @@ class ExtractiveAnswerer:
         if not scored:
             return Answer(ABSTAIN_MESSAGES[lang], (), True, 0.0, lang), scored
         ranked = sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
-        # The evidence must be able to state what the question asks for (a number, a time): the best such
+        # The evidence must be able to state what the question asks for (service.expect): the best such
         # sentence may come from a little further down the ranking, but not from far below the best match.
         wanted = expected_answer(question)
         texts = {rank: hit.passage.text for rank, hit in enumerate(hits, start=1)}

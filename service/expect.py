@@ -16,6 +16,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Numbers and times as English text writes them in words ("three times", "in the 19th century").
+_EN_NUMBER = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+    r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundreds?"
+    r"|thousands?|millions?|billions?|trillions?|dozens?|half|once|twice|thrice|single|double|triple)"
+)
+_EN_TIME = (
+    r"centur(?:y|ies)|decades?|years?|months?|weeks?|days?|january|february|march|april|may|june|july"
+    r"|august|september|october|november|december|spring|summer|autumn|fall|winter|monday|tuesday"
+    r"|wednesday|thursday|friday|saturday|sunday|era|age|period|reign|during|before|after|until|since|ago"
+    r"|today|now|currently|recently|early|late|mid|morning|evening|night|dynasty|season"
+)
+
 # The kind of answer: (how a question asks for it, how a sentence can state it).
 ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "number": (
@@ -28,13 +41,15 @@ ANSWER_TYPES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
         ),
         re.compile(
             r"\d|[一二三四五六七八九十百千万亿两]+(?:个|件|人|项|种|家|次|倍|成|万|亿|类|是|年)|百分之"
+            rf"|\b{_EN_NUMBER}\b",
+            re.I,
         ),
     ),
     "time": (
         re.compile(
             r"何时|什么时候|哪一?年|哪个月|哪一?天|几月|\bwhen\b|what (?:year|date|time)|which year", re.I
         ),
-        re.compile(r"\d|[年月日]|春|夏|秋|冬|期间|时期|时刻|近日|近年|当前|今后"),
+        re.compile(rf"\d|[年月日]|春|夏|秋|冬|期间|时期|时刻|近日|近年|当前|今后|\b(?:{_EN_TIME})\b", re.I),
     ),
 }
 
@@ -51,7 +66,10 @@ UNITS: dict[str, tuple[str, str, str]] = {
     "year": ("年", r"years?", r"年|years?"),
 }
 _MONEY_WORDS = re.compile(r"金额|资金|投资额?|捐款数|\b(?:investment|funding|donat\w+|cost|budget)\b", re.I)
-_NUMBER = r"(?:\d[\d,.]*|[一二三四五六七八九十百千两]+)\s*(?:[万亿千百]|million|billion|thousand)?\s*"
+_NUMBER = (
+    rf"(?:\d[\d,.]*|[一二三四五六七八九十百千两]+|\b{_EN_NUMBER}\b)"
+    r"\s*(?:[万亿千百]|million|billion|thousand)?\s*"
+)
 _UNIT_ASKED = {
     k: re.compile(rf"(?:多少|几)\s*(?:{zh})|how (?:many|much)\s+(?:\w+\s+)?(?:{en})\b", re.I)
     for k, (zh, en, _) in UNITS.items()

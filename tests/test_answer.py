@@ -122,3 +122,13 @@ def test_a_passage_dated_to_other_years_does_not_answer() -> None:
     assert wanted.stated_by(sentence, "2021年夏天，河南遭遇罕见特大暴雨。" + sentence)
     assert wanted.stated_by(sentence, sentence)  # an undated passage may still answer
     assert wanted.stated_by("In 2021, 591 people died.")  # "2021." at a sentence end is a year
+
+
+def test_english_text_states_numbers_and_times_in_words() -> None:
+    assert expected_answer("How many times did the team win?").stated_by("The team won three times.")
+    assert not expected_answer("How many times did the team win?").stated_by("The team won the cup.")
+    assert expected_answer("How many people died?").stated_by("Three hundred people died.")
+    assert not expected_answer("How many people died?").stated_by("Many people died.")
+    assert expected_answer("When was it built?").stated_by("It was built during the reign of Henry VIII.")
+    assert expected_answer("When was it built?").stated_by("It was built in the nineteenth century.")
+    assert not expected_answer("When was it built?").stated_by("It was built by monks in Paris.")
