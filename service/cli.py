@@ -153,7 +153,9 @@ def retrieve(question: str, top_k: TopK = 5, mode: Mode = "hybrid", as_json: AsJ
             typer.echo(retrieve_response(result).model_dump_json(indent=2))
             return
         for p in result.passages:
-            typer.echo(f"[{p.rank}] {p.hit.passage.id}  score={p.hit.score:.4f}\n    {p.hit.passage.text}\n")
+            similarity = "" if p.hit.similarity is None else f"  similarity={p.hit.similarity:.3f}"
+            head = f"[{p.rank}] {p.hit.passage.id}  score={p.hit.score:.4f}{similarity}"
+            typer.echo(f"{head}\n    {p.hit.passage.text}\n")
 
     _run(go)
 

@@ -1,9 +1,15 @@
 """Retrieval quality on the seed article with the real default model: the paragraph that answers is in
 the top 5 for every question, and first for most of them, in both languages."""
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from service.pipeline import Pipeline
+
+REPO = Path(__file__).resolve().parents[1]
 
 # (question, paragraph(s) that answer it): paragraphs 1 and 3 both state who released the white paper.
 QUESTIONS: list[tuple[str, int | tuple[int, ...]]] = [
@@ -77,3 +83,28 @@ def test_unanswerable_questions_abstain(pipeline: Pipeline, question: str) -> No
     result = pipeline.ask(question)
     assert result.abstained and result.answer.sentences == ()
     assert result.grounded  # nothing claimed, nothing unsupported
+
+
+@pytest.mark.slow
+def test_cli_retrieve_prints_score_and_similarity(pipeline: Pipeline) -> None:
+    """The plain-text listing shows the ranking score and the comparable cosine similarity."""
+    settings = pipeline.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")} | {
+        "CITEQA_DOCUMENTS_DIR": str(settings.documents_dir),
+        "CITEQA_DATA_DIR": str(settings.data_dir),
+        "CITEQA_INDEX_DIR": str(settings.resolved_index_dir),
+    }
+    proc = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "citeqa"), "retrieve", "How many items did Hema give away?", "-k", "2"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    heads = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(heads) == 2
+    first = heads[0].split()
+    assert first[0] == "[1]" and first[2].startswith("score=") and first[3].startswith("similarity=0.")
+    assert 0.5 < float(first[3].removeprefix("similarity=")) < 1.0
