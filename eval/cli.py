@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from eval.convert import BENCHMARKS
 from eval.errors import EvalError
 from eval.fit import DEFAULT_FEATURES
 from eval.metrics import SUMMARY_KEYS
@@ -28,13 +29,7 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 DEFAULT_RUNS_DIR = Path("eval/runs")
-BENCHMARK_NAMES: tuple[str, ...] = (
-    "xquad-zh",
-    "xquad-en",
-    "cmrc2018",
-    "xquad-zh-holdout",
-    "xquad-en-holdout",
-)
+BENCHMARK_NAMES: tuple[str, ...] = tuple(BENCHMARKS)
 
 TopK = Annotated[int, typer.Option("--top-k", "-k", min=1, max=50, help="Passages retrieved per question.")]
 ModeOpt = Annotated[str, typer.Option("--mode", help="Search mode: hybrid, dense or lexical.")]

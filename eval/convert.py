@@ -101,27 +101,6 @@ BENCHMARKS: dict[str, Benchmark] = {
         parallel_questions=(),
         source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
     ),
-    # Unanswerable questions for fitting and measuring abstention (see held_out): near-topic ones, SQuAD
-    # 2.0-style, from paragraphs left out while the rest of their article stays in, and off-topic ones
-    # from whole articles left out.
-    "xquad-zh-holdout": Benchmark(
-        name="xquad-zh-holdout",
-        corpus="xquad/xquad.zh.json",
-        corpus_lang="zh",
-        prefix="xquad-zh",
-        parallel_questions=(("xquad/xquad.en.json", "en"),),
-        source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
-        holdout_every=4,
-    ),
-    "xquad-en-holdout": Benchmark(
-        name="xquad-en-holdout",
-        corpus="xquad/xquad.en.json",
-        corpus_lang="en",
-        prefix="xquad-en",
-        parallel_questions=(),
-        source="XQuAD (Artetxe et al., 2020), https://github.com/google-deepmind/xquad",
-        holdout_every=4,
-    ),
     "cmrc2018": Benchmark(
         name="cmrc2018",
         corpus="cmrc2018/cmrc2018_dev.json",
@@ -130,6 +109,13 @@ BENCHMARKS: dict[str, Benchmark] = {
         parallel_questions=(),
         source="CMRC 2018 dev set (Cui et al., 2019), https://github.com/ymcui/cmrc2018",
     ),
+}
+# Unanswerable questions for fitting and measuring abstention (see held_out): near-topic ones, SQuAD
+# 2.0-style, from paragraphs left out while the rest of their article stays in, and off-topic ones from
+# whole articles left out.
+BENCHMARKS |= {
+    f"{name}-holdout": replace(BENCHMARKS[name], name=f"{name}-holdout", holdout_every=4)
+    for name in ("xquad-zh", "xquad-en")
 }
 
 
@@ -194,20 +180,7 @@ def squad_items(
     items: list[EvalItem] = []
     dropped = 0
     for p in paragraphs:
-        if held_out(p, holdout_every):
-            items += [
-                EvalItem(
-                    id=f"{lang}-{q.id}",
-                    lang=lang,
-                    question=q.question,
-                    answers=(),
-                    gold_quotes=(),
-                    gold_passages=(),
-                    answerable=False,
-                )
-                for q in p.questions
-            ]
-            continue
+        gone = held_out(p, holdout_every)
         context = normalise_space(p.context)
         for q in p.questions:
             answers = tuple(a for a in q.answers if normalise_space(a) in context)
@@ -216,17 +189,16 @@ def squad_items(
                 raise ConversionError(
                     f"question {q.id!r} (paragraph {p.number}): no gold answer occurs in the context"
                 )
-            items.append(
-                EvalItem(
-                    id=f"{lang}-{q.id}",
-                    lang=lang,
-                    question=q.question,
-                    answers=answers,
-                    gold_quotes=(),
-                    gold_passages=(f"{document_id(prefix, p.number)}:1",),
-                    answerable=True,
-                )
+            item = EvalItem(
+                id=f"{lang}-{q.id}",
+                lang=lang,
+                question=q.question,
+                answers=answers,
+                gold_quotes=(),
+                gold_passages=(f"{document_id(prefix, p.number)}:1",),
+                answerable=True,
             )
+            items.append(replace(item, answers=(), gold_passages=(), answerable=False) if gone else item)
     return items, dropped
 
 
