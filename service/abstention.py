@@ -78,8 +78,7 @@ class Logistic:
     threshold: float = 0.5
 
     def probability(self, evidence: Evidence) -> float:
-        z = float(np.dot(self.weights, evidence.vector(self.features)) + self.bias)
-        return float(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
+        return float(predict(self.weights, self.bias, evidence.vector(self.features)))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -188,7 +187,7 @@ def fit_logistic(
 
 
 def predict(weights: Sequence[float], bias: float, x: np.ndarray) -> np.ndarray:
-    """P(answerable) for each row of ``x``."""
+    """P(answerable) for each row of ``x`` (for one vector: a 0-d array)."""
     z = np.asarray(x, dtype=np.float64) @ np.asarray(weights, dtype=np.float64) + bias
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.lexical import corpus_script, script_of, tokenize
+from index.lexical import Script, script_of, tokenize
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
@@ -112,6 +112,7 @@ class ExtractiveAnswerer:
         self,
         saved: SavedIndex,
         *,
+        script: Script,
         background: np.ndarray,
         abstention: AbstentionModel,
         threshold: float | None = None,
@@ -125,7 +126,7 @@ class ExtractiveAnswerer:
         self.saved = saved
         self.background = background
         self.abstention = abstention
-        self.script = corpus_script([p.text for p in saved.passages])
+        self.script = script  # the corpus's, as the retriever found it
         self.threshold = threshold
         self.min_margin = min_margin
         self.max_sentences = max_sentences
@@ -165,16 +166,10 @@ class ExtractiveAnswerer:
         search: SearchResult,
         hits: Sequence[Hit],
         best: ScoredSentence,
-        scored: Sequence[ScoredSentence],
     ) -> Evidence:
         """The abstention model's inputs for the evidence sentence ``best`` (see ``service.abstention``)."""
-        dense: dict[int, float] = {}
-        for s in scored:  # a passage's best sentence, for a hit the dense retriever did not score
-            dense[s.rank] = max(dense.get(s.rank, -1.0), s.dense)
-        for rank, hit in enumerate(hits, start=1):
-            if hit.dense_score is not None:
-                dense[rank] = hit.dense_score
-        ordered = sorted(dense.values(), reverse=True) or [best.dense]
+        dense = sorted((h.dense_score for h in hits if h.dense_score is not None), reverse=True)
+        ordered = dense or [best.dense]
         gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
         cross = script_of(question) != self.script
         return Evidence(self.background_margin(search.query_vector, best), ordered[0], gap, cross)
@@ -200,11 +195,11 @@ class ExtractiveAnswerer:
         texts = {rank: hit.passage.text for rank, hit in enumerate(hits, start=1)}
         typed = [s for s in ranked if wanted.stated_by(s.text, texts.get(s.rank))]
         if not typed or typed[0].score < ranked[0].score - self.type_margin:
-            evidence = self.evidence(question, search, hits, ranked[0], scored)
+            evidence = self.evidence(question, search, hits, ranked[0])
             confidence = self.abstention.probability(evidence) - 1.0
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence), scored
         best = typed[0]
-        evidence = self.evidence(question, search, hits, best, scored)
+        evidence = self.evidence(question, search, hits, best)
         confidence = self.abstention.probability(evidence)
         if evidence.margin < self.min_margin:  # no closer than unrelated text: off-topic
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence - 1.0, lang, evidence), scored

@@ -132,6 +132,7 @@ class Pipeline:
         self.retriever = retriever
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
+            script=retriever.script,
             background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
             abstention=AbstentionModel.load(settings.abstention_model),
             threshold=settings.abstain_threshold,
