@@ -13,6 +13,16 @@ from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DOCS = REPO / "documents"
+
+# A small article that tests add to a copy of the corpus while it is being served.
+NEW_ARTICLE = """---
+layout: post
+title: "Test article"
+date: 2024-05-01 10:00:00 +0800
+---
+<p>The lighthouse keeper counted 312 ships in the winter of the storm.</p>
+<p>Zebra crossings were painted blue in the small harbour town.</p>
+"""
 SEED_ID = "000_df1882c45adb6c58"
 
 

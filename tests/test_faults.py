@@ -28,7 +28,7 @@ from index.store import MANIFEST, load_index, read_manifest
 from service.app import create_app
 from service.pipeline import Pipeline, ensure_index
 from service.settings import Settings
-from tests.conftest import REPO, SEED_DOCS, make_settings
+from tests.conftest import NEW_ARTICLE, REPO, SEED_DOCS, make_settings
 from tests.fakes import HashingEncoder
 
 CITEQA = Path(sys.executable).with_name("citeqa")
@@ -206,15 +206,6 @@ def test_cli_ask_on_a_damaged_but_fresh_index_exits_1_with_the_message(
 
 # --- rebuild + reload under load --------------------------------------------------------------------
 
-ARTICLE = """---
-layout: post
-title: "Fault test article"
-date: 2024-05-01 10:00:00 +0800
----
-<p>The lighthouse keeper counted 312 ships in the winter of the storm.</p>
-<p>Zebra crossings were painted blue in the small harbour town.</p>
-"""
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -272,7 +263,7 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         health = wait_healthy(base, server)
         assert health["passages"] == 17 and health["index_fresh"] is True
         worker.start()
-        (docs_copy / "zz_new.txt").write_text(ARTICLE, encoding="utf-8")
+        (docs_copy / "zz_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         assert httpx.get(f"{base}/healthz").json()["index_fresh"] is False
         build = subprocess.run(
             [str(CITEQA), "build", "--force"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300

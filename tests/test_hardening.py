@@ -18,7 +18,7 @@ from service.app import create_app
 from service.pipeline import Pipeline
 from service.security import MAX_JSON_DEPTH, json_depth_exceeds
 from service.settings import Settings
-from tests.conftest import SEED_DOCS, make_settings
+from tests.conftest import NEW_ARTICLE, SEED_DOCS, make_settings
 from tests.fakes import HashingEncoder
 
 KEY = "test-key-0123456789"
@@ -270,15 +270,6 @@ def test_the_key_is_read_from_the_environment_and_validated(monkeypatch: pytest.
 
 # --- reload and freshness --------------------------------------------------------------------------
 
-ARTICLE = """---
-layout: post
-title: "Hardening test article"
-date: 2024-05-01 10:00:00 +0800
----
-<p>The lighthouse keeper counted 312 ships in the winter of the storm.</p>
-<p>Zebra crossings were painted blue in the small harbour town.</p>
-"""
-
 
 @pytest.fixture
 def local(tmp_path: Path) -> tuple[Settings, HashingEncoder]:
@@ -296,7 +287,7 @@ def test_reload_serves_a_rebuilt_index_and_health_reports_freshness(
     app = create_app(settings, pipeline)
     with TestClient(app) as c:
         assert c.get("/healthz").json()["index_fresh"] is True
-        (settings.documents_dir / "zz_new.txt").write_text(ARTICLE, encoding="utf-8")
+        (settings.documents_dir / "zz_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         health = c.get("/healthz").json()
         assert health["index_fresh"] is False and health["passages"] == 17
         build_index(
@@ -323,7 +314,8 @@ def test_reload_serves_a_rebuilt_index_and_health_reports_freshness(
         ]
         assert "zz_new:1" in ids
         # Editing a file in place (same name) is noticed too.
-        (settings.documents_dir / "zz_new.txt").write_text(ARTICLE.replace("312", "313"), encoding="utf-8")
+        edited = NEW_ARTICLE.replace("312", "313")
+        (settings.documents_dir / "zz_new.txt").write_text(edited, encoding="utf-8")
         assert c.get("/healthz").json()["index_fresh"] is False
 
 

@@ -3,13 +3,11 @@ the top 5 for every question, and first for most of them, in both languages."""
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from service.pipeline import Pipeline
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
 
 # (question, paragraph(s) that answer it): paragraphs 1 and 3 both state who released the white paper.
 QUESTIONS: list[tuple[str, int | tuple[int, ...]]] = [
