@@ -8,7 +8,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from index.lexical import script_of
 from index.types import Document, Passage
+
+LANG_OF_SCRIPT = {"han": "zh", "latin": "en"}
+
+
+def language_of(text: str) -> str:
+    """A passage's language as its script tells: "zh" (Han), "en" (Latin) or "und"."""
+    return LANG_OF_SCRIPT.get(script_of(text), "und")
+
 
 TokenCounter = Callable[[str], int]
 
@@ -92,7 +101,8 @@ def split_paragraph(text: str, count: TokenCounter, max_tokens: int) -> list[tup
 def chunk_document(doc: Document, count: TokenCounter, max_tokens: int) -> list[Passage]:
     """Passages of one document, in order. Ids: ``<doc>:<paragraph>`` or ``<doc>:<paragraph>.<part>``."""
     passages: list[Passage] = []
-    for number, text in enumerate(doc.paragraphs, start=1):
+    for number, block in enumerate(doc.blocks, start=1):
+        text = block.text
         spans = split_paragraph(text, count, max_tokens)
         for part, (s, e) in enumerate(spans, start=1):
             part_no = part if len(spans) > 1 else 0
@@ -106,6 +116,9 @@ def chunk_document(doc: Document, count: TokenCounter, max_tokens: int) -> list[
                     start=s,
                     end=e,
                     part=part_no,
+                    section=block.section,
+                    page=block.page,
+                    lang=language_of(text[s:e]),
                 )
             )
     return passages

@@ -21,7 +21,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from index.errors import DocumentError, EmptyCorpusError
-from index.types import Document
+from index.types import Block, Document
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -120,8 +120,10 @@ def parse_document(path: Path, root: Path | None = None) -> Document:
     return Document(
         id=document_id_for(path, root),
         title=title or path.stem,
-        paragraphs=tuple(paragraphs),
+        blocks=tuple(Block(p) for p in paragraphs),
         path=str(path),
+        format="article" if _HAS_P.search(body) else "text",
+        encoding="utf-8",
         date=str(date) if date is not None else None,
         categories=_as_tuple(meta.get("categories")),
         tags=_as_tuple(meta.get("tags")),
@@ -146,7 +148,7 @@ def load_documents(root: Path) -> list[Document]:
     """Parse every file of the corpus; refuse an empty corpus with a clear message."""
     files = document_files(root)
     docs = [parse_document(p, root) for p in files]
-    docs = [d for d in docs if d.paragraphs]
+    docs = [d for d in docs if d.blocks]
     if not docs:
         raise EmptyCorpusError(
             f"documents folder {root} holds no paragraphs to index "

@@ -17,6 +17,19 @@ class DocumentError(CiteQAError):
     """An article file could not be parsed."""
 
 
+class UnreadableDocumentError(DocumentError):
+    """A file that no reader can turn into text: its ``code`` says why in one word (``unsupported_type``,
+    ``empty``, ``undecodable``, ``corrupt``, ``encrypted``, ``no_text``, ...), the message in words.
+
+    Ingest skips such a file and reports it; it never stops a build or the server.
+    """
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
 class EmptyCorpusError(CiteQAError):
     """The documents folder is missing, or holds no passages."""
 

@@ -33,9 +33,9 @@ import faiss
 import numpy as np
 
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from index.types import Document, Passage
+from index.types import Block, Document, Passage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: passages carry section, page and lang; documents hold blocks
 MANIFEST = "manifest.json"
 FILES = ("passages.faiss", "passages.jsonl", "sentences.npy", "sentences.jsonl", "documents.json")
 
@@ -233,6 +233,17 @@ class SavedIndex:
         return {p.id: row for row, p in enumerate(self.passages)}
 
 
+def passage_from_json(obj: dict[str, Any]) -> Passage:
+    return Passage(**{**obj, "section": tuple(obj.get("section") or ())})
+
+
+def document_from_json(obj: dict[str, Any]) -> Document:
+    blocks = tuple(Block(b["text"], tuple(b.get("section") or ()), b.get("page")) for b in obj["blocks"])
+    return Document(
+        **{**obj, "blocks": blocks, **{k: tuple(obj.get(k) or ()) for k in ("categories", "tags")}}
+    )
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -374,12 +385,9 @@ def load_index(path: Path, *, model: str, fingerprint: str) -> SavedIndex:
     try:
         store = FaissStore.load(path / "passages.faiss", manifest.dimension)
         with (path / "passages.jsonl").open(encoding="utf-8") as f:
-            passages = tuple(Passage(**json.loads(line)) for line in f)
+            passages = tuple(passage_from_json(json.loads(line)) for line in f)
         raw_docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
-        documents = tuple(
-            Document(**{**d, **{k: tuple(d[k]) for k in ("paragraphs", "categories", "tags")}})
-            for d in raw_docs
-        )
+        documents = tuple(document_from_json(d) for d in raw_docs)
         sentence_vectors = np.load(path / "sentences.npy")
         with (path / "sentences.jsonl").open(encoding="utf-8") as f:
             sentences = tuple(SentenceSpan(*json.loads(line)) for line in f)

@@ -6,17 +6,39 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class Block:
+    """One paragraph of a normalised document, and where it sits: the heading path above it (outermost
+    first) and, for paged formats (PDF), its 1-based page."""
+
+    text: str
+    section: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
-    """One parsed source file."""
+    """One source file, normalised by its reader (``index.readers``): text blocks plus metadata.
+
+    ``path`` is relative to the documents folder; ``format`` names the reader ("article", "markdown",
+    "text", "html", "pdf", "docx"); ``encoding`` is the detected text encoding (None for binary formats);
+    ``pages`` the page count of paged formats.
+    """
 
     id: str
     title: str
-    paragraphs: tuple[str, ...]
+    blocks: tuple[Block, ...]
     path: str = ""
+    format: str = "text"
+    encoding: str | None = None
+    pages: int | None = None
     date: str | None = None
     categories: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     source_url: str | None = None
+
+    @property
+    def paragraphs(self) -> tuple[str, ...]:
+        return tuple(b.text for b in self.blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +46,10 @@ class Passage:
     """A retrievable unit: a paragraph, or a sentence-aligned part of a long paragraph.
 
     ``paragraph`` is 1-based. ``start``/``end`` are character offsets of ``text``
-    inside the original paragraph (``paragraph_text[start:end] == text``).
+    inside the original paragraph (``paragraph_text[start:end] == text``). ``section`` is the heading path
+    of its paragraph, ``page`` its 1-based page (PDF), ``lang`` the language of its text as its script
+    tells ("zh" for Han, "en" for Latin, "und" otherwise), so that every (question, passage) pair is
+    scored for its own languages.
     """
 
     id: str
@@ -35,6 +60,9 @@ class Passage:
     start: int
     end: int
     part: int = 0
+    section: tuple[str, ...] = ()
+    page: int | None = None
+    lang: str = "und"
 
     @staticmethod
     def make_id(document_id: str, paragraph: int, part: int = 0) -> str:

@@ -5,7 +5,7 @@ import pytest
 from index.chunk import chunk_document, split_paragraph, split_sentences
 from index.documents import load_documents, parse_document
 from index.errors import DocumentError, EmptyCorpusError
-from index.types import Document
+from index.types import Block, Document
 from tests.conftest import SEED_DOCS, SEED_ID
 
 
@@ -81,10 +81,19 @@ def test_long_paragraph_is_split_at_sentence_ends_with_offsets() -> None:
 
 
 def test_passage_ids_and_offsets_are_stable() -> None:
-    doc = Document(id="d", title="t", paragraphs=("短段落。", "长" * 30 + "。" + "句" * 30 + "。"))
+    doc = Document(
+        id="d",
+        title="t",
+        blocks=(
+            Block("短段落。", ("第一节",)),
+            Block("长" * 30 + "。" + "句" * 30 + "。", ("第二节",), page=2),
+        ),
+    )
     first = chunk_document(doc, len, 40)
     again = chunk_document(doc, len, 40)
     assert first == again
     assert [p.id for p in first] == ["d:1", "d:2.1", "d:2.2"]
     for p in first:
         assert doc.paragraphs[p.paragraph - 1][p.start : p.end] == p.text
+        assert p.section == doc.blocks[p.paragraph - 1].section and p.lang == "zh"
+    assert [p.page for p in first] == [None, 2, 2]
