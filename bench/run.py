@@ -10,6 +10,8 @@ Sections, all on this machine in one run, loopback only, every loop bounded in c
 * peers       a minimal LangChain + FAISS retriever (bench/peer_langchain.py) and txtai's API, same
               model folder, same passages, each in its own venv under bench/.venvs/
 * build       index build passages/s vs raw ``encode_passages`` throughput; RSS of the server
+* ingest      full build vs incremental updates: one file of 100 changed, one added at 10,000 passages
+              (bench/ingest.py)
 * profile     cProfile of ``Pipeline.ask`` in-process: top costs beyond encoding
 * scale       flat vs HNSW vs IVFFlat on seeded clustered and random vectors, 10k-1M (bench/scale.py)
 
@@ -490,32 +492,30 @@ def _run_txtai(py: Path, model: Path, passages: Path, qs: list[str], n: int) -> 
 
 
 def section_build(encoder: Any) -> None:
-    from index.build import build_index
-    from index.chunk import chunk_documents
-    from index.documents import load_documents
+    from index.ingest import embedding_text, update_index
+    from index.store import read_manifest
     from service.settings import Settings
 
     say("== index build (seed corpus) ==")
     s = Settings()
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-index-") as tmp:
         reports = [
-            build_index(
+            update_index(
                 s.documents_dir,
-                Path(tmp) / "index",
+                Path(tmp) / f"index-{i}",
                 encoder,
                 max_tokens=s.max_passage_tokens,
                 batch_size=s.encode_batch_size,
             )
-            for _ in range(3)
+            for i in range(3)
         ]
-    best = min(reports, key=lambda r: r.seconds)
-    texts_n = best.passages + best.sentences
-    docs = load_documents(s.documents_dir)
-    passages = chunk_documents(docs, encoder.count_tokens, s.max_passage_tokens)
-    from index.build import sentence_spans
+        best = min(reports, key=lambda r: r.seconds)
+        from index.store import assemble
 
-    texts = [p.text for p in passages] + [
-        passages[sp.passage_row].text[sp.start : sp.end] for sp in sentence_spans(passages)
+        saved = assemble(Path(tmp) / "index-0", read_manifest(Path(tmp) / "index-0"))
+    texts_n = best.passages + best.sentences
+    texts = [embedding_text(p.text) for p in saved.passages] + [
+        embedding_text(saved.passages[sp.passage_row].text[sp.start : sp.end]) for sp in saved.sentences
     ]
     raw = []
     for _ in range(3):
@@ -541,8 +541,19 @@ def section_build(encoder: Any) -> None:
         "passages_per_s": best.passages / best.seconds,
         "raw_encode_texts_per_s": raw_rate,
         "build_over_raw": build_rate / raw_rate,
-        "index_type": best.manifest.index_type,
+        "index_type": saved.store.index_type,
     }
+
+
+def section_ingest(encoder: Any) -> None:
+    from bench.ingest import run
+    from eval.convert import find_datasets_dir
+
+    datasets = find_datasets_dir(ROOT)
+    if datasets is None:
+        say("== ingest: skipped, ../shared/datasets (XQuAD) is not beside the repository ==")
+        return
+    RESULTS["ingest"] = run(encoder, datasets, say)
 
 
 def section_profile(qs: list[str], rounds: int = 1) -> None:
@@ -620,7 +631,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Scale curve up to 100k only.")
     parser.add_argument("--scale-max", type=int, default=1_000_000)
     parser.add_argument(
-        "--only", default="citeqa,peers,build,profile,scale", help="Comma-separated sections to run."
+        "--only", default="citeqa,peers,build,ingest,profile,scale", help="Comma-separated sections to run."
     )
     parser.add_argument("--tp-requests", type=int, default=REQUEST_CAP, help="Requests per throughput point.")
     args = parser.parse_args()
@@ -643,7 +654,8 @@ def main() -> None:
     steps: list[tuple[str, Callable[[], None]]] = [
         ("citeqa", lambda: section_citeqa(qs, args.requests, levels)),
         ("peers", lambda: section_peers(qs, args.requests)),
-        ("build", lambda: in_worker(lambda: section_build(RESULTS.pop("_encoder", None) or load_encoder()))),
+        ("build", lambda: in_worker(lambda: section_build(RESULTS.get("_encoder") or load_encoder()))),
+        ("ingest", lambda: in_worker(lambda: section_ingest(RESULTS.get("_encoder") or load_encoder()))),
         ("profile", lambda: in_worker(lambda: section_profile(qs))),
         ("scale", lambda: section_scale(scale_max)),
     ]

@@ -329,11 +329,9 @@ def _evaluate(
     from tqdm import tqdm
 
     from eval.run import run
+    from service.progress import ProgressReporter
 
-    with (
-        tqdm(total=0, unit="text", desc="embedding", disable=None, leave=False) as build_bar,
-        tqdm(total=0, unit="q", desc="questions", disable=None) as bar,
-    ):
+    with tqdm(total=0, unit="q", desc="questions", disable=None) as bar:
         return run(
             questions,
             out_dir,
@@ -343,7 +341,7 @@ def _evaluate(
             mode=mode,
             encoder=encoder,
             progress=_advance(bar),
-            build_progress=_advance(build_bar),
+            build_progress=ProgressReporter(),
         )
 
 

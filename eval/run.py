@@ -28,6 +28,7 @@ from eval.report import write_report, write_trec_run
 
 if TYPE_CHECKING:
     from index.embed import Encoder
+    from index.ingest import ProgressSink
     from index.search import Mode
     from index.types import Passage
     from service.pipeline import AskResult
@@ -117,7 +118,7 @@ def run(
     mode: Mode = "hybrid",
     encoder: Encoder | None = None,
     progress: Progress | None = None,
-    build_progress: Progress | None = None,
+    build_progress: ProgressSink | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``questions_path`` over ``documents`` (default: ``settings.documents_dir``) and write
     the run folder ``out_dir``; return the summary (as written to summary.json).

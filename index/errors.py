@@ -48,3 +48,23 @@ class IndexCorruptError(CiteQAError):
 
 class ModelError(CiteQAError):
     """The embedding model could not be prepared or loaded."""
+
+
+class InvalidDocumentNameError(CiteQAError):
+    """A file name or document id that would escape the documents folder, or is otherwise unusable."""
+
+
+class UnsupportedFileTypeError(CiteQAError):
+    """A file of a type no reader handles."""
+
+
+class DocumentExistsError(CiteQAError):
+    """A document with this id is already in the collection."""
+
+
+class DocumentNotFoundError(CiteQAError):
+    """No document with this id."""
+
+
+class FileTooLargeError(CiteQAError):
+    """A file over the configured size limit."""

@@ -58,14 +58,20 @@ def corpus_script(texts: Sequence[str]) -> Script:
 class BM25Index:
     """BM25 over a fixed list of texts (rows match the vector store)."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str] = (), *, tokens: Sequence[Sequence[str]] | None = None) -> None:
+        """Index ``texts``, or their ``tokens`` when the caller has them (``tokenize`` is the costly part;
+        the saved index stores every passage's tokens)."""
         import bm25s
 
-        self._size = len(texts)
+        rows = [list(t) for t in tokens] if tokens is not None else [tokenize(t) for t in texts]
+        self._size = len(rows)
         self._bm25 = bm25s.BM25()
-        tokens = [tokenize(t) or ["\u2400"] for t in texts]  # an empty row still needs one token
-        self._bm25.index(tokens, show_progress=False)
-        self._vocab = set(self._bm25.vocab_dict)
+        self._vocab: set[str] = set()
+        if rows:
+            self._bm25.index(
+                [r or ["\u2400"] for r in rows], show_progress=False
+            )  # an empty row needs a token
+            self._vocab = set(self._bm25.vocab_dict)
 
     @property
     def size(self) -> int:
@@ -74,7 +80,7 @@ class BM25Index:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row (zeros when no query token is in the vocabulary)."""
         q = [t for t in tokenize(query) if t in self._vocab]
-        if not q:
+        if not q or not self._size:
             return np.zeros(self._size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(q), dtype=np.float32)
 

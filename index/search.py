@@ -70,7 +70,7 @@ class Retriever:
         self.sentence_store = FaissStore(saved.manifest.dimension)
         self.sentence_store.add(saved.sentence_vectors)
         self.sentence_rows = saved.sentence_passage_rows
-        self.lexical = BM25Index(texts)
+        self.lexical = BM25Index(texts, tokens=saved.tokens or None)
         self.script: Script = corpus_script(texts)
 
     @property

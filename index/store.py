@@ -1,30 +1,41 @@
-"""The vector store seam and the saved-index directory.
+"""The vector store seam and the saved index: immutable segments under one manifest.
 
 A saved index is a directory::
 
-    manifest.json      model name + fingerprint, dimension, metric, chunking, corpus hash, format
-                       version, and a sha256 of every other file
-    passages.faiss     FAISS index over L2-normalised passage vectors (row i = passages[i]): IndexFlatIP,
-                       or IndexIVFFlat above ``ANN_ABOVE`` passages
-    passages.jsonl     the passages in row order
-    sentences.npy      L2-normalised vectors of every sentence of every passage (for the answerer)
-    sentences.jsonl    [passage row, start, end] per sentence row, offsets into the passage text
-    documents.json     document metadata
+    manifest.json          generation, model name + fingerprint, dimension, chunking, format version; every
+                           document (its file's size, mtime and sha256, its metadata, and where its rows live:
+                           a segment and row ranges), every skipped file with its reason, and the sha256 of
+                           every segment file
+    segments/<name>/       one immutable segment, written once by one update:
+        passages.jsonl     its passages in row order
+        passages.npy       their L2-normalised vectors
+        sentences.jsonl    [passage row, start, end] per sentence (offsets into the passage text)
+        sentences.npy      the sentences' vectors (for the answerer)
+        tokens.jsonl       the BM25 tokens of each passage (jieba is the costly part of lexical indexing)
+    .lock                  held by the one process that is updating the index
 
-Writes are atomic: the directory is built beside the target under a temporary name, then renamed
-into place, so a reader never sees a half-written index and a killed build leaves the old one intact.
+An update (``index.ingest``) writes the rows of new and changed documents into ONE new segment, then
+replaces ``manifest.json`` atomically (write, fsync, rename): the manifest is the commit. A reader sees the
+old generation or the new one, never a mixture; a process killed at any moment leaves the last committed
+manifest and the segments it names intact (segments are never modified, and a segment is deleted only when
+neither the current nor the previous manifest names it). Rows of removed documents stay in their segment
+until compaction rewrites the live rows into a new segment (no re-embedding).
+
+Loading assembles the live rows of every document, in document order, into one ``SavedIndex`` and builds
+the FAISS index over their vectors: exact (IndexFlatIP) below ``ANN_ABOVE`` passages, IVFFlat above.
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -33,11 +44,13 @@ import faiss
 import numpy as np
 
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from index.types import Block, Document, Passage
+from index.types import Passage
 
-FORMAT_VERSION = 2  # 2: passages carry section, page and lang; documents hold blocks
+FORMAT_VERSION = 3  # 3: segments + per-document records; 2: one directory per build
 MANIFEST = "manifest.json"
-FILES = ("passages.faiss", "passages.jsonl", "sentences.npy", "sentences.jsonl", "documents.json")
+SEGMENTS = "segments"
+LOCK = ".lock"
+SEGMENT_FILES = ("passages.jsonl", "passages.npy", "sentences.jsonl", "sentences.npy", "tokens.jsonl")
 
 
 IndexType = Literal["auto", "flat", "hnsw", "ivf"]
@@ -96,16 +109,12 @@ def make_index(dimension: int, n: int, index_type: IndexType = "auto") -> faiss.
 
 
 def index_type_name(index: faiss.Index) -> str:
-    """The FAISS class name recorded in the manifest (``IndexFlatIP``, ``IndexIVFFlat``, ...)."""
+    """The FAISS class name (``IndexFlatIP``, ``IndexIVFFlat``, ...)."""
     return type(faiss.downcast_index(index)).__name__
 
 
 def expected_index_type(n: int, index_type: IndexType) -> str:
-    """The FAISS class name a build of ``n`` passages with this setting records in the manifest.
-
-    Asks ``make_index`` itself (an empty index costs microseconds), so the answer cannot drift from
-    what a build would make, "auto" included.
-    """
+    """The FAISS class name that loading ``n`` passages with this setting makes ("auto" included)."""
     return index_type_name(make_index(1, n, index_type))
 
 
@@ -135,6 +144,8 @@ class FaissStore:
         v = np.ascontiguousarray(vectors, dtype=np.float32)
         if v.ndim != 2 or v.shape[1] != self.dimension:
             raise ValueError(f"expected vectors of shape (n, {self.dimension}), got {v.shape}")
+        if not len(v):
+            return
         if not self._index.is_trained:  # IVF: k-means on a seeded sample of the first batch
             nlist = faiss.extract_index_ivf(self._index).nlist
             sample = min(len(v), IVF_TRAIN_PER_LIST * nlist)
@@ -145,6 +156,8 @@ class FaissStore:
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         v = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.size == 0:
+            return np.zeros((len(v), 0), dtype=np.float32), np.zeros((len(v), 0), dtype=np.int64)
         k = max(1, min(k, self.size))
         scores, ids = self._index.search(v, k)
         return scores, ids
@@ -176,20 +189,130 @@ class FaissStore:
         return cls(dimension, index)
 
 
+# -- records -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """One indexed document as the manifest keeps it: its file, its metadata and where its rows live.
+
+    ``rows`` and ``sentence_rows`` are ``[start, end)`` ranges inside ``segment``. ``added`` is when the
+    document was first indexed, ``updated`` when this version was (ISO 8601, UTC).
+    """
+
+    id: str
+    path: str
+    title: str
+    format: str
+    encoding: str | None
+    pages: int | None
+    size: int
+    mtime_ns: int
+    content_hash: str
+    added: str
+    updated: str
+    segment: str
+    rows: tuple[int, int]
+    sentence_rows: tuple[int, int]
+    date: str | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source_url: str | None = None
+
+    @property
+    def passages(self) -> int:
+        return self.rows[1] - self.rows[0]
+
+    @property
+    def sentences(self) -> int:
+        return self.sentence_rows[1] - self.sentence_rows[0]
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> DocumentRecord:
+        tuples = {k: tuple(obj.get(k) or ()) for k in ("rows", "sentence_rows", "categories", "tags")}
+        return cls(**{**obj, **tuples})
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file of the documents folder that is not indexed, and why (``code`` in one word, ``reason`` in
+    words). Its size, mtime and hash are kept so that an unchanged file is not read again."""
+
+    path: str
+    document_id: str
+    code: str
+    reason: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> SkippedFile:
+        return cls(**obj)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    name: str
+    passages: int
+    sentences: int
+    files: dict[str, str]  # file name -> sha256
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> SegmentInfo:
+        return cls(str(obj["name"]), int(obj["passages"]), int(obj["sentences"]), dict(obj["files"]))
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     model: str
     model_fingerprint: str
     dimension: int
-    corpus_hash: str
     chunking: dict[str, Any]
-    passages: int
-    sentences: int
+    generation: int = 0
+    created: str = ""
+    documents: tuple[DocumentRecord, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
+    segments: tuple[SegmentInfo, ...] = ()
+    previous_segments: tuple[str, ...] = ()  # kept on disk for readers still loading the last generation
+    encode_rate: float | None = None  # characters embedded per second in the last update that embedded
     format_version: int = FORMAT_VERSION
     metric: str = "inner_product"
     normalised: bool = True
-    index_type: str = "IndexFlatIP"
-    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passages(self) -> int:
+        return sum(d.passages for d in self.documents)
+
+    @property
+    def sentences(self) -> int:
+        return sum(d.sentences for d in self.documents)
+
+    @property
+    def corpus_hash(self) -> str:
+        """One hash of every file's path and content: equal manifests index the same corpus."""
+        h = hashlib.sha256()
+        for path, digest in sorted(
+            [(d.path, d.content_hash) for d in self.documents]
+            + [(s.path, s.content_hash) for s in self.skipped]
+        ):
+            h.update(f"{path}\0{digest}\0".encode())
+        return h.hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Manifest:
+        return cls(
+            **{
+                **obj,
+                "documents": tuple(DocumentRecord.from_json(d) for d in obj.get("documents", ())),
+                "skipped": tuple(SkippedFile.from_json(s) for s in obj.get("skipped", ())),
+                "segments": tuple(SegmentInfo.from_json(s) for s in obj.get("segments", ())),
+                "previous_segments": tuple(obj.get("previous_segments", ())),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,15 +323,31 @@ class SentenceSpan:
 
 
 @dataclass(frozen=True)
+class SegmentData:
+    """The rows of one segment, in memory."""
+
+    passages: tuple[Passage, ...]
+    passage_vectors: np.ndarray
+    sentences: tuple[SentenceSpan, ...]  # passage_row is a row of this segment
+    sentence_vectors: np.ndarray
+    tokens: tuple[tuple[str, ...], ...]
+
+
+# -- the assembled index -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class SavedIndex:
-    """Everything a loaded index directory holds."""
+    """Everything a loaded index holds: the live rows of every document, in document order."""
 
     manifest: Manifest
     store: FaissStore
     passages: tuple[Passage, ...]
-    documents: tuple[Document, ...]
+    documents: tuple[DocumentRecord, ...]
     sentence_vectors: np.ndarray
     sentences: tuple[SentenceSpan, ...]
+    passage_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    tokens: tuple[tuple[str, ...], ...] = ()
 
     @cached_property
     def sentence_passage_rows(self) -> np.ndarray:
@@ -233,18 +372,10 @@ class SavedIndex:
         return {p.id: row for row, p in enumerate(self.passages)}
 
 
-def passage_from_json(obj: dict[str, Any]) -> Passage:
-    return Passage(**{**obj, "section": tuple(obj.get("section") or ())})
+# -- files ---------------------------------------------------------------------------------------------
 
 
-def document_from_json(obj: dict[str, Any]) -> Document:
-    blocks = tuple(Block(b["text"], tuple(b.get("section") or ()), b.get("page")) for b in obj["blocks"])
-    return Document(
-        **{**obj, "blocks": blocks, **{k: tuple(obj.get(k) or ()) for k in ("categories", "tags")}}
-    )
-
-
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -252,80 +383,103 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any] | list[int]]) -> None:
+def _write_jsonl(path: Path, rows: Sequence[Any]) -> None:
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def save_index(
-    target: Path,
-    *,
-    manifest: Manifest,
-    store: FaissStore,
-    passages: Sequence[Passage],
-    documents: Sequence[Document],
-    sentence_vectors: np.ndarray,
-    sentences: Sequence[SentenceSpan],
-) -> None:
-    """Write the index directory atomically: build a temporary directory, then swap it into place."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        store.save(tmp / "passages.faiss")
-        _write_jsonl(tmp / "passages.jsonl", [asdict(p) for p in passages])
-        np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float32))
-        _write_jsonl(tmp / "sentences.jsonl", [[s.passage_row, s.start, s.end] for s in sentences])
-        (tmp / "documents.json").write_text(
-            json.dumps([asdict(d) for d in documents], ensure_ascii=False, indent=1), encoding="utf-8"
-        )
-        files = {name: _sha256(tmp / name) for name in FILES}
-        data = asdict(manifest) | {"files": files}
-        (tmp / MANIFEST).write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        for name in (*FILES, MANIFEST):
-            with (tmp / name).open("rb") as f:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def passage_to_json(p: Passage) -> dict[str, Any]:
+    return asdict(p)
+
+
+def passage_from_json(obj: dict[str, Any]) -> Passage:
+    return Passage(**{**obj, "section": tuple(obj.get("section") or ())})
+
+
+def write_segment(index_dir: Path, data: SegmentData, generation: int) -> SegmentInfo:
+    """Write ``data`` as a new immutable segment (temporary name, fsync, rename) and describe it."""
+    root = Path(index_dir) / SEGMENTS
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"g{generation:06d}-{secrets.token_hex(4)}"
+    tmp = root / f".tmp-{os.getpid()}-{name}"
+    tmp.mkdir()
+    try:
+        _write_jsonl(tmp / "passages.jsonl", [passage_to_json(p) for p in data.passages])
+        np.save(tmp / "passages.npy", np.ascontiguousarray(data.passage_vectors, dtype=np.float32))
+        _write_jsonl(tmp / "sentences.jsonl", [[s.passage_row, s.start, s.end] for s in data.sentences])
+        np.save(tmp / "sentences.npy", np.ascontiguousarray(data.sentence_vectors, dtype=np.float32))
+        _write_jsonl(tmp / "tokens.jsonl", [list(t) for t in data.tokens])
+        files = {}
+        for fname in SEGMENT_FILES:
+            with (tmp / fname).open("rb") as f:
                 os.fsync(f.fileno())
-        if target.exists() and _exchange(tmp, target):
-            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous index
-            return
-        if target.exists():  # no atomic exchange on this system: two renames, a brief gap
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+            files[fname] = sha256_file(tmp / fname)
+        _fsync_dir(tmp)
+        os.rename(tmp, root / name)
+        _fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return SegmentInfo(name, len(data.passages), len(data.sentences), files)
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+def verify_segment(index_dir: Path, info: SegmentInfo) -> None:
+    """Every file of the segment is present and matches its checksum; else IndexCorruptError naming it."""
+    folder = Path(index_dir) / SEGMENTS / info.name
+    for fname in SEGMENT_FILES:
+        fpath = folder / fname
+        if not fpath.is_file():
+            raise IndexCorruptError(f"{fpath} is missing; run `citeqa build` to repair the index")
+        if info.files.get(fname) != sha256_file(fpath):
+            raise IndexCorruptError(
+                f"{fpath} does not match its checksum in the manifest (truncated or modified); "
+                "run `citeqa build` to repair the index"
+            )
+
+
+def read_segment(index_dir: Path, info: SegmentInfo, *, verify: bool = True) -> SegmentData:
+    """Load one segment (checksums first unless ``verify`` is false)."""
+    if verify:
+        verify_segment(index_dir, info)
+    folder = Path(index_dir) / SEGMENTS / info.name
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+        with (folder / "passages.jsonl").open(encoding="utf-8") as f:
+            passages = tuple(passage_from_json(json.loads(line)) for line in f)
+        with (folder / "sentences.jsonl").open(encoding="utf-8") as f:
+            sentences = tuple(SentenceSpan(*json.loads(line)) for line in f)
+        with (folder / "tokens.jsonl").open(encoding="utf-8") as f:
+            tokens = tuple(tuple(json.loads(line)) for line in f)
+        passage_vectors = np.load(folder / "passages.npy")
+        sentence_vectors = np.load(folder / "sentences.npy")
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise IndexCorruptError(f"segment {folder} cannot be read ({exc}); run `citeqa build`") from exc
+    if not (
+        len(passages) == len(passage_vectors) == len(tokens) == info.passages
+        and len(sentences) == len(sentence_vectors) == info.sentences
+    ):
+        raise IndexCorruptError(f"segment {folder} is inconsistent with the manifest; run `citeqa build`")
+    return SegmentData(passages, passage_vectors, sentences, sentence_vectors, tokens)
 
 
-def _remove_leftovers(target: Path) -> None:
-    """Delete temporary directories left by builds that were killed (their process is gone)."""
-    for leftover in target.parent.glob(f".{target.name}.*-*"):
-        parts = leftover.name.rsplit(".", 1)[-1].split("-")
-        pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-        if pid is None or pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(leftover, ignore_errors=True)
-        except PermissionError:
-            pass
+def write_manifest(index_dir: Path, manifest: Manifest) -> None:
+    """Commit: replace manifest.json atomically (temporary file, fsync, rename, fsync the directory)."""
+    index_dir = Path(index_dir)
+    tmp = index_dir / f".{MANIFEST}.tmp-{os.getpid()}"
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(manifest.to_json(), f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, index_dir / MANIFEST)
+    _fsync_dir(index_dir)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -347,8 +501,8 @@ def read_manifest(path: Path) -> Manifest:
             "run `citeqa build` to rebuild it"
         )
     try:
-        return Manifest(**data)
-    except TypeError as exc:
+        return Manifest.from_json(data)
+    except (TypeError, KeyError, ValueError) as exc:
         raise IndexCorruptError(f"{mpath} has unexpected fields ({exc}); run `citeqa build`") from exc
 
 
@@ -363,39 +517,126 @@ def check_compatible(manifest: Manifest, *, model: str, fingerprint: str, path: 
 
 
 def verify_files(path: Path, manifest: Manifest) -> None:
-    """Every data file is present and matches its checksum; else IndexCorruptError naming the file."""
-    for name in FILES:
-        fpath = path / name
-        if not fpath.is_file():
-            raise IndexCorruptError(f"{fpath} is missing; run `citeqa build` to rebuild the index")
-        expected = manifest.files.get(name)
-        if expected is None or _sha256(fpath) != expected:
+    """Every segment file the manifest names is present and matches its checksum."""
+    for info in manifest.segments:
+        verify_segment(path, info)
+
+
+def collect_garbage(index_dir: Path, manifest: Manifest) -> int:
+    """Delete segments neither this manifest nor the previous one names, temporary segments of dead
+    processes and stale temporary manifests; return how many were removed."""
+    root = Path(index_dir) / SEGMENTS
+    keep = {s.name for s in manifest.segments} | set(manifest.previous_segments)
+    removed = 0
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name.startswith(".tmp-"):
+                pid = entry.name.split("-")[1]
+                if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+            elif entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+    for tmp in Path(index_dir).glob(f".{MANIFEST}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold the index's writer lock (one updating process at a time, across processes)."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / LOCK).open("a+") as f:
+        flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        fcntl.flock(f.fileno(), flags)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def assemble(
+    index_dir: Path,
+    manifest: Manifest,
+    *,
+    index_type: IndexType = "auto",
+    verify: bool = True,
+) -> SavedIndex:
+    """The live rows of every document of ``manifest``, in document order, with a FAISS index over them."""
+    segments = {info.name: info for info in manifest.segments}
+    loaded: dict[str, SegmentData] = {}
+    passages: list[Passage] = []
+    tokens: list[tuple[str, ...]] = []
+    sentences: list[SentenceSpan] = []
+    p_parts: list[np.ndarray] = []
+    s_parts: list[np.ndarray] = []
+    for doc in manifest.documents:
+        info = segments.get(doc.segment)
+        if info is None:
             raise IndexCorruptError(
-                f"{fpath} does not match its checksum in the manifest (truncated or modified); "
-                "run `citeqa build` to rebuild the index"
+                f"the manifest of {index_dir} names segment {doc.segment!r} for {doc.id!r} but does not "
+                "list it; run `citeqa build`"
             )
+        if doc.segment not in loaded:
+            loaded[doc.segment] = read_segment(index_dir, info, verify=verify)
+        seg = loaded[doc.segment]
+        (p0, p1), (s0, s1) = doc.rows, doc.sentence_rows
+        if not (0 <= p0 <= p1 <= info.passages and 0 <= s0 <= s1 <= info.sentences):
+            raise IndexCorruptError(
+                f"rows of {doc.id!r} lie outside segment {doc.segment}; run `citeqa build`"
+            )
+        offset = len(passages) - p0
+        passages.extend(seg.passages[p0:p1])
+        tokens.extend(seg.tokens[p0:p1])
+        p_parts.append(seg.passage_vectors[p0:p1])
+        s_parts.append(seg.sentence_vectors[s0:s1])
+        sentences.extend(SentenceSpan(s.passage_row + offset, s.start, s.end) for s in seg.sentences[s0:s1])
+    dim = manifest.dimension
+    passage_vectors = np.ascontiguousarray(np.vstack(p_parts) if p_parts else np.zeros((0, dim)), np.float32)
+    sentence_vectors = np.ascontiguousarray(np.vstack(s_parts) if s_parts else np.zeros((0, dim)), np.float32)
+    store = FaissStore(dim, make_index(dim, len(passages), index_type))
+    store.add(passage_vectors)
+    return SavedIndex(
+        manifest,
+        store,
+        tuple(passages),
+        manifest.documents,
+        sentence_vectors,
+        tuple(sentences),
+        passage_vectors,
+        tuple(tokens),
+    )
 
 
-def load_index(path: Path, *, model: str, fingerprint: str) -> SavedIndex:
+def load_index(
+    path: Path, *, model: str, fingerprint: str, index_type: IndexType = "auto", verify: bool = True
+) -> SavedIndex:
     """Load a saved index; refuse a mismatch or a damaged file with a message that says what to run."""
     path = Path(path)
     manifest = read_manifest(path)
     check_compatible(manifest, model=model, fingerprint=fingerprint, path=path)
-    verify_files(path, manifest)
-    try:
-        store = FaissStore.load(path / "passages.faiss", manifest.dimension)
-        with (path / "passages.jsonl").open(encoding="utf-8") as f:
-            passages = tuple(passage_from_json(json.loads(line)) for line in f)
-        raw_docs = json.loads((path / "documents.json").read_text(encoding="utf-8"))
-        documents = tuple(document_from_json(d) for d in raw_docs)
-        sentence_vectors = np.load(path / "sentences.npy")
-        with (path / "sentences.jsonl").open(encoding="utf-8") as f:
-            sentences = tuple(SentenceSpan(*json.loads(line)) for line in f)
-    except (ValueError, TypeError, KeyError, OSError) as exc:
-        raise IndexCorruptError(f"the index at {path} cannot be read ({exc}); run `citeqa build`") from exc
-    if store.size != len(passages) or len(sentences) != len(sentence_vectors):
-        raise IndexCorruptError(
-            f"the index at {path} is inconsistent ({store.size} vectors for {len(passages)} passages); "
-            "run `citeqa build`"
-        )
-    return SavedIndex(manifest, store, passages, documents, sentence_vectors, sentences)
+    return assemble(path, manifest, index_type=index_type, verify=verify)
+
+
+def with_generation(manifest: Manifest, **changes: Any) -> Manifest:
+    """The next generation of ``manifest`` with ``changes`` (previous segments recorded for readers)."""
+    return replace(
+        manifest,
+        generation=manifest.generation + 1,
+        previous_segments=tuple(s.name for s in manifest.segments),
+        **changes,
+    )

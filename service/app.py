@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,23 +16,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from index.errors import (
     CiteQAError,
     DocumentError,
+    DocumentExistsError,
+    DocumentNotFoundError,
     EmptyCorpusError,
     EmptyQuestionError,
+    FileTooLargeError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    InvalidDocumentNameError,
     ModelError,
     QuestionTooLongError,
+    UnreadableDocumentError,
+    UnsupportedFileTypeError,
 )
 from service import web
+from service.collection import Collection, install_collection
 from service.deps import PipelineDep, require_json
 from service.pipeline import Pipeline
-from service.reload import IndexFreshDep, install_reload
+from service.reload import Freshness, install_reload
 from service.schemas import (
     AskRequest,
     AskResponse,
-    DocumentOut,
-    DocumentsResponse,
     ErrorResponse,
     HealthResponse,
     RetrieveRequest,
@@ -53,6 +57,12 @@ ERROR_STATUS: dict[type[CiteQAError], tuple[int, str]] = {
     IndexCorruptError: (503, "index_corrupt"),
     EmptyCorpusError: (503, "empty_corpus"),
     ModelError: (503, "model_unavailable"),
+    InvalidDocumentNameError: (422, "invalid_name"),
+    UnreadableDocumentError: (422, "unreadable_document"),
+    UnsupportedFileTypeError: (415, "unsupported_type"),
+    DocumentExistsError: (409, "duplicate_document"),
+    DocumentNotFoundError: (404, "document_not_found"),
+    FileTooLargeError: (413, "file_too_large"),
     DocumentError: (503, "document_error"),
 }
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 415, 422)}
@@ -104,6 +114,30 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(500, "internal_error", "an unexpected error occurred; see the server log")
 
 
+def load_for_serving(settings: Settings) -> Pipeline:
+    """The pipeline a server starts with: a missing index is built first (with progress in the log); a
+    stale one is served as it is while a background job brings it up to date (``Collection.start``)."""
+    from index.ingest import index_status
+    from service.pipeline import encoder_for
+    from service.progress import ProgressReporter
+
+    encoder = encoder_for(settings)
+    state = index_status(
+        settings.documents_dir,
+        settings.resolved_index_dir,
+        fingerprint=encoder.fingerprint,
+        max_tokens=settings.max_passage_tokens,
+        verify=False,
+    ).state
+    if state == "missing":
+        log.info(
+            "no index at %s yet: building it from %s", settings.resolved_index_dir, settings.documents_dir
+        )
+    return Pipeline.load(
+        settings, encoder=encoder, build=state == "missing", progress=ProgressReporter(bars=False)
+    )
+
+
 def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
     """The app. With no ``pipeline``, the model and index load once at start-up (lifespan)."""
     settings = settings or get_settings()
@@ -112,8 +146,11 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = getattr(app.state, "pipeline", None) is None
         if owned:
-            app.state.pipeline = await run_in_threadpool(Pipeline.load, settings)
+            app.state.pipeline = await run_in_threadpool(load_for_serving, settings)
+        collection: Collection = app.state.collection
+        await run_in_threadpool(collection.start)
         yield
+        await run_in_threadpool(collection.close)
         # Stop the micro-batching worker after the last request. A pipeline passed in belongs to the
         # caller (tests share one across apps), who closes it; reloads share this same encoder.
         if owned:
@@ -124,6 +161,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         version="0.1.0",
         summary="Cited, grounded answers from your documents, in Chinese or English.",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by web.mount_static
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pipeline = pipeline
@@ -143,30 +182,33 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         result = await run_in_threadpool(pipeline.ask, body.question, body.top_k)
         return ask_response(result)
 
-    @app.get("/api/documents", response_model=DocumentsResponse)
-    async def documents(pipeline: PipelineDep) -> DocumentsResponse:
-        saved = pipeline.retriever.saved
-        counts = Counter(p.document_id for p in saved.passages)
-        return DocumentsResponse(
-            documents=[
-                DocumentOut(
-                    id=d.id, title=d.title, date=d.date, source_url=d.source_url, passages=counts[d.id]
-                )
-                for d in saved.documents
-            ]
-        )
-
     @app.get("/healthz", response_model=HealthResponse)
-    async def healthz(pipeline: PipelineDep, index_fresh: IndexFreshDep) -> HealthResponse:
+    async def healthz(request: Request, pipeline: PipelineDep) -> HealthResponse:
+        freshness: Freshness = request.app.state.freshness
+        collection: Collection = request.app.state.collection
+        stale = await run_in_threadpool(freshness.reason, pipeline)
+        failed = collection.jobs.last_failure
+        reasons = []
+        if stale:
+            working = " (a job is updating it)" if collection.jobs.busy else ""
+            reasons.append(f"the index does not match the documents folder{working}: {stale}")
+        if failed is not None:
+            reasons.append(f"job {failed.id} failed: {failed.error}")
+        manifest = pipeline.retriever.saved.manifest
         return HealthResponse(
-            status="ok",
+            status="degraded" if reasons else "ok",
+            reason="; ".join(reasons) or None,
             index_loaded=True,
             passages=pipeline.retriever.saved.store.size,
+            documents=len(manifest.documents),
+            generation=manifest.generation,
             model=pipeline.model_name,
-            index_fresh=index_fresh,
+            index_fresh=not stale,
+            jobs=sum(1 for j in collection.jobs.jobs() if j.status in ("queued", "running")),
         )
 
     install_reload(app, settings)
+    install_collection(app, settings)
     app.include_router(web.router)
     web.mount_static(app)
     return app

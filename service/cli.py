@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
 
-from index.errors import CiteQAError
+from index.errors import CiteQAError, EmptyCorpusError
 from index.search import MODES
 
 if TYPE_CHECKING:
+    from index.ingest import ProgressSink, UpdateReport
+    from index.types import Passage
     from service.pipeline import Pipeline
     from service.settings import Settings
 
@@ -42,16 +47,17 @@ def friendly_errors() -> Iterator[None]:
         raise typer.Exit(2) from exc
 
 
-def _settings() -> Settings:
+def _settings(documents: Path | None = None) -> Settings:
     from service.settings import get_settings
 
-    return get_settings()
+    settings = get_settings()
+    return settings if documents is None else settings.model_copy(update={"documents_dir": documents})
 
 
-def _pipeline() -> Pipeline:
+def _pipeline(documents: Path | None = None) -> Pipeline:
     from service.pipeline import Pipeline
 
-    return Pipeline.load(_settings())
+    return Pipeline.load(_settings(documents), progress=_progress())
 
 
 def _check_mode(mode: str) -> str:
@@ -88,34 +94,52 @@ def model(
     _run(go)
 
 
+Documents = Annotated[
+    Path | None,
+    typer.Option(
+        "--documents",
+        help="Documents folder (default: CITEQA_DOCUMENTS_DIR, else ./documents). Its index lives in "
+        "CITEQA_INDEX_DIR, else <data dir>/index for ./documents and <data dir>/indexes/<folder>-<hash> "
+        "for any other folder.",
+    ),
+]
+
+
+def _progress() -> ProgressSink:
+    from service.progress import ProgressReporter
+
+    return ProgressReporter()
+
+
+def _print_update(report: UpdateReport, index_dir: Path) -> None:
+    from service.progress import summary
+
+    for line in summary(report, index_dir):
+        typer.echo(line)
+
+
 @app.command()
 def build(
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even when the index is fresh.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-read and re-embed every file.")] = False,
+    documents: Documents = None,
 ) -> None:
-    """Index the documents folder (skipped when the index is already fresh)."""
-    from tqdm import tqdm
-
+    """Bring the index up to date with the documents folder: only new and changed files are embedded."""
     from service.pipeline import encoder_for, ensure_index
 
     def go() -> None:
-        s = _settings()
+        s = _settings(documents)
         encoder = encoder_for(s)
-        with tqdm(total=0, unit="text", desc="embedding", disable=None) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
-            report = ensure_index(s, encoder, force=force, progress=progress)
+        report = ensure_index(s, encoder, force=force, progress=_progress())
         if report is None:
-            typer.echo(f"index at {s.resolved_index_dir} is up to date (use --force to rebuild)")
-        else:
-            if report.reason:
-                typer.echo(f"rebuilt: {report.reason}")
             typer.echo(
-                f"indexed {report.documents} documents: {report.passages} passages, "
-                f"{report.sentences} sentences "
-                f"in {report.seconds:.1f} s -> {s.resolved_index_dir}"
+                f"index at {s.resolved_index_dir} is up to date with {s.documents_dir} (--force rebuilds)"
+            )
+            return
+        _print_update(report, s.resolved_index_dir)
+        if not report.documents:
+            raise EmptyCorpusError(
+                f"no documents could be indexed from {s.documents_dir}: add files of a supported type "
+                "(see `citeqa documents`)"
             )
 
     _run(go)
@@ -125,15 +149,17 @@ def build(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    documents: Documents = None,
 ) -> None:
-    """Serve the HTTP API and the chat page (builds the index first if missing or stale)."""
+    """Serve the HTTP API and the chat page. A missing index is built first; a stale one is served while a
+    background job updates it."""
     import uvicorn
 
-    from service.app import create_app
+    from service.app import create_app, load_for_serving
 
     def go() -> None:
-        s = _settings()
-        pipeline = _pipeline()  # load before binding: a broken index fails here, with its message
+        s = _settings(documents)
+        pipeline = load_for_serving(s)  # before binding: a broken index fails here, with its message
         try:
             uvicorn.run(create_app(s, pipeline), host=host or s.host, port=port or s.port, log_level="info")
         finally:
@@ -143,30 +169,53 @@ def serve(
 
 
 @app.command()
-def retrieve(question: str, top_k: TopK = 5, mode: Mode = "hybrid", as_json: AsJson = False) -> None:
+def retrieve(
+    question: str,
+    top_k: TopK = 5,
+    mode: Mode = "hybrid",
+    as_json: AsJson = False,
+    documents: Documents = None,
+) -> None:
     """Print the passages that best match QUESTION."""
     from service.views import retrieve_response
 
     def go() -> None:
-        result = _pipeline().retrieve(question, top_k, _check_mode(mode))  # type: ignore[arg-type]
+        result = _pipeline(documents).retrieve(question, top_k, _check_mode(mode))  # type: ignore[arg-type]
         if as_json:
             typer.echo(retrieve_response(result).model_dump_json(indent=2))
             return
         for p in result.passages:
             similarity = "" if p.hit.similarity is None else f"  similarity={p.hit.similarity:.3f}"
             head = f"[{p.rank}] {p.hit.passage.id}  score={p.hit.score:.4f}{similarity}"
-            typer.echo(f"{head}\n    {p.hit.passage.text}\n")
+            typer.echo(f"{head}\n    {where(p.hit.passage)}\n    {p.hit.passage.text}\n")
 
     _run(go)
 
 
+def where(passage: Passage) -> str:
+    """A passage's place in its document, for people: title, section path, page, paragraph."""
+    parts = [passage.title]
+    if passage.section:
+        parts.append(" > ".join(passage.section))
+    if passage.page is not None:
+        parts.append(f"p. {passage.page}")
+    parts.append(f"¶{passage.paragraph}")
+    return " · ".join(parts)
+
+
 @app.command()
-def ask(question: str, top_k: TopK = 5, mode: Mode = "hybrid", as_json: AsJson = False) -> None:
+def ask(
+    question: str,
+    top_k: TopK = 5,
+    mode: Mode = "hybrid",
+    as_json: AsJson = False,
+    documents: Documents = None,
+) -> None:
     """Answer QUESTION with numbered citations."""
     from service.views import ask_response
 
     def go() -> None:
-        result = _pipeline().ask(question, top_k, _check_mode(mode))  # type: ignore[arg-type]
+        result = _pipeline(documents).ask(question, top_k, _check_mode(mode))  # type: ignore[arg-type]
         if as_json:
             typer.echo(json.dumps(ask_response(result).model_dump(), ensure_ascii=False, indent=2))
             return
@@ -175,12 +224,94 @@ def ask(question: str, top_k: TopK = 5, mode: Mode = "hybrid", as_json: AsJson =
         for p in result.passages:
             if cited and p.rank not in cited:
                 continue
-            typer.echo(f"[{p.rank}] {p.hit.passage.title} ¶{p.hit.passage.paragraph} ({p.hit.passage.id})")
+            typer.echo(f"[{p.rank}] {where(p.hit.passage)} ({p.hit.passage.id})")
             typer.echo(f"    {p.hit.passage.text}\n")
         if not result.grounded:
             typer.secho(
                 "warning: an answer sentence is not supported by its citations", fg="yellow", err=True
             )
+
+    _run(go)
+
+
+@app.command()
+def add(
+    files: Annotated[list[Path], typer.Argument(help="Files to add to the documents folder.")],
+    document_id: Annotated[
+        str | None, typer.Option("--id", help="Document id for a single file (default: its name).")
+    ] = None,
+    replace_existing: Annotated[
+        bool, typer.Option("--replace", help="Replace documents that have the same id.")
+    ] = False,
+    documents: Documents = None,
+) -> None:
+    """Copy FILES into the documents folder (checked: type, readability, id) and index them."""
+    from index.folder import copy_into
+    from service.pipeline import encoder_for, update
+
+    def go() -> None:
+        s = _settings(documents)
+        if document_id is not None and len(files) != 1:
+            raise typer.BadParameter("--id names one document: give exactly one file with it")
+        stored = copy_into(s.documents_dir, files, document_id=document_id, replace=replace_existing)
+        for f in stored:
+            replaced = f" (replacing {', '.join(f.replaced)})" if f.replaced else ""
+            typer.echo(f"stored {f.rel} as document {f.document_id}{replaced}")
+        report = update(s, encoder_for(s), progress=_progress())
+        _print_update(report, s.resolved_index_dir)
+
+    _run(go)
+
+
+@app.command()
+def remove(
+    document_id: Annotated[str, typer.Argument(help="The id of the document to remove.")],
+    documents: Documents = None,
+) -> None:
+    """Delete DOCUMENT_ID's file from the documents folder and its passages from the index."""
+    from index.folder import remove_document
+    from service.pipeline import encoder_for, update
+
+    def go() -> None:
+        s = _settings(documents)
+        removed = remove_document(s.documents_dir, document_id)
+        typer.echo(f"removed {', '.join(removed)}")
+        report = update(s, encoder_for(s), progress=_progress())
+        _print_update(report, s.resolved_index_dir)
+
+    _run(go)
+
+
+@app.command("documents")
+def list_documents(as_json: AsJson = False, documents: Documents = None) -> None:
+    """List the documents: indexed, skipped (with the reason) and pending (not yet indexed)."""
+    from index.store import Manifest, read_manifest
+    from service.collection import documents_listing
+
+    def go() -> None:
+        s = _settings(documents)
+        try:
+            manifest = read_manifest(s.resolved_index_dir)
+        except CiteQAError:
+            manifest = Manifest(model=s.model, model_fingerprint="", dimension=0, chunking={})
+        listing = documents_listing(manifest, s.documents_dir)
+        if as_json:
+            typer.echo(json.dumps(listing.model_dump(), ensure_ascii=False, indent=2))
+            return
+        for d in listing.documents:
+            detail = (
+                (d.reason or "") if d.status == "skipped" else f"{d.format or '?'}, {d.passages} passages"
+            )
+            if d.pages:
+                detail += f", {d.pages} pages"
+            if d.encoding:
+                detail += f", {d.encoding}"
+            typer.echo(f"{d.status:<9} {d.id}  [{d.title}]  {detail}")
+        counts = ", ".join(f"{n} {status}" for status, n in listing.counts.items())
+        typer.echo(
+            f"{len(listing.documents)} files in {s.documents_dir} ({counts}); "
+            f"index generation {listing.generation}, {listing.passages} passages"
+        )
 
     _run(go)
 
@@ -195,6 +326,13 @@ _register_eval_commands()
 
 
 def main() -> None:
+    # Progress and job lines go to stderr, terminal or not (service/progress.py).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    citeqa_log = logging.getLogger("citeqa")
+    citeqa_log.addHandler(handler)
+    citeqa_log.setLevel(logging.INFO)
+    citeqa_log.propagate = False
     app(prog_name="citeqa")
 
 

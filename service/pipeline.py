@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from index.build import BuildReport, build_index, index_status
+import numpy as np
+
 from index.embed import Encoder, SentenceTransformerEncoder
 from index.errors import EmptyQuestionError, QuestionTooLongError
+from index.ingest import ProgressSink, UpdateReport, index_status, update_index
 from index.search import Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, load_index
 from index.types import Hit
@@ -89,41 +90,58 @@ def configure_threads(settings: Settings, vectors: int) -> None:
     faiss.omp_set_num_threads(1 if vectors < ANN_ABOVE else settings.torch_threads)
 
 
+def update(
+    settings: Settings, encoder: Encoder, *, force: bool = False, progress: ProgressSink | None = None
+) -> UpdateReport:
+    """Bring the index up to date with the documents folder now (incrementally unless ``force``)."""
+    return update_index(
+        settings.documents_dir,
+        settings.resolved_index_dir,
+        encoder,
+        max_tokens=settings.max_passage_tokens,
+        batch_size=settings.encode_batch_size,
+        force=force,
+        progress=progress,
+    )
+
+
 def ensure_index(
     settings: Settings,
     encoder: Encoder,
     *,
     force: bool = False,
     repair: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-) -> BuildReport | None:
-    """Build the index when it is missing or stale (or when forced); return the report, or None if fresh.
+    progress: ProgressSink | None = None,
+) -> UpdateReport | None:
+    """Update the index when it is missing or stale (or when forced); return the report, or None if fresh.
 
-    Stale includes an index of another FAISS type than ``CITEQA_INDEX_TYPE`` makes for its size. A damaged
-    index (a file failing its checksum) is rebuilt only with ``repair``: ``citeqa build`` repairs, while
-    ``serve``/``ask`` leave it alone so that the loader reports the damage instead of hiding it.
+    A damaged index (a segment failing its checksum) is repaired only with ``repair``: ``citeqa build``
+    repairs, while ``serve``/``ask`` leave it alone so that the loader reports the damage instead of hiding
+    it.
     """
     status = index_status(
         settings.documents_dir,
         settings.resolved_index_dir,
         fingerprint=encoder.fingerprint,
         max_tokens=settings.max_passage_tokens,
-        index_type=settings.index_type,
     )
     if not force and (status.state == "fresh" or (status.state == "damaged" and not repair)):
         return None
-    report = build_index(
-        settings.documents_dir,
-        settings.resolved_index_dir,
-        encoder,
-        max_tokens=settings.max_passage_tokens,
-        batch_size=settings.encode_batch_size,
-        progress=progress,
-        index_type=settings.index_type,
-    )
-    if status.state in ("stale", "damaged"):
+    report = update(settings, encoder, force=force, progress=progress)
+    if status.state in ("stale", "damaged") and not report.reason:
         report = replace(report, reason=f"the index was {status.state}: {status.reason}")
     return report
+
+
+_BACKGROUND: dict[tuple[str, str], np.ndarray] = {}
+
+
+def background_vectors(encoder: Encoder, script: str) -> np.ndarray:
+    """The background sentences' vectors, embedded once per model and script (reloads reuse them)."""
+    key = (encoder.fingerprint, script)
+    if key not in _BACKGROUND:
+        _BACKGROUND[key] = encoder.encode_passages(background_sentences(script))
+    return _BACKGROUND[key]
 
 
 class Pipeline:
@@ -133,7 +151,7 @@ class Pipeline:
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
             script=retriever.script,
-            background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
+            background=background_vectors(retriever.encoder, retriever.script),
             abstention=AbstentionModel.load(settings.abstention_model),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,
@@ -141,12 +159,24 @@ class Pipeline:
         )
 
     @classmethod
-    def load(cls, settings: Settings, *, encoder: Encoder | None = None, build: bool = True) -> Pipeline:
-        """Load model and index once; build the index first when it is missing or stale and ``build``."""
+    def load(
+        cls,
+        settings: Settings,
+        *,
+        encoder: Encoder | None = None,
+        build: bool = True,
+        progress: ProgressSink | None = None,
+    ) -> Pipeline:
+        """Load model and index once; update the index first when it is missing or stale and ``build``."""
         encoder = encoder or encoder_for(settings)
         if build:
-            ensure_index(settings, encoder, repair=False)
-        saved = load_index(settings.resolved_index_dir, model=encoder.name, fingerprint=encoder.fingerprint)
+            ensure_index(settings, encoder, repair=False, progress=progress)
+        saved = load_index(
+            settings.resolved_index_dir,
+            model=encoder.name,
+            fingerprint=encoder.fingerprint,
+            index_type=settings.index_type,
+        )
         configure_threads(settings, saved.store.size + len(saved.sentences))
         retriever = Retriever(
             saved,

@@ -1,73 +1,56 @@
-"""Serve a rebuilt index without a restart, and tell whether the served index still matches the corpus.
+"""Switch the served index atomically, and tell whether it still matches the documents folder.
 
-``POST /api/admin/reload`` builds nothing: it loads the index now on disk (``citeqa build`` writes it)
-into a new ``Pipeline`` that shares the loaded encoder, then swaps ``app.state.pipeline``. A request
-already running keeps the object it started with; a failed load (missing, corrupt or mismatched index)
-raises the loader's domain error, which the app maps to 503, and the old index stays in service.
+``reload_pipeline`` builds nothing: it loads the index now on disk (a job or ``citeqa build`` committed it)
+into a new ``Pipeline`` that shares the loaded encoder, then swaps ``app.state.pipeline`` in one attribute
+store. A request already running keeps the object it started with; a failed load (missing, corrupt or
+mismatched index) raises the loader's domain error, which the app maps to 503, and the old index stays in
+service. ``POST /api/admin/reload`` exposes it.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from index.build import chunking_params
-from index.documents import corpus_hash, document_files
-from index.errors import CiteQAError
-from service.deps import PipelineDep, SettingsDep
+from index.ingest import folder_signature, stale_reason
+from service.deps import SettingsDep
 from service.pipeline import Pipeline
 from service.schemas import ErrorResponse, ReloadResponse
 from service.settings import Settings
 
-Signature = tuple[tuple[str, int, int], ...]
 
+class Freshness:
+    """Why the served index differs from the folder ("" when it does not). The answer is cached per served
+    index and folder signature (every file's path, size and mtime): a check costs one stat per file, and
+    files are hashed only when their size or mtime moved."""
 
-class CorpusWatch:
-    """The corpus hash of a documents folder, recomputed only when a file's mtime or size changes."""
-
-    def __init__(self, documents_dir: Path) -> None:
-        self.root = Path(documents_dir)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._lock = threading.Lock()
-        self._cached: tuple[Signature, str] | None = None
+        self._cached: tuple[int, object, str] | None = None  # (id of the pipeline, signature, reason)
 
-    def current_hash(self) -> str | None:
-        """The hash ``citeqa build`` would record now, or None when the folder cannot be read."""
-        try:
-            files = document_files(self.root)
-            signature = tuple(
-                (str(p.relative_to(self.root)), st.st_mtime_ns, st.st_size)
-                for p in files
-                for st in (os.stat(p),)
-            )
-            with self._lock:
-                if self._cached is not None and self._cached[0] == signature:
-                    return self._cached[1]
-            digest = corpus_hash(files, self.root)
-        except (CiteQAError, OSError):  # folder gone, or a file removed while we looked
-            return None
+    def reason(self, pipeline: Pipeline) -> str:
+        signature = folder_signature(self.settings.documents_dir)
+        key = id(pipeline)
         with self._lock:
-            self._cached = (signature, digest)
-        return digest
+            if self._cached and self._cached[:2] == (key, signature):
+                return self._cached[2]
+        why = stale_reason(
+            pipeline.retriever.saved.manifest,
+            self.settings.documents_dir,
+            pipeline.retriever.encoder.fingerprint,
+            self.settings.max_passage_tokens,
+        )
+        with self._lock:
+            self._cached = (key, signature, why)
+        return why
 
     def is_fresh(self, pipeline: Pipeline) -> bool:
-        manifest = pipeline.retriever.saved.manifest
-        return (
-            manifest.chunking == chunking_params(pipeline.settings.max_passage_tokens)
-            and manifest.corpus_hash == self.current_hash()
-        )
+        return not self.reason(pipeline)
 
 
-def index_fresh(request: Request, pipeline: PipelineDep) -> bool:
-    watch: CorpusWatch = request.app.state.corpus_watch
-    return watch.is_fresh(pipeline)
-
-
-IndexFreshDep = Annotated[bool, Depends(index_fresh)]
 _swap_lock = threading.Lock()  # one reload at a time, across apps in this process
 
 
@@ -91,15 +74,15 @@ router = APIRouter()
 async def reload_index(request: Request, settings: SettingsDep) -> ReloadResponse:
     """Serve the index now on disk (after `citeqa build`) without a restart; 503 keeps the old one."""
     pipeline = await run_in_threadpool(reload_pipeline, request.app, settings)
-    watch: CorpusWatch = request.app.state.corpus_watch
+    freshness: Freshness = request.app.state.freshness
     return ReloadResponse(
         status="reloaded",
         passages=pipeline.retriever.saved.store.size,
         model=pipeline.model_name,
-        index_fresh=await run_in_threadpool(watch.is_fresh, pipeline),
+        index_fresh=await run_in_threadpool(freshness.is_fresh, pipeline),
     )
 
 
 def install_reload(app: FastAPI, settings: Settings) -> None:
-    app.state.corpus_watch = CorpusWatch(settings.documents_dir)
+    app.state.freshness = Freshness(settings)
     app.include_router(router)

@@ -78,23 +78,76 @@ class AskResponse(BaseModel):
 
 
 class DocumentOut(BaseModel):
-    id: str
+    id: str = Field(description="The document id: its path in the documents folder without the suffix.")
+    path: str = Field(description="Its file, relative to the documents folder.")
     title: str
-    date: str | None
-    source_url: str | None
-    passages: int
+    status: str = Field(
+        description="`indexed`; `skipped` (no reader could use the file: see `reason`); `pending` (in the "
+        "folder, not yet in the served index: a job is indexing it); `removing` (its file is gone, its "
+        "passages leave at the next commit)."
+    )
+    reason: str | None = Field(default=None, description="Why a skipped file is not indexed.")
+    format: str | None = Field(default=None, description="article, markdown, text, html, pdf or docx.")
+    encoding: str | None = Field(default=None, description="The detected text encoding (text formats).")
+    passages: int = 0
+    pages: int | None = None
+    size: int | None = Field(default=None, description="File size in bytes.")
+    added: str | None = Field(default=None, description="When it was first indexed (ISO 8601, UTC).")
+    updated: str | None = Field(default=None, description="When this version was indexed.")
+    date: str | None = None
+    source_url: str | None = None
 
 
 class DocumentsResponse(BaseModel):
     documents: list[DocumentOut]
+    generation: int = Field(description="The served index's generation (it grows with every commit).")
+    passages: int = Field(description="Passages in the served index.")
+    counts: dict[str, int] = Field(description="Documents per status.")
+
+
+class FileResultOut(BaseModel):
+    path: str = Field(description="The file, relative to the documents folder.")
+    document_id: str
+    status: str = Field(description="pending, indexed, skipped (see `reason`), removed or failed.")
+    reason: str | None = None
+    passages: int | None = None
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str = Field(description="upload, replace, delete, or sync (a change of the folder).")
+    status: str = Field(description="queued, running, done or failed.")
+    created: str
+    started: str | None
+    finished: str | None
+    stage: str | None = Field(description="scan, read, embed or commit while running.")
+    progress: dict[str, int] = Field(description="`done` of `total` units of the current stage.")
+    rate: float | None = Field(description="Units per second in the current stage.")
+    eta_s: float | None = Field(description="Seconds left in the current stage, once measurable.")
+    error: str | None
+    generation: int | None = Field(description="The index generation the job committed.")
+    files: list[FileResultOut]
+    summary: dict[str, int] = Field(description="Documents added, updated, removed, and files skipped.")
+
+
+class JobResponse(BaseModel):
+    job: JobOut
+
+
+class JobsResponse(BaseModel):
+    jobs: list[JobOut]
 
 
 class HealthResponse(BaseModel):
-    status: str
+    status: str = Field(description="`ok`, or `degraded` (still serving) with the reason.")
+    reason: str | None = Field(default=None, description="Why the status is degraded.")
     index_loaded: bool
     passages: int
+    documents: int = 0
+    generation: int = 0
     model: str
     index_fresh: bool = Field(description="The served index matches the documents folder as it is now.")
+    jobs: int = Field(default=0, description="Jobs queued or running.")
 
 
 class ReloadResponse(BaseModel):

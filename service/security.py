@@ -14,7 +14,7 @@ import hmac
 import json
 from collections.abc import Iterable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.settings import Settings
@@ -78,19 +78,37 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class BodySizeLimit:
-    """Refuse bodies over ``max_bytes`` (413) and JSON nested deeper than ``MAX_JSON_DEPTH`` (400)."""
+    """Refuse bodies over ``max_bytes`` (413) and JSON nested deeper than ``MAX_JSON_DEPTH`` (400).
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Uploads (POST/PUT under ``/api/documents``) have their own, larger limit, ``upload_bytes``: their body
+    is streamed to the route (the multipart parser spools files to disk), counting as it goes, and a body
+    that passes the limit ends with a 413 at that point.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes if upload_bytes is not None else max_bytes
 
-    def _too_large(self, size: int | str) -> str:
-        return f"the request body is {size} bytes; the limit is {self.max_bytes} (CITEQA_MAX_BODY_BYTES)"
+    def _too_large(
+        self, size: int | str, limit: int | None = None, setting: str = "CITEQA_MAX_BODY_BYTES"
+    ) -> str:
+        return f"the request body is {size} bytes; the limit is {limit or self.max_bytes} ({setting})"
+
+    @staticmethod
+    def is_upload(scope: Scope) -> bool:
+        path: str = scope["path"]
+        return scope["method"] in ("POST", "PUT") and (
+            path == "/api/documents" or path.startswith("/api/documents/")
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = self.is_upload(scope)
+        limit = self.upload_bytes if upload else self.max_bytes
+        setting = "CITEQA_MAX_UPLOAD_REQUEST_BYTES" if upload else "CITEQA_MAX_BODY_BYTES"
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
@@ -98,9 +116,12 @@ class BodySizeLimit:
             except ValueError:
                 await send_error(send, 400, "bad_request", "the Content-Length header is not a number")
                 return
-            if length > self.max_bytes:
-                await send_error(send, 413, "body_too_large", self._too_large(length))
+            if length > limit:
+                await send_error(send, 413, "body_too_large", self._too_large(length, limit, setting))
                 return
+        if upload:
+            await self._stream(scope, receive, send, limit, setting)
+            return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -136,6 +157,23 @@ class BodySizeLimit:
             return await receive()  # after the body: disconnect notices, as usual
 
         await self.app(scope, replay, send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:
+        """Pass the body through, counting; over ``limit``, stop reading and answer 413."""
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    # FastAPI passes an HTTPException raised while it reads the body on to the app's
+                    # handler (any other exception there becomes a 400), which answers with the JSON error.
+                    raise HTTPException(413, self._too_large(f"more than {limit}", limit, setting))
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class ApiKeyGuard:
@@ -179,6 +217,8 @@ class ApiKeyGuard:
 
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Add the middleware to the app; the key check runs first (the last added is outermost)."""
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_request_bytes
+    )
     if settings.api_key is not None:
         app.add_middleware(ApiKeyGuard, api_key=settings.api_key)

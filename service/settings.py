@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,7 +38,8 @@ class Settings(BaseSettings):
     )
 
     # Vector index: "auto" is exact (flat) below 50k passages, IVFFlat above (index/store.py ANN_ABOVE).
-    # An index of another type than this makes for its size is stale (index/build.py index_status).
+    # The FAISS index is built from the stored vectors when the index loads, so a change takes effect at
+    # the next start or reload without re-embedding.
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
 
     # Chunking: paragraphs longer than this many model tokens are split at sentence ends.
@@ -93,6 +95,21 @@ class Settings(BaseSettings):
         le=64 * 1024 * 1024,
         description="Request bodies larger than this are refused with 413 before they are parsed.",
     )
+    # The documents API (POST/PUT /api/documents) and the folder watcher.
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest file an upload may hold (413 above)."
+    )
+    max_upload_request_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1, description="Largest upload request, all files together (413 above)."
+    )
+    watch_interval: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="Seconds between checks of the documents folder and the index on disk by the server: "
+        "a changed folder is indexed by a background job, an index committed by another process is loaded. "
+        "0 turns the watcher off.",
+    )
     api_key: str | None = Field(
         default=None,
         min_length=8,
@@ -110,7 +127,16 @@ class Settings(BaseSettings):
 
     @property
     def resolved_index_dir(self) -> Path:
-        return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+        """``index_dir``; by default ``<data_dir>/index`` for the ``documents`` folder and
+        ``<data_dir>/indexes/<folder name>-<hash of its path>`` for any other folder, so that indexes of
+        different folders never overwrite each other."""
+        if self.index_dir is not None:
+            return self.index_dir
+        folder = self.documents_dir.resolve()
+        if folder == Path("documents").resolve():
+            return self.data_dir / "index"
+        digest = hashlib.sha256(str(folder).encode()).hexdigest()[:10]
+        return self.data_dir / "indexes" / f"{folder.name or 'root'}-{digest}"
 
     @property
     def models_dir(self) -> Path:

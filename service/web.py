@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -49,8 +50,23 @@ async def index_page() -> FileResponse:
 
 
 def mount_static(app: FastAPI) -> None:
-    """Serve ``service/static`` under ``/static`` (a router cannot mount, so the app factory calls this)."""
+    """Serve ``service/static`` under ``/static`` (a router cannot mount, so the app factory calls this),
+    and the API docs at ``/docs`` from a local copy of Swagger UI (the swagger-ui-bundle package), so that
+    they work offline: FastAPI's own page loads Swagger UI from a CDN."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/docs", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs_page() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/static/docs/swagger-ui-bundle.js",
+            swagger_css_url="/static/docs/swagger-ui.css",
+            swagger_favicon_url="/static/docs/favicon-32x32.png",
+        )
 
 
 def chunks(text: str, size: int = CHUNK_CHARS) -> list[str]:

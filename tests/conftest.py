@@ -32,6 +32,7 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
         "documents_dir": SEED_DOCS,
         "data_dir": REPO / ".citeqa",
         "index_dir": tmp / "index",
+        "watch_interval": 0,  # tests that want the folder watcher turn it on
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

