@@ -29,10 +29,11 @@ model: install
 	$(BIN)/citeqa model --prepare
 
 build: model
-	$(BIN)/citeqa build
+	$(BIN)/citeqa build $(if $(DOCUMENTS),--documents $(DOCUMENTS))
 
+# `make serve PORT=8765 DOCUMENTS=~/my-docs` passes them through (defaults: CITEQA_PORT or 8000, ./documents).
 serve: model
-	$(BIN)/citeqa serve
+	$(BIN)/citeqa serve $(if $(PORT),--port $(PORT)) $(if $(DOCUMENTS),--documents $(DOCUMENTS))
 
 test: model browser-deps
 	$(BIN)/python -m pytest -q

@@ -138,23 +138,29 @@ class JobManager:
         self._stop = threading.Event()
         self.last_failure: Job | None = None
         self.last_commit: float | None = None
-        self._worker = threading.Thread(target=self._work, name="citeqa-jobs", daemon=True)
-        self._watcher = threading.Thread(target=self._watch, name="citeqa-watch", daemon=True)
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._worker.start()
+        """Start the worker (and the watcher); a manager closed before can be started again (an app's
+        lifespan may run more than once)."""
+        if any(t.is_alive() for t in self._threads):
+            return
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._work, name="citeqa-jobs", daemon=True)]
         if self._check is not None and self.interval > 0:
-            self._watcher.start()
+            self._threads.append(threading.Thread(target=self._watch, name="citeqa-watch", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking jobs; wait for the running one to finish (an update cannot be interrupted safely
-        mid-commit, but it can be abandoned before: the next start finishes it)."""
+        mid-commit, but it can be abandoned before: the next start finishes it). Jobs still queued stay
+        queued for the next ``start``."""
         self._stop.set()
         self._queue.put(None)
-        if self._worker.is_alive():
-            self._worker.join(timeout)
-        if self._watcher.is_alive():
-            self._watcher.join(timeout)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
 
     # -- queue -------------------------------------------------------------------------------------
 
@@ -202,7 +208,12 @@ class JobManager:
     def _work(self) -> None:
         while True:
             job_id = self._queue.get()
-            if job_id is None or self._stop.is_set():
+            if job_id is None:
+                if self._stop.is_set():
+                    return
+                continue
+            if self._stop.is_set():
+                self._queue.put(job_id)  # keep it for the next start
                 return
             with self._lock:
                 entry = self._jobs.get(job_id)

@@ -226,6 +226,15 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 18
     raise AssertionError(f"the server did not become healthy within {timeout} s")
 
 
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 @pytest.mark.slow
 def test_rebuild_and_reload_under_load_drop_no_query(
     pipeline: Pipeline, tmp_path: Path, docs_copy: Path
@@ -288,12 +297,7 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         stop.set()
         if worker.is_alive():
             worker.join(timeout=30)
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         log.close()
     failures = [x for x in results if x != 200]
     assert failures == []

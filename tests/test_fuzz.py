@@ -6,6 +6,7 @@ bounded, derandomized run; a response must never be a 5xx and must conform to th
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from schemathesis.checks import positive_data_acceptance
 from service.app import create_app
 from service.pipeline import Pipeline
 from service.settings import Settings
-from tests.conftest import make_settings
+from tests.conftest import SEED_DOCS, make_settings
 
 # The operations, read at collection time from an app with no pipeline (its routes only; nothing loads).
 # Reloading would swap the shared session pipeline, so that one is left to tests/test_hardening.py.
@@ -37,8 +38,16 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def api_schema(seed_settings: Settings, pipeline: Pipeline) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(seed_settings, pipeline))
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, seed_settings: Settings, pipeline: Pipeline
+) -> schemathesis.BaseSchema:
+    """The app over copies of the seed folder and index: the write routes are fuzzed too, and must never
+    touch the repository's documents/ or the session index."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    shutil.copytree(SEED_DOCS, tmp / "documents")
+    shutil.copytree(seed_settings.resolved_index_dir, tmp / "index")
+    settings = make_settings(tmp, documents_dir=tmp / "documents", index_dir=tmp / "index")
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings, pipeline))
 
 
 def test_every_route_is_fuzzed() -> None:

@@ -1,0 +1,131 @@
+"""The documents collection end to end with the real model: an upload to the real server under a query load
+(no query may fail), and `citeqa add` / `documents` / `remove` as a user types them.
+
+Servers bind loopback only; loads and waits are bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.pipeline import Pipeline
+from tests.test_faults import CITEQA, REPO, copy_index, env_for, free_port, stop_server, wait_healthy
+
+QUESTION = "盒马提供了多少件生活日用品？"
+GUIDE = """# Harbour guide
+
+## Ferries
+
+The ferry to the island leaves at seven every morning. Tickets cost six euros.
+
+## Lighthouse
+
+The lighthouse on the cape was built in 1874. The tower is 34 metres tall.
+"""
+
+
+@pytest.mark.slow
+def test_an_upload_under_query_load_fails_no_query(
+    pipeline: Pipeline, tmp_path: Path, docs_copy: Path
+) -> None:
+    index = copy_index(pipeline, tmp_path / "index")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env_for(docs_copy, index),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    results: list[int | str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            while not stop.is_set() and len(results) < 400:
+                route = "/api/ask" if len(results) % 2 else "/api/retrieve"
+                try:
+                    r = c.post(route, json={"question": QUESTION, "top_k": 3})
+                    ok = r.status_code == 200 and len(r.json()["passages"]) == 3
+                    results.append(200 if ok else f"{r.status_code} {r.text[:200]}")
+                except httpx.HTTPError as exc:
+                    results.append(repr(exc))
+                time.sleep(0.05)
+
+    worker = threading.Thread(target=load, daemon=True)
+    try:
+        wait_healthy(base, server)
+        worker.start()
+        r = httpx.post(
+            f"{base}/api/documents",
+            files=[("files", ("harbour.md", GUIDE.encode(), "text/markdown"))],
+            timeout=60,
+        )
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job"]["id"]
+        assert (docs_copy / "harbour.md").is_file()
+        deadline = time.monotonic() + 300
+        job = r.json()["job"]
+        while job["status"] not in ("done", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = httpx.get(f"{base}/api/jobs/{job_id}", timeout=30).json()
+        assert job["status"] == "done", job
+        assert job["files"][0]["status"] == "indexed" and job["files"][0]["passages"] == 2
+        served_before = len(results)
+        deadline = time.monotonic() + 60
+        while len(results) < served_before + 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = httpx.post(
+            f"{base}/api/ask", json={"question": "How tall is the lighthouse?"}, timeout=60
+        ).json()
+        cited = {p["id"] for p in answer["passages"][:1]}
+        assert cited == {"harbour:2"}, answer
+        health = httpx.get(f"{base}/healthz", timeout=30).json()
+        assert health["status"] == "ok" and health["documents"] == 2 and health["passages"] == 19
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join(timeout=60)
+        stop_server(server)
+        log.close()
+    failures = [x for x in results if x != 200]
+    assert failures == []
+    assert len(results) >= 30, f"only {len(results)} queries ran"
+
+
+@pytest.mark.slow
+def test_citeqa_add_documents_and_remove(pipeline: Pipeline, tmp_path: Path, docs_copy: Path) -> None:
+    index = copy_index(pipeline, tmp_path / "index")
+    env = env_for(docs_copy, index)
+    guide = tmp_path / "harbour.md"
+    guide.write_text(GUIDE, encoding="utf-8")
+
+    def citeqa(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(CITEQA), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    added = citeqa("add", str(guide), "--id", "guides/harbour")
+    assert added.returncode == 0, added.stderr
+    assert "stored guides/harbour.md as document guides/harbour" in added.stdout
+    assert "1 added, 0 changed, 0 removed, 1 unchanged" in added.stdout
+    assert "embedding:" in added.stderr  # progress goes to stderr even when it is not a terminal
+    again = citeqa("add", str(guide), "--id", "guides/harbour")
+    assert again.returncode == 1 and "a document with id 'guides/harbour' already exists" in again.stderr
+    listing = citeqa("documents")
+    assert listing.returncode == 0, listing.stderr
+    assert "indexed   guides/harbour  [Harbour guide]  markdown, 2 passages" in listing.stdout
+    removed = citeqa("remove", "guides/harbour")
+    assert removed.returncode == 0, removed.stderr
+    assert "removed guides/harbour.md" in removed.stdout and "0 added, 0 changed, 1 removed" in removed.stdout
+    missing = citeqa("remove", "guides/harbour")
+    assert missing.returncode == 1 and "no document with id 'guides/harbour'" in missing.stderr
