@@ -4,7 +4,7 @@ import pytest
 
 from index.chunk import chunk_document, split_paragraph, split_sentences
 from index.documents import load_documents, parse_document
-from index.errors import DocumentError, EmptyCorpusError
+from index.errors import EmptyCorpusError, UnreadableDocumentError
 from index.types import Block, Document
 from tests.conftest import SEED_DOCS, SEED_ID
 
@@ -42,11 +42,15 @@ def test_plain_markdown_splits_on_blank_lines(tmp_path: Path) -> None:
     assert doc.paragraphs == ("First para still first.", "Second para.")
 
 
-def test_invalid_front_matter_names_the_file(tmp_path: Path) -> None:
+def test_invalid_front_matter_is_refused_with_its_reason(tmp_path: Path) -> None:
     f = tmp_path / "bad.txt"
     f.write_text("---\ntitle: [unclosed\n---\n<p>x</p>", "utf-8")
-    with pytest.raises(DocumentError, match=r"bad\.txt: the front matter is not valid YAML"):
+    with pytest.raises(UnreadableDocumentError, match=r"^the front matter is not valid YAML") as info:
         parse_document(f, tmp_path)
+    assert info.value.code == "invalid_front_matter"
+    # The ingest skips the file instead of stopping: here nothing else is left to index.
+    with pytest.raises(EmptyCorpusError, match="holds no paragraphs to index"):
+        load_documents(tmp_path)
 
 
 def test_empty_documents_folder_is_refused(tmp_path: Path) -> None:
