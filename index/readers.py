@@ -63,6 +63,7 @@ _NAV_LINK = re.compile(r"^\[[^\]]*\]\([^)]*\)")
 _SOURCE_HINT = re.compile(r"来源|source", re.IGNORECASE)
 _WS = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_RULE_LINE = re.compile(r"^[ \t]*([-*=_~])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE)
 
 # A block that is only a page number ("3", "- 3 -", "Page 3 of 10", "3/10", "第 3 页", "iv").
 _PAGE_NUMBER = re.compile(
@@ -73,7 +74,8 @@ _PAGE_NUMBER = re.compile(
 # Legal boilerplate a page repeats under every article ("Copyright 2024 ACME", "© 2024", "All rights
 # reserved", "版权所有"); only short blocks, so a paragraph that discusses copyright is kept.
 _BOILERPLATE = re.compile(
-    r"^\s*(?:copyright\b|©|\(c\)\s*\d{4})|all rights reserved|版权所有|保留所有权利|版权归.{0,20}所有",
+    r"^\s*(?:copyright\s*(?:©|\(c\))?\s*(?:\d{4}|by\b)|©|\(c\)\s*\d{4})"
+    r"|all rights reserved|版权所有|保留所有权利|版权归.{0,20}所有",
     re.IGNORECASE,
 )
 _BOILERPLATE_MAX_CHARS = 200
@@ -169,15 +171,19 @@ def is_noise(text: str) -> bool:
 
 
 def _final_blocks(blocks: Iterable[Block], title: str) -> tuple[Block, ...]:
-    """Drop noise blocks; drop the title from the front of section paths (it is shown with every
-    citation already: a Markdown ``# Title`` or a DOCX Heading 1 equal to the title is no section)."""
+    """Drop noise blocks and blocks that repeat the title; drop the title from the front of section
+    paths (it is shown with every citation already: a Markdown ``# Title`` or a DOCX Heading 1 equal
+    to the title is no section)."""
     out = []
     for b in blocks:
         if not b.text or is_noise(b.text):
             continue
         section = b.section[1:] if b.section[:1] == (title,) else b.section
         out.append(Block(b.text, section, b.page))
-    return tuple(out)
+    # A block that only repeats the title is the title line (a PDF's first line, an HTML page's
+    # heading the extractor kept): dropped, unless it is all the file holds.
+    rest = tuple(b for b in out if b.text != title)
+    return rest or tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -397,7 +403,9 @@ def _textual_content(text: str, encoding: str, suffix: str) -> _Content:
 
 
 def _plain_paragraphs(body: str) -> list[str]:
-    paragraphs = (join_lines(p.split("\n")) for p in _BLANK_LINES.split(body.replace("\r\n", "\n")))
+    """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like one."""
+    body = _RULE_LINE.sub("\n", body.replace("\r\n", "\n"))
+    paragraphs = (join_lines(p.split("\n")) for p in _BLANK_LINES.split(body))
     return [p for p in paragraphs if p]
 
 
@@ -623,7 +631,7 @@ def _read_pdf(data: bytes, suffix: str) -> _Content:
         raise UnreadableDocumentError("corrupt", f"corrupt PDF: {_pdfium_reason(exc)}") from exc
     try:
         pages = [_pdf_lines(pdf[i]) for i in range(len(pdf))]
-        meta_title = clean(pdf.get_metadata_dict().get("Title", "") or "")
+        meta_title = _metadata_title(pdf.get_metadata_dict().get("Title"))
     finally:
         pdf.close()
     if not pages:
@@ -635,6 +643,19 @@ def _read_pdf(data: bytes, suffix: str) -> _Content:
     return _Content(
         format="pdf", blocks=tuple(_pdf_blocks(pages)), title=meta_title or first_line, pages=len(pages)
     )
+
+
+# Titles that writers put in a file's metadata when the author gave none (ReportLab "untitled", Word's
+# "Microsoft Word - report.docx" when printing to PDF, "Untitled-1", "无标题"): no title at all.
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:untitled|unknown|none|title|document|无标题|未命名)[\s\d_-]*$|^microsoft (?:word|powerpoint) - ",
+    re.IGNORECASE,
+)
+
+
+def _metadata_title(value: str | None) -> str | None:
+    title = clean(value or "")
+    return None if not title or _PLACEHOLDER_TITLE.match(title) else title
 
 
 def _pdfium_reason(exc: Exception) -> str:
@@ -852,7 +873,7 @@ def _read_docx(data: bytes, suffix: str) -> _Content:
             if text:
                 blocks.append(Block(text, sections.path))
     flush()
-    core_title = clean(document.core_properties.title or "")
+    core_title = _metadata_title(document.core_properties.title)
     return _Content(format="docx", blocks=tuple(blocks), title=title or core_title or first_h1)
 
 
