@@ -238,6 +238,7 @@ PAGE = """<!doctype html>
 def test_html_page_main_content_with_sections(tmp_path: Path) -> None:
     doc = read(write(tmp_path / "inverters.html", PAGE.encode()))
     assert (doc.format, doc.title, doc.encoding) == ("html", "Solar Inverters Explained", "utf-8")
+    assert doc.date is None  # no date in the page's metadata; "Copyright 2024" is not one
     assert doc.blocks == (
         Block("An inverter converts the direct current produced by solar panels into alternating current."),
         Block(
