@@ -623,6 +623,10 @@ _PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts
 _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
 _HEADING_SIZE = 1.2  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
+# A list item starts with a bullet glyph, a dash, or "1." / "a)"; bullet glyphs are dropped from the text.
+_LIST_ITEM = re.compile(r"^(?:[•◦▪▫●○■□►▸‣⁃·\-–—*]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
+_BULLET = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·]\s+")
+_TOC_LINE = re.compile(r"(?:\.\s*){4,}\s*(?:\d+|[ivxlcdm]+)\s*$", re.IGNORECASE)
 
 
 def _read_pdf(data: bytes, suffix: str) -> _Content:
@@ -682,15 +686,30 @@ def _pdf_lines(page: Any) -> list[_Line]:
             text = clean(textpage.get_text_bounded(left, bottom, right, top))
             if not text:
                 continue
-            index = textpage.get_index(left + 0.5, (bottom + top) / 2, 2.0, 2.0)
+            middle = (bottom + top) / 2
+            index = pdfium_c.FPDFText_GetCharIndexAtPos(textpage.raw, left + 0.5, middle, 2.0, 2.0)
+            if index < 0:  # no character right at the left edge (rotated or odd glyph boxes): look wider
+                index = pdfium_c.FPDFText_GetCharIndexAtPos(
+                    textpage.raw, (left + right) / 2, middle, 9.0, 9.0
+                )
             size = float(pdfium_c.FPDFText_GetFontSize(textpage.raw, index)) if index >= 0 else 0.0
+            # A bullet glyph often comes in a smaller font than its text: also probe the line's middle.
+            mid_index = pdfium_c.FPDFText_GetCharIndexAtPos(
+                textpage.raw, (left + right) / 2, middle, 4.0, 4.0
+            )
+            if mid_index >= 0:
+                size = max(size, float(pdfium_c.FPDFText_GetFontSize(textpage.raw, mid_index)))
             if index < 0 or not pdfium_c.FPDFText_GetCharOrigin(textpage.raw, index, x, y):
                 y.value = bottom
             size = size if size > 0 else top - bottom
             prev = lines[-1] if lines else None
             if prev is not None and abs(prev.baseline - y.value) < 0.5 * min(prev.size, size):
                 lines[-1] = _Line(
-                    join_words(prev.text, text), prev.left, max(prev.right, right), prev.baseline, prev.size
+                    join_words(prev.text, text),
+                    prev.left,
+                    max(prev.right, right),
+                    prev.baseline,
+                    max(prev.size, size),
                 )
             else:
                 lines.append(_Line(text, left, right, y.value, size))
@@ -712,8 +731,9 @@ def _running_key(text: str) -> str:
 
 
 def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
-    """Drop running headers/footers (edge lines repeated across pages, digits normalised) and bare page
-    numbers at the top or bottom of a page."""
+    """Drop running headers/footers (edge lines repeated across pages, digits normalised), bare page
+    numbers at the top or bottom of a page, and table-of-contents lines (dot leaders, a page number):
+    the headings they list come again with their text."""
 
     def edges(lines: list[_Line]) -> set[int]:
         n = len(lines)
@@ -730,6 +750,7 @@ def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
             for i in edges(lines)
             if counts[_running_key(lines[i].text)] >= needed or _PAGE_NUMBER.match(lines[i].text)
         }
+        drop.update(i for i, line in enumerate(lines) if _TOC_LINE.search(line.text))
         out.append([line for i, line in enumerate(lines) if i not in drop])
     return out
 
@@ -755,12 +776,20 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
     )
     sections = _Sections()
     blocks: list[Block] = []
+    in_list = False  # consecutive list items form one block, an item a line (as in Markdown and DOCX)
     for number, para in paragraphs:
         text = join_lines((line.text for line in para), dehyphenate=True)
         if _is_pdf_heading(para, body):
             sections.enter(heading_sizes.index(round(para[0].size, 1)) + 1, text)
+            in_list = False
+            continue
+        item = bool(_LIST_ITEM.match(text))
+        text = _BULLET.sub("", text)
+        if item and in_list and blocks[-1].section == sections.path:
+            blocks[-1] = Block(f"{blocks[-1].text}\n{text}", blocks[-1].section, blocks[-1].page)
         else:
             blocks.append(Block(text, sections.path, number))
+        in_list = item
     return blocks
 
 
@@ -791,9 +820,14 @@ def _paragraph_lines(lines: list[_Line], pitch: float) -> list[list[_Line]]:
         gap = prev.baseline - line.baseline
         reference = pitch or 1.2 * line.size
         size_change = max(prev.size, line.size) > _SIZE_STEP * max(1e-6, min(prev.size, line.size))
-        indented = line.left > left_edge + line.size and prev.left <= left_edge + 0.5 * prev.size
+        first = paragraphs[-1][0]
+        hanging = bool(_LIST_ITEM.match(first.text)) and line.left > first.left  # a list item's wrap
+        indented = (
+            not hanging and line.left > left_edge + line.size and prev.left <= left_edge + 0.5 * prev.size
+        )
         short_end = prev.right < right_edge - 2 * prev.size and prev.text.endswith(_SENTENCE_FINAL)
-        if gap <= 0 or gap > _PARAGRAPH_GAP * reference or size_change or indented or short_end:
+        item = bool(_LIST_ITEM.match(line.text))
+        if gap <= 0 or gap > _PARAGRAPH_GAP * reference or size_change or indented or short_end or item:
             paragraphs.append([line])
         else:
             paragraphs[-1].append(line)
@@ -861,6 +895,8 @@ def _read_docx(data: bytes, suffix: str) -> _Content:
                 blocks.append(Block("\n".join(rows), sections.path))
             continue
         text = join_lines(item.text.split("\n"))
+        if _is_toc(item):  # a table of contents: the headings it lists come again with their text
+            continue
         level = _heading_level(item)
         if level is not None:
             flush()
@@ -905,6 +941,11 @@ def _heading_level(paragraph: object) -> int | None:
     if own and own[0].isdigit() and int(own[0]) < 9:  # 9 is "body text"
         return int(own[0]) + 1
     return None
+
+
+def _is_toc(paragraph: Any) -> bool:
+    name = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+    return name.startswith("toc") or name.startswith("table of contents")
 
 
 def _is_list_paragraph(paragraph: object) -> bool:

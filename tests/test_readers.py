@@ -40,7 +40,7 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-# (font, size, lines) per paragraph; headers and footers are drawn on every page.
+# (font, size, lines) per paragraph, a line indented by leading "> "; headers and footers on every page.
 Page = list[tuple[str, float, list[str]]]
 
 
@@ -56,7 +56,8 @@ def make_pdf(path: Path, pages: list[Page], *, title: str | None = None, encrypt
         for font, size, lines in paragraphs:
             c.setFont(font, size)
             for line in lines:
-                c.drawString(72, y, line)
+                indent = 10 if line.startswith("> ") else 0
+                c.drawString(72 + indent, y, line.removeprefix("> "))
                 y -= size * 1.25
             y -= size
         c.setFont("Helvetica", 9)
@@ -70,6 +71,7 @@ LATIN, CJK = "Helvetica", "STSong-Light"
 REPORT: list[Page] = [
     [
         (LATIN, 18, ["Inverter Field Report"]),
+        (LATIN, 11, ["String inverters . . . . . . . . . . . . . . . . 1"]),
         (
             LATIN,
             11,
@@ -83,6 +85,12 @@ REPORT: list[Page] = [
         (LATIN, 11, ["central unit, which keeps costs low."]),
         (CJK, 14, ["微型逆变器"]),
         (CJK, 11, ["微型逆变器安装在每块电池板背后，", "遮挡一块板不会影响其他板。"]),
+        (
+            LATIN,
+            11,
+            ["\u2022 Each panel works alone, so shade on one", "> panel does not drag down the row."],
+        ),
+        (LATIN, 11, ["\u2022 Cost per watt is higher."]),
         (LATIN, 11, ["3"]),
     ],
 ]
@@ -104,7 +112,8 @@ def test_pdf_paragraphs_pages_sections_and_running_lines(tmp_path: Path) -> None
     )
     # Lines reflowed (hyphenation undone, CJK joined without a space), the paragraph cut by the page
     # break joined and kept on its first page, larger-font lines as sections (the title's dropped),
-    # the running header, "Page N of 2" footers and the bare "3" gone.
+    # list items as lines (a wrapped item joined), the running header, "Page N of 2" footers, the
+    # table-of-contents line and the bare "3" gone.
     assert doc.blocks == (
         Block("Solar inverters convert direct current into alternating current for the home grid.", (), 1),
         Block("逆变器把太阳能电池板产生的直流电转换为家庭使用的交流电。", (), 1),
@@ -114,6 +123,12 @@ def test_pdf_paragraphs_pages_sections_and_running_lines(tmp_path: Path) -> None
             1,
         ),
         Block("微型逆变器安装在每块电池板背后，遮挡一块板不会影响其他板。", ("微型逆变器",), 2),
+        Block(
+            "Each panel works alone, so shade on one panel does not drag down the row.\n"
+            "Cost per watt is higher.",
+            ("微型逆变器",),
+            2,
+        ),
     )
 
 
@@ -156,6 +171,7 @@ def test_corrupt_pdf_is_refused(tmp_path: Path) -> None:
 def make_docx(path: Path) -> Path:
     d = docx.Document()
     d.add_paragraph("Inverter Handbook", style="Title")
+    d.add_paragraph("Contents", style="TOC Heading")  # a table of contents: neither section nor text
     d.add_paragraph("This handbook explains inverters.")
     d.add_heading("Types", level=1)
     d.add_paragraph("There are two main types.")
