@@ -623,8 +623,10 @@ _PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts
 _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
 _HEADING_SIZE = 1.2  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
-# A list item starts with a bullet glyph, a dash, or "1." / "a)"; bullet glyphs are dropped from the text.
+# A list item starts with a bullet glyph, a dash, or "1." / "a)": it starts a paragraph, and its wrapped
+# lines (a hanging indent) continue it. Bullet glyphs are dropped from the text.
 _LIST_ITEM = re.compile(r"^(?:[•◦▪▫●○■□►▸‣⁃·\-–—*]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
+_UNORDERED_ITEM = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·\-–—*]\s+")
 _BULLET = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·]\s+")
 _TOC_LINE = re.compile(r"(?:\.\s*){4,}\s*(?:\d+|[ivxlcdm]+)\s*$", re.IGNORECASE)
 
@@ -776,14 +778,15 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
     )
     sections = _Sections()
     blocks: list[Block] = []
-    in_list = False  # consecutive list items form one block, an item a line (as in Markdown and DOCX)
+    in_list = False  # consecutive bulleted items form one block, an item a line (as in Markdown, DOCX)
     for number, para in paragraphs:
         text = join_lines((line.text for line in para), dehyphenate=True)
         if _is_pdf_heading(para, body):
             sections.enter(heading_sizes.index(round(para[0].size, 1)) + 1, text)
             in_list = False
             continue
-        item = bool(_LIST_ITEM.match(text))
+        # Numbered items stay paragraphs of their own: in PDFs they are as often numbered clauses.
+        item = bool(_UNORDERED_ITEM.match(text))
         text = _BULLET.sub("", text)
         if item and in_list and blocks[-1].section == sections.path:
             blocks[-1] = Block(f"{blocks[-1].text}\n{text}", blocks[-1].section, blocks[-1].page)
