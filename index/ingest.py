@@ -181,7 +181,8 @@ def lexical_text(passage: Passage) -> str:
 
 
 def scan_folder(root: Path) -> list[SourceFile]:
-    """Every regular, non-hidden file under ``root`` (hidden folders skipped), sorted by relative path."""
+    """Every regular, non-hidden file under ``root`` (hidden folders skipped), sorted by relative path.
+    Files of unknown types are included, so that ingest reports them as skipped with a reason."""
     root = Path(root)
     if not root.is_dir():
         raise EmptyCorpusError(f"documents folder {root} does not exist; create it and add files")
@@ -189,7 +190,7 @@ def scan_folder(root: Path) -> list[SourceFile]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if name.startswith("."):
+            if name.startswith((".", "~$")):  # hidden files, and the lock files Word leaves beside a .docx
                 continue
             path = Path(dirpath) / name
             try:

@@ -1,33 +1,986 @@
-"""Readers: one per file format, each turning a file into a normalised ``Document``.
+"""Readers: one per file format, each turning a file into a normalised ``Document`` (ingest stage
+"file -> reader -> normalised document"). A reader knows nothing of chunks or vectors.
 
-(Placeholder while the full set of readers is written: article files and UTF-8 text, as before.)
+The reader is chosen by the file's suffix (``FORMATS``); text formats are decoded by ``decode_text``
+(BOMs, UTF-8, BOM-less UTF-16, then charset-normalizer for GB18030/GBK, Big5 and the Western code pages).
+
+* ``article``: the delivered article files: YAML front matter, then HTML ``<p>`` paragraphs (and the
+  source line and URL as the last paragraph). A ``.txt`` with ``<p>`` paragraphs, or a ``.md``/``.html``
+  with front matter and ``<p>`` paragraphs, is an article.
+* ``markdown`` (``.md``, ``.markdown``, and ``.txt`` files with an ATX heading such as ``## Inverter``):
+  parsed by markdown-it-py; headings become the ``section`` path of the blocks under them, lists and
+  tables stay text (items and rows as lines, a row as ``a | b | c``), inline markup is removed.
+* ``text``: paragraphs split on blank lines.
+* ``html``: trafilatura extracts the main content (dropping navigation, footers, cookie banners) as
+  Markdown, which the Markdown reader turns into sections; a page it finds nothing in gives its whole text.
+* ``pdf``: pypdfium2's text layer, lines reflowed into paragraphs by their geometry, running headers,
+  footers and page numbers dropped, ``page`` on every block.
+* ``docx``: python-docx; heading styles give sections and the title, tables become rows, list paragraphs
+  are kept as lines.
+
+Every refusal is an ``UnreadableDocumentError`` whose reason a user understands; no other exception
+escapes ``read_document`` for bad input.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import codecs
+import ctypes
+import io
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from index.documents import SUFFIXES, document_id_for, parse_document
-from index.errors import DocumentError, UnreadableDocumentError
-from index.types import Document
+import yaml
+from bs4 import BeautifulSoup
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
-__all__ = ["FORMATS", "document_id_for", "read_document"]
+from index.errors import UnreadableDocumentError
+from index.types import Block, Document
 
-FORMATS: dict[str, str] = {s: "markdown" if s in (".md", ".markdown") else s.lstrip(".") for s in SUFFIXES}
+FORMATS: dict[str, str] = {
+    ".txt": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_YAML_KEY_LINE = re.compile(r"\A\s*[A-Za-z_][\w-]*[ \t]*:")
+_HAS_P = re.compile(r"<p[\s>]", re.IGNORECASE)
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.MULTILINE)
+_URL_LINE = re.compile(r"^<?(https?://[^\s<>]+)>?$")
+_NAV_LINK = re.compile(r"^\[[^\]]*\]\([^)]*\)")
+_SOURCE_HINT = re.compile(r"来源|source", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_RULE_LINE = re.compile(r"^[ \t]*([-*=_~])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE)
+
+# A block that is only a page number ("3", "- 3 -", "Page 3 of 10", "3/10", "第 3 页", "iv").
+_PAGE_NUMBER = re.compile(
+    r"^[\s\-–—·•|\[(（]*(?:page|p\.|pg\.?|第)?\s*(?:\d+|[ivxlcdm]+)\s*页?"
+    r"\s*(?:(?:of|/|共)\s*\d+\s*页?)?[\s\-–—·•|\])）]*$",
+    re.IGNORECASE,
+)
+# Legal boilerplate a page repeats under every article ("Copyright 2024 ACME", "© 2024", "All rights
+# reserved", "版权所有"); only short blocks, so a paragraph that discusses copyright is kept.
+_BOILERPLATE = re.compile(
+    r"^\s*(?:copyright\s*(?:©|\(c\))?\s*(?:\d{4}|by\b)|©|\(c\)\s*\d{4})"
+    r"|all rights reserved|版权所有|保留所有权利|版权归.{0,20}所有",
+    re.IGNORECASE,
+)
+_BOILERPLATE_MAX_CHARS = 200
+# Sentence-final punctuation: a PDF paragraph that ends a page without it continues on the next page.
+_SENTENCE_FINAL = tuple('.!?。！？…:：;；"”’)）」』')
+
+
+def document_id_for(path: Path, root: Path) -> str:
+    """Stable id from the path relative to the corpus root, without suffix (``:`` is reserved)."""
+    rel = path.relative_to(root).with_suffix("")
+    return "/".join(rel.parts).replace(":", "_")
+
+
+def clean(text: str) -> str:
+    """Collapse runs of whitespace; strip the ends."""
+    return _WS.sub(" ", text).strip()
+
+
+def supported_suffixes() -> str:
+    return ", ".join(sorted(FORMATS))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The entry point
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """What a reader found; ``read_document`` adds the id and path, and the title's fallback."""
+
+    format: str
+    blocks: tuple[Block, ...]
+    title: str | None = None
+    encoding: str | None = None
+    pages: int | None = None
+    date: str | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source_url: str | None = None
 
 
 def read_document(path: Path, root: Path) -> Document:
-    """The document in ``path``; ``UnreadableDocumentError`` (with a reason) when no reader can use it."""
-    if path.suffix.lower() not in SUFFIXES:
-        supported = ", ".join(SUFFIXES)
+    """Read one file into a normalised ``Document``; ``UnreadableDocumentError`` says why it cannot be."""
+    suffix = path.suffix.lower()
+    fmt = FORMATS.get(suffix)
+    if fmt is None:
+        kind = f"file type {suffix}" if suffix else "file type (no suffix)"
         raise UnreadableDocumentError(
-            "unsupported_type", f"unsupported file type {path.suffix or '(none)'} (supported: {supported})"
+            "unsupported_type", f"unsupported {kind} (supported: {supported_suffixes()})"
         )
     try:
-        doc = parse_document(path, root)
-    except DocumentError as exc:
-        raise UnreadableDocumentError("unreadable", str(exc)) from exc
-    if not doc.blocks:
-        raise UnreadableDocumentError("empty", "the file holds no text")
-    return replace(doc, path=path.relative_to(root).as_posix())
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableDocumentError("unreadable", f"cannot read the file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise UnreadableDocumentError("empty", "empty file")
+    try:
+        content = _READERS[fmt](data, suffix)
+    except UnreadableDocumentError:
+        raise
+    except RecursionError as exc:
+        raise UnreadableDocumentError("corrupt", f"the {fmt} file is nested too deeply to read") from exc
+    except Exception as exc:  # a parser of untrusted input failed: the file is skipped, never the build
+        raise UnreadableDocumentError(
+            "corrupt", f"cannot read the {fmt} file: {type(exc).__name__}: {exc}"
+        ) from exc
+    title = content.title or path.stem
+    blocks = _final_blocks(content.blocks, title)
+    if not blocks:
+        raise UnreadableDocumentError("empty", "no text to index: the file holds no paragraphs")
+    return Document(
+        id=document_id_for(path, root),
+        title=title,
+        blocks=blocks,
+        path="/".join(path.relative_to(root).parts),
+        format=content.format,
+        encoding=content.encoding,
+        pages=content.pages,
+        date=content.date,
+        categories=content.categories,
+        tags=content.tags,
+        source_url=content.source_url,
+    )
+
+
+def is_noise(text: str) -> bool:
+    """A block with nothing to index: punctuation only, a bare page number, or short legal boilerplate."""
+    if not any(ch.isalnum() for ch in text):
+        return True
+    if _PAGE_NUMBER.match(text):
+        return True
+    return len(text) <= _BOILERPLATE_MAX_CHARS and bool(_BOILERPLATE.search(text))
+
+
+def _final_blocks(blocks: Iterable[Block], title: str) -> tuple[Block, ...]:
+    """Drop noise blocks and blocks that repeat the title; drop the title from the front of section
+    paths (it is shown with every citation already: a Markdown ``# Title`` or a DOCX Heading 1 equal
+    to the title is no section)."""
+    out = []
+    for b in blocks:
+        if not b.text or is_noise(b.text):
+            continue
+        section = b.section[1:] if b.section[:1] == (title,) else b.section
+        out.append(Block(b.text, section, b.page))
+    # A block that only repeats the title is the title line (a PDF's first line, an HTML page's
+    # heading the extractor kept): dropped, unless it is all the file holds.
+    rest = tuple(b for b in out if b.text != title)
+    return rest or tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Encodings
+
+_BOMS = (  # UTF-32 before UTF-16: the UTF-32 LE BOM starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Decoders named by what charset-normalizer reports, and the name recorded. GBK and GB2312 are subsets of
+# GB18030 (decoding their bytes with it gives the same text), so the family is read as GB18030.
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "hz": "gb18030"}
+# The legacy encodings detected without a BOM (codec -> what a user calls it): Chinese (Simplified, and
+# GBK/GB2312, its subsets; Traditional) and Western European text.
+LEGACY_ENCODINGS = {"gb18030": "GB18030/GBK", "big5": "Big5", "cp1252": "Windows-1252/Latin-1"}
+# C0 and C1 controls but tab, line breaks, form feed and \x1a (the DOS end-of-file mark some old files
+# carry), surrogates and private-use characters.
+_BAD_CHARS = re.compile("[\x00-\x08\x0e-\x19\x1b-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff]")
+_CN_SAMPLE = 20_000
+_MAX_BAD_SHARE = 0.01
+_DECLARED_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{2,40})""", re.I)
+
+
+def decode_text(data: bytes, declared: str | None = None) -> tuple[str, str]:
+    """Decode the bytes of a text file: ``(text, encoding name)``; the BOM is stripped.
+
+    Order: a BOM (UTF-8/16/32) decides; NUL bytes mean UTF-16 without BOM if one of its byte orders
+    reads as text (``_bomless_utf16``), else binary data; then UTF-8; then ``declared`` (an HTML page's
+    ``<meta charset>``) if it decodes; then charset-normalizer among ``LEGACY_ENCODINGS``. Binary or
+    undecodable data raises ``UnreadableDocumentError("undecodable", ...)``, never mojibake.
+    """
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return _strict(data[len(bom) :], name), name
+    if b"\x00" in data:
+        utf16 = _bomless_utf16(data)
+        if utf16 is None:
+            raise UnreadableDocumentError("undecodable", "binary data, not text (it holds NUL bytes)")
+        return _strict(data, utf16), utf16
+    try:
+        return _checked(data.decode("utf-8")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if declared:
+        codec = _codec_name(declared)
+        if codec is not None:
+            try:
+                return _checked(data.decode(codec)), codec
+            except (UnicodeDecodeError, UnreadableDocumentError):
+                pass  # a wrong declaration is common: detect instead
+    return _detect(data)
+
+
+def _codec_name(label: str) -> str | None:
+    try:
+        name = codecs.lookup(label.strip().lower()).name
+    except LookupError:
+        return None
+    if name in ("iso8859-1", "ascii"):  # as browsers do: the label means Windows-1252
+        return "cp1252"
+    return _SUPERSETS.get(name, name)
+
+
+def _strict(data: bytes, name: str) -> str:
+    try:
+        return _checked(data.decode(name))
+    except UnicodeDecodeError as exc:
+        raise UnreadableDocumentError(
+            "undecodable", f"cannot decode the text as {name.upper()} ({exc.reason} at byte {exc.start})"
+        ) from exc
+
+
+def _checked(text: str) -> str:
+    """Refuse text with more than 1% control, surrogate, private-use or unassigned characters: binary
+    data that happened to decode. (Unassigned code points are counted on an even sample of up to
+    _CN_SAMPLE characters: a per-character lookup over a 5 MB file costs seconds.)"""
+    if not text:
+        return text
+    bad = len(_BAD_CHARS.findall(text))
+    step = max(1, len(text) // _CN_SAMPLE)
+    sample = text[::step]
+    unassigned = sum(1 for ch in sample if unicodedata.category(ch) == "Cn") * len(text) / len(sample)
+    if bad + unassigned > _MAX_BAD_SHARE * len(text):
+        raise UnreadableDocumentError(
+            "undecodable", "binary data, not text (control or unassigned characters)"
+        )
+    return text
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """UTF-16 without BOM. Text with line breaks, spaces or digits has NUL high bytes at every other
+    offset (odd for LE, even for BE); Han characters have few NULs (only one in 256 a NUL low byte), so
+    when the ratio does not settle it charset-normalizer judges the two decodings."""
+    if len(data) % 2:
+        return None
+    even = data[0::2].count(0)
+    odd = data[1::2].count(0)
+    if odd >= 2 and even * 10 <= odd:
+        return "utf-16-le"
+    if even >= 2 and odd * 10 <= even:
+        return "utf-16-be"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=["utf_16_le", "utf_16_be"]).best()
+    return _codec_name(best.encoding) if best is not None else None
+
+
+def _detect(data: bytes) -> tuple[str, str]:
+    """charset-normalizer, among the legacy encodings of the corpus's languages (measured by
+    ``python -m bench.encodings``: unrestricted, it takes short Chinese text for Shift-JIS or a Western
+    code page, and English for cp1250 or cp775)."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data, cp_isolation=list(LEGACY_ENCODINGS)).best()
+    if best is None:
+        tried = ", ".join(("UTF-8", "UTF-16", *LEGACY_ENCODINGS.values()))
+        raise UnreadableDocumentError(
+            "undecodable", f"cannot detect the text encoding (tried {tried}); save it as UTF-8"
+        )
+    name = _codec_name(best.encoding) or best.encoding
+    return _checked(data.decode(name)), name
+
+
+# ---------------------------------------------------------------------------------------------------
+# Front matter, line joining
+
+
+def _split_front_matter(raw: str) -> tuple[dict[str, object], str]:
+    """YAML front matter between ``---`` lines. A block that is not a YAML mapping is no front matter
+    (Markdown uses ``---`` for rules too); one that starts like a mapping but is invalid is refused."""
+    match = _FRONT_MATTER.match(raw)
+    if not match:
+        return {}, raw
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        if not _YAML_KEY_LINE.match(match.group(1)):
+            return {}, raw
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnreadableDocumentError(
+            "invalid_front_matter", f"the front matter is not valid YAML ({problem})"
+        ) from exc
+    if not isinstance(meta, dict):
+        return {}, raw
+    return meta, raw[match.end() :]
+
+
+def _as_tuple(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return tuple(str(value).split())
+
+
+def _meta_str(meta: dict[str, object], key: str) -> str | None:
+    value = meta.get(key)
+    text = clean(str(value)) if value is not None else ""
+    return text or None
+
+
+def _is_wide(ch: str) -> bool:
+    """CJK characters and full-width punctuation: lines of them join without a space (Hangul, which
+    separates words with spaces, does not count)."""
+    if "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f":
+        return False
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def join_lines(lines: Iterable[str], *, dehyphenate: bool = False) -> str:
+    """Reflow wrapped lines into one paragraph: CJK lines join without a space, Latin ones with one;
+    with ``dehyphenate`` a hyphen ending a line before a lowercase letter is undone (``alter-`` +
+    ``nating``), as is PDFium's mark for a hyphen at a line end (``\\x02``)."""
+    out = ""
+    for raw in lines:
+        line = clean(raw)
+        if not line:
+            continue
+        if not out:
+            out = line
+        elif out.endswith("\x02") or (dehyphenate and out.endswith("-") and out[-2:-1].isalpha()):
+            # a word broken at the line end: "alter-" + "nating"; "Jean-" + "Pierre" keeps its hyphen
+            out = out[:-1] + ("" if line[0].islower() else "-") + line
+        elif _is_wide(out[-1]) or _is_wide(line[0]):
+            out += line
+        else:
+            out += " " + line
+    return out.replace("\x02", "-")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text formats: article, Markdown, plain text
+
+
+def _read_textual(data: bytes, suffix: str) -> _Content:
+    text, encoding = decode_text(data)
+    return _textual_content(text, encoding, suffix)
+
+
+def _textual_content(text: str, encoding: str, suffix: str) -> _Content:
+    meta, body = _split_front_matter(text)
+    if _HAS_P.search(body) and (meta or suffix == ".txt"):
+        return _article(meta, body, encoding)
+    if suffix in (".md", ".markdown") or _ATX_HEADING.search(body):
+        title, blocks = markdown_blocks(body)
+        fmt = "markdown"
+    else:
+        title, blocks = None, [Block(p) for p in _plain_paragraphs(body)]
+        fmt = "text"
+    return _Content(
+        format=fmt,
+        blocks=tuple(blocks),
+        title=_meta_str(meta, "title") or title,
+        encoding=encoding,
+        date=_meta_str(meta, "date"),
+        categories=_as_tuple(meta.get("categories")),
+        tags=_as_tuple(meta.get("tags")),
+    )
+
+
+def _plain_paragraphs(body: str) -> list[str]:
+    """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like one."""
+    body = _RULE_LINE.sub("\n", body.replace("\r\n", "\n"))
+    paragraphs = (join_lines(p.split("\n")) for p in _BLANK_LINES.split(body))
+    return [p for p in paragraphs if p]
+
+
+def _article(meta: dict[str, object], body: str, encoding: str) -> _Content:
+    paragraphs, source_url = _html_paragraphs(body)
+    return _Content(
+        format="article",
+        blocks=tuple(Block(p) for p in paragraphs),
+        title=_meta_str(meta, "title"),
+        encoding=encoding,
+        date=str(meta["date"]) if meta.get("date") is not None else None,
+        categories=_as_tuple(meta.get("categories")),
+        tags=_as_tuple(meta.get("tags")),
+        source_url=source_url,
+    )
+
+
+def _html_paragraphs(body: str) -> tuple[list[str], str | None]:
+    # The lines after the last </p> are markdown-ish (``<http://…>`` autolinks, ``[text](url)`` links),
+    # which an HTML parser would swallow as tags: read them as plain lines.
+    cut = body.lower().rfind("</p>")
+    html, tail = (body[: cut + 4], body[cut + 4 :]) if cut >= 0 else (body, "")
+    soup = BeautifulSoup(html, "html.parser")
+    paragraphs: list[str] = []
+    source_index: int | None = None
+    for p in soup.find_all("p"):
+        text = clean(p.get_text(" "))
+        if not text:
+            continue
+        classes: list[str] = list(p.get("class") or [])
+        if "em_media" in classes or (_SOURCE_HINT.search(text) and len(text) < 40):
+            source_index = len(paragraphs)
+        paragraphs.append(text)
+    source_url = None
+    for line in tail.splitlines():
+        line = line.strip()
+        m = _URL_LINE.match(line)
+        if m:
+            source_url = source_url or m.group(1)
+        elif line and not _NAV_LINK.match(line):
+            paragraphs.append(clean(BeautifulSoup(line, "html.parser").get_text(" ")))
+    if source_url:
+        if source_index is not None:
+            paragraphs[source_index] = f"{paragraphs[source_index]} {source_url}"
+        else:
+            paragraphs.append(f"Source: {source_url}")
+    return [p for p in paragraphs if p], source_url
+
+
+@dataclass
+class _Sections:
+    """The heading path above the current position: (level, text) pairs, outermost first."""
+
+    stack: list[tuple[int, str]] = field(default_factory=list)
+
+    def enter(self, level: int, text: str) -> None:
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        if text:
+            self.stack.append((level, text))
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(t for _, t in self.stack)
+
+
+def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
+    """Parse Markdown into blocks (paragraphs; a whole list or table as lines) under their heading path.
+
+    Returns the first H1 (the title when front matter gives none) and the blocks. Headings are never
+    blocks; inline markup is dropped (links keep their text, images go).
+    """
+    tokens = MarkdownIt("commonmark").enable(["table", "strikethrough"]).parse(source)
+    sections = _Sections()
+    blocks: list[Block] = []
+    first_h1: str | None = None
+    lines: list[str] = []  # the lines of the list or table being read
+    row: list[str] = []
+    container = 0  # depth of open lists and tables
+    heading_level = 0
+    in_cell = False
+
+    def emit(text: str) -> None:
+        if not text:
+            return
+        if in_cell:
+            row.append(text)
+        elif container:
+            lines.append(text)
+        else:
+            blocks.append(Block(text, sections.path))
+
+    for tok in tokens:
+        kind = tok.type
+        if kind == "heading_open":
+            heading_level = int(tok.tag[1:])
+        elif kind == "heading_close":
+            heading_level = 0
+        elif kind in ("bullet_list_open", "ordered_list_open", "table_open"):
+            container += 1
+        elif kind in ("bullet_list_close", "ordered_list_close", "table_close"):
+            container -= 1
+            if container == 0 and lines:
+                blocks.append(Block("\n".join(lines), sections.path))
+                lines = []
+        elif kind in ("th_open", "td_open"):
+            in_cell = True
+        elif kind in ("th_close", "td_close"):
+            in_cell = False
+        elif kind == "tr_open":
+            row = []
+        elif kind == "tr_close":
+            if row:
+                lines.append(" | ".join(row))
+        elif kind == "inline":
+            text = _inline_text(tok.children or [])
+            if heading_level:
+                if heading_level == 1 and first_h1 is None:
+                    first_h1 = text
+                sections.enter(heading_level, text)
+            else:
+                emit(text)
+        elif kind in ("fence", "code_block"):
+            emit("\n".join(line.rstrip() for line in tok.content.splitlines() if line.strip()))
+        elif kind == "html_block":
+            emit(clean(BeautifulSoup(tok.content, "html.parser").get_text(" ")))
+    return first_h1, blocks
+
+
+def _inline_text(children: Sequence[Token]) -> str:
+    parts: list[str] = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+    return join_lines("".join(parts).split("\n"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTML pages
+
+
+def _read_html(data: bytes, suffix: str) -> _Content:
+    import trafilatura
+
+    declared = _DECLARED_CHARSET.search(data[:4096])
+    text, encoding = decode_text(data, declared.group(1).decode("ascii") if declared else None)
+    meta, body = _split_front_matter(text)
+    if meta and _HAS_P.search(body):
+        return _article(meta, body, encoding)
+    extracted = trafilatura.extract(
+        text,
+        output_format="markdown",
+        include_formatting=True,  # keeps headings as #, which become sections
+        include_tables=True,
+        include_comments=False,
+        include_images=False,
+        include_links=False,
+        favor_recall=True,
+    )
+    first_h1, blocks = markdown_blocks(extracted) if extracted else (None, [])
+    if not any(not is_noise(b.text) for b in blocks):
+        # Nothing the extractor calls main content (a tiny page, a page of links): favour recall.
+        whole = clean(trafilatura.html2txt(text) or "")
+        blocks = [Block(whole)] if whole else []
+    metadata = trafilatura.extract_metadata(text, extensive=False, date_config={"extensive_search": False})
+    title = (metadata.title if metadata else None) or first_h1 or _first_tag_text(text, ("title", "h1"))
+    return _Content(
+        format="html",
+        blocks=tuple(blocks),
+        title=clean(title) if title else None,
+        encoding=encoding,
+        date=metadata.date if metadata else None,
+        source_url=metadata.url if metadata else None,
+    )
+
+
+def _first_tag_text(html: str, names: Sequence[str]) -> str | None:
+    soup = BeautifulSoup(html, "html.parser")
+    for name in names:
+        tag = soup.find(name)
+        if tag is not None and clean(tag.get_text(" ")):
+            return clean(tag.get_text(" "))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# PDF
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One line of a PDF page: its text, box (PDF units, y grows upwards), baseline and font size."""
+
+    text: str
+    left: float
+    right: float
+    baseline: float
+    size: float
+
+
+# A running header or footer is a line among the first or last _EDGE_LINES of a page whose text, digits
+# normalised, recurs on at least _RUNNING_SHARE of the pages (and at least two).
+_EDGE_LINES = 2
+_RUNNING_SHARE = 0.5
+_DIGITS = re.compile(r"\d+")
+# Layout thresholds, in units of the font size or of the usual line pitch.
+_PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts a paragraph
+_SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
+_HEADING_SIZE = 1.2  # lines this much larger than the body text, short and unpunctuated, are headings
+_HEADING_MAX_CHARS = 120
+# A list item starts with a bullet glyph, a dash, or "1." / "a)": it starts a paragraph, and its wrapped
+# lines (a hanging indent) continue it. Bullet glyphs are dropped from the text.
+_LIST_ITEM = re.compile(r"^(?:[•◦▪▫●○■□►▸‣⁃·\-–—*]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
+_UNORDERED_ITEM = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·\-–—*]\s+")
+_BULLET = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·]\s+")
+_TOC_LINE = re.compile(r"(?:\.\s*){4,}\s*(?:\d+|[ivxlcdm]+)\s*$", re.IGNORECASE)
+
+
+def _read_pdf(data: bytes, suffix: str) -> _Content:
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise UnreadableDocumentError("encrypted", "encrypted PDF: it needs a password to open") from exc
+        raise UnreadableDocumentError("corrupt", f"corrupt PDF: {_pdfium_reason(exc)}") from exc
+    try:
+        pages = [_pdf_lines(pdf[i]) for i in range(len(pdf))]
+        meta_title = _metadata_title(pdf.get_metadata_dict().get("Title"))
+    finally:
+        pdf.close()
+    if not pages:
+        raise UnreadableDocumentError("corrupt", "corrupt PDF: it has no pages")
+    if not any(pages):
+        raise UnreadableDocumentError("no_text", "no text layer: scanned PDF? OCR is not supported")
+    pages = _drop_running_lines(pages)
+    first_line = next((line.text for page in pages for line in page), None)
+    return _Content(
+        format="pdf", blocks=tuple(_pdf_blocks(pages)), title=meta_title or first_line, pages=len(pages)
+    )
+
+
+# Titles that writers put in a file's metadata when the author gave none (ReportLab "untitled", Word's
+# "Microsoft Word - report.docx" when printing to PDF, "Untitled-1", "无标题"): no title at all.
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:untitled|unknown|none|title|document|无标题|未命名)[\s\d_-]*$|^microsoft (?:word|powerpoint) - ",
+    re.IGNORECASE,
+)
+
+
+def _metadata_title(value: str | None) -> str | None:
+    title = clean(value or "")
+    return None if not title or _PLACEHOLDER_TITLE.match(title) else title
+
+
+def _pdfium_reason(exc: Exception) -> str:
+    match = re.search(r"\(PDFium: ([^)]*)\)", str(exc))
+    return match.group(1) if match else str(exc)
+
+
+def _pdf_lines(page: Any) -> list[_Line]:
+    """The page's text lines in PDFium's reading order: its text rectangles, merged where they share a
+    baseline, each with the baseline and font size of its first character."""
+    import pypdfium2.raw as pdfium_c
+
+    textpage = page.get_textpage()
+    x, y = ctypes.c_double(), ctypes.c_double()
+    try:
+        lines: list[_Line] = []
+        for i in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(i)
+            text = clean(textpage.get_text_bounded(left, bottom, right, top))
+            if not text:
+                continue
+            middle = (bottom + top) / 2
+            index = pdfium_c.FPDFText_GetCharIndexAtPos(textpage.raw, left + 0.5, middle, 2.0, 2.0)
+            if index < 0:  # no character right at the left edge (rotated or odd glyph boxes): look wider
+                index = pdfium_c.FPDFText_GetCharIndexAtPos(
+                    textpage.raw, (left + right) / 2, middle, 9.0, 9.0
+                )
+            size = float(pdfium_c.FPDFText_GetFontSize(textpage.raw, index)) if index >= 0 else 0.0
+            # A bullet glyph often comes in a smaller font than its text: also probe the line's middle.
+            mid_index = pdfium_c.FPDFText_GetCharIndexAtPos(
+                textpage.raw, (left + right) / 2, middle, 4.0, 4.0
+            )
+            if mid_index >= 0:
+                size = max(size, float(pdfium_c.FPDFText_GetFontSize(textpage.raw, mid_index)))
+            if index < 0 or not pdfium_c.FPDFText_GetCharOrigin(textpage.raw, index, x, y):
+                y.value = bottom
+            size = size if size > 0 else top - bottom
+            prev = lines[-1] if lines else None
+            if prev is not None and abs(prev.baseline - y.value) < 0.5 * min(prev.size, size):
+                lines[-1] = _Line(
+                    join_words(prev.text, text),
+                    prev.left,
+                    max(prev.right, right),
+                    prev.baseline,
+                    max(prev.size, size),
+                )
+            else:
+                lines.append(_Line(text, left, right, y.value, size))
+        return lines
+    finally:
+        textpage.close()
+
+
+def join_words(a: str, b: str) -> str:
+    """Join two pieces of one line: with a space unless either side is CJK."""
+    a, b = a.rstrip(), b.lstrip()
+    if not a or not b:
+        return a + b
+    return a + b if _is_wide(a[-1]) or _is_wide(b[0]) else f"{a} {b}"
+
+
+def _running_key(text: str) -> str:
+    return _DIGITS.sub("#", clean(text).lower())
+
+
+def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """Drop running headers/footers (edge lines repeated across pages, digits normalised), bare page
+    numbers at the top or bottom of a page, and table-of-contents lines (dot leaders, a page number):
+    the headings they list come again with their text."""
+
+    def edges(lines: list[_Line]) -> set[int]:
+        n = len(lines)
+        return {*range(min(_EDGE_LINES, n)), *range(max(0, n - _EDGE_LINES), n)}
+
+    counts: Counter[str] = Counter()
+    for lines in pages:
+        counts.update({_running_key(lines[i].text) for i in edges(lines)})
+    needed = max(2, math.ceil(_RUNNING_SHARE * len(pages)))
+    out = []
+    for lines in pages:
+        drop = {
+            i
+            for i in edges(lines)
+            if counts[_running_key(lines[i].text)] >= needed or _PAGE_NUMBER.match(lines[i].text)
+        }
+        drop.update(i for i, line in enumerate(lines) if _TOC_LINE.search(line.text))
+        out.append([line for i, line in enumerate(lines) if i not in drop])
+    return out
+
+
+def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
+    """Reflow each page's lines into paragraphs; a paragraph cut by a page break (no sentence-final
+    punctuation at the end of the page, no indent on the next) is joined and keeps its first page.
+    Short unpunctuated paragraphs in a larger font are headings: they give the section path."""
+    sizes: Counter[float] = Counter()
+    for lines in pages:
+        for line in lines:
+            sizes[round(line.size, 1)] += len(line.text)
+    body = sizes.most_common(1)[0][0] if sizes else 0.0
+    pitch = _usual_pitch(pages)
+    paragraphs: list[tuple[int, list[_Line]]] = []
+    for number, lines in enumerate(pages, 1):
+        page_paragraphs = _paragraph_lines(lines, pitch)
+        if paragraphs and page_paragraphs and _continues(paragraphs[-1][1], page_paragraphs[0], lines, body):
+            paragraphs[-1][1].extend(page_paragraphs.pop(0))
+        paragraphs.extend((number, para) for para in page_paragraphs)
+    heading_sizes = sorted(
+        {round(para[0].size, 1) for _, para in paragraphs if _is_pdf_heading(para, body)}, reverse=True
+    )
+    sections = _Sections()
+    blocks: list[Block] = []
+    in_list = False  # consecutive bulleted items form one block, an item a line (as in Markdown, DOCX)
+    for number, para in paragraphs:
+        text = join_lines((line.text for line in para), dehyphenate=True)
+        if _is_pdf_heading(para, body):
+            sections.enter(heading_sizes.index(round(para[0].size, 1)) + 1, text)
+            in_list = False
+            continue
+        # Numbered items stay paragraphs of their own: in PDFs they are as often numbered clauses.
+        item = bool(_UNORDERED_ITEM.match(text))
+        text = _BULLET.sub("", text)
+        if item and in_list and blocks[-1].section == sections.path:
+            blocks[-1] = Block(f"{blocks[-1].text}\n{text}", blocks[-1].section, blocks[-1].page)
+        else:
+            blocks.append(Block(text, sections.path, number))
+        in_list = item
+    return blocks
+
+
+def _usual_pitch(pages: list[list[_Line]]) -> float:
+    """The usual distance between consecutive baselines of same-size lines (the lower quartile, so that
+    paragraph gaps do not count)."""
+    pitches = sorted(
+        a.baseline - b.baseline
+        for lines in pages
+        for a, b in zip(lines, lines[1:], strict=False)
+        if abs(a.size - b.size) < 0.5 and a.baseline - b.baseline > 0.8 * a.size
+    )
+    if not pitches:
+        return 0.0
+    return pitches[len(pitches) // 4]
+
+
+def _paragraph_lines(lines: list[_Line], pitch: float) -> list[list[_Line]]:
+    """Split a page's lines where the baseline gap is wider than the usual line pitch, where the font
+    size changes, where a line is indented past the text's left edge (a first-line indent), or after a
+    short line that ends a sentence."""
+    if not lines:
+        return []
+    left_edge = min(line.left for line in lines)
+    right_edge = max(line.right for line in lines)
+    paragraphs: list[list[_Line]] = [[lines[0]]]
+    for prev, line in zip(lines, lines[1:], strict=False):
+        gap = prev.baseline - line.baseline
+        reference = pitch or 1.2 * line.size
+        size_change = max(prev.size, line.size) > _SIZE_STEP * max(1e-6, min(prev.size, line.size))
+        first = paragraphs[-1][0]
+        hanging = bool(_LIST_ITEM.match(first.text)) and line.left > first.left  # a list item's wrap
+        indented = (
+            not hanging and line.left > left_edge + line.size and prev.left <= left_edge + 0.5 * prev.size
+        )
+        short_end = prev.right < right_edge - 2 * prev.size and prev.text.endswith(_SENTENCE_FINAL)
+        item = bool(_LIST_ITEM.match(line.text))
+        if gap <= 0 or gap > _PARAGRAPH_GAP * reference or size_change or indented or short_end or item:
+            paragraphs.append([line])
+        else:
+            paragraphs[-1].append(line)
+    return paragraphs
+
+
+def _is_pdf_heading(para: list[_Line], body: float) -> bool:
+    text = " ".join(line.text for line in para)
+    return (
+        body > 0
+        and len(para) <= 2
+        and all(line.size >= _HEADING_SIZE * body for line in para)
+        and len(text) <= _HEADING_MAX_CHARS
+        and not text.endswith(_SENTENCE_FINAL)
+    )
+
+
+def _continues(previous: list[_Line], head: list[_Line], lines: list[_Line], body: float) -> bool:
+    """Whether the first paragraph of a page continues the last one of the previous page."""
+    last, first = previous[-1], head[0]
+    left_edge = min(line.left for line in lines)
+    return (
+        not last.text.endswith(_SENTENCE_FINAL)
+        and abs(last.size - first.size) < 0.5
+        and first.left <= left_edge + 0.5 * first.size
+        and not _is_pdf_heading(previous, body)
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# DOCX
+
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _read_docx(data: bytes, suffix: str) -> _Content:
+    import docx
+    from docx.table import Table
+
+    if data.startswith(_OLE_MAGIC):
+        raise UnreadableDocumentError(
+            "encrypted", "encrypted DOCX (password-protected), or a Word 97-2003 .doc renamed to .docx"
+        )
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as exc:  # zipfile, lxml and python-docx each have their own errors for a bad file
+        raise UnreadableDocumentError("corrupt", f"corrupt DOCX: {type(exc).__name__}: {exc}") from exc
+    sections = _Sections()
+    blocks: list[Block] = []
+    items: list[str] = []  # consecutive list paragraphs, one block
+    title: str | None = None
+    first_h1: str | None = None
+
+    def flush() -> None:
+        if items:
+            blocks.append(Block("\n".join(items), sections.path))
+            items.clear()
+
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            flush()
+            rows = _table_rows(item)
+            if rows:
+                blocks.append(Block("\n".join(rows), sections.path))
+            continue
+        text = join_lines(item.text.split("\n"))
+        if _is_toc(item):  # a table of contents: the headings it lists come again with their text
+            continue
+        level = _heading_level(item)
+        if level is not None:
+            flush()
+            if level == 0:
+                title = title or text or None
+            else:
+                if level == 1 and first_h1 is None:
+                    first_h1 = text or None
+                sections.enter(level, text)
+        elif _is_list_paragraph(item):
+            if text:
+                items.append(text)
+        else:
+            flush()
+            if text:
+                blocks.append(Block(text, sections.path))
+    flush()
+    core_title = _metadata_title(document.core_properties.title)
+    return _Content(format="docx", blocks=tuple(blocks), title=title or core_title or first_h1)
+
+
+def _style_chain(paragraph: object) -> Iterator[object]:
+    style = getattr(paragraph, "style", None)
+    seen = 0
+    while style is not None and seen < 20:  # base styles; bounded against a cyclic definition
+        yield style
+        style = style.base_style
+        seen += 1
+
+
+def _heading_level(paragraph: object) -> int | None:
+    """0 for the Title style, N for Heading N (or a style or paragraph with outline level N-1), else None."""
+    own = paragraph._p.xpath("./w:pPr/w:outlineLvl/@w:val")  # type: ignore[attr-defined]
+    for style in _style_chain(paragraph):
+        name = style.name or ""  # type: ignore[attr-defined]
+        if name.lower() == "title":
+            return 0
+        match = _HEADING_STYLE.match(name)
+        if match:
+            return int(match.group(1))
+        own = own or style.element.xpath("./w:pPr/w:outlineLvl/@w:val")  # type: ignore[attr-defined]
+    if own and own[0].isdigit() and int(own[0]) < 9:  # 9 is "body text"
+        return int(own[0]) + 1
+    return None
+
+
+def _is_toc(paragraph: Any) -> bool:
+    name = (paragraph.style.name or "").lower() if paragraph.style is not None else ""
+    return name.startswith("toc") or name.startswith("table of contents")
+
+
+def _is_list_paragraph(paragraph: object) -> bool:
+    if paragraph._p.xpath("./w:pPr/w:numPr"):  # type: ignore[attr-defined]
+        return True
+    for style in _style_chain(paragraph):
+        if (style.name or "").lower().startswith("list") or style.element.xpath("./w:pPr/w:numPr"):  # type: ignore[attr-defined]
+            return True
+    return False
+
+
+def _table_rows(table: object) -> list[str]:
+    rows = []
+    for row in table.rows:  # type: ignore[attr-defined]
+        cells: list[str] = []
+        seen: set[int] = set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:  # a merged cell repeats in every grid column it spans
+                continue
+            seen.add(id(cell._tc))
+            text = join_lines(cell.text.split("\n"))
+            if text:
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return rows
+
+
+_READERS: dict[str, Callable[[bytes, str], _Content]] = {
+    "text": _read_textual,
+    "markdown": _read_textual,
+    "html": _read_html,
+    "pdf": _read_pdf,
+    "docx": _read_docx,
+}

@@ -3,14 +3,16 @@ from pathlib import Path
 import pytest
 
 from index.chunk import chunk_document, split_paragraph, split_sentences
-from index.documents import load_documents, parse_document
-from index.errors import DocumentError, EmptyCorpusError
+from index.errors import EmptyCorpusError, UnreadableDocumentError
+from index.ingest import scan_folder, update_index
+from index.readers import read_document
 from index.types import Block, Document
 from tests.conftest import SEED_DOCS, SEED_ID
+from tests.fakes import HashingEncoder
 
 
 def test_seed_article_is_parsed_into_paragraphs_with_metadata() -> None:
-    doc = parse_document(SEED_DOCS / f"{SEED_ID}.txt", SEED_DOCS)
+    doc = read_document(SEED_DOCS / f"{SEED_ID}.txt", SEED_DOCS)
     assert doc.id == SEED_ID
     assert doc.title == "《安全应急数智化转型白皮书》发布"
     assert doc.date == "2022-01-28 19:44:08 +0800"
@@ -29,7 +31,7 @@ def test_html_entities_are_unescaped_and_tags_dropped(tmp_path: Path) -> None:
     f.write_text(
         '---\ntitle: "T &amp; U"\n---\n<p>A &amp; B <b>bold</b>&nbsp;x</p><p>  </p><p>第二段&lt;</p>', "utf-8"
     )
-    doc = parse_document(f, tmp_path)
+    doc = read_document(f, tmp_path)
     assert doc.title == "T &amp; U"  # front matter is YAML, not HTML
     assert doc.paragraphs == ("A & B bold x", "第二段<")
 
@@ -37,23 +39,26 @@ def test_html_entities_are_unescaped_and_tags_dropped(tmp_path: Path) -> None:
 def test_plain_markdown_splits_on_blank_lines(tmp_path: Path) -> None:
     f = tmp_path / "notes.md"
     f.write_text("# Notes\n\nFirst para\nstill first.\n\n\nSecond para.\n", "utf-8")
-    doc = parse_document(f, tmp_path)
+    doc = read_document(f, tmp_path)
     assert doc.title == "Notes"
     assert doc.paragraphs == ("First para still first.", "Second para.")
 
 
-def test_invalid_front_matter_names_the_file(tmp_path: Path) -> None:
+def test_invalid_front_matter_is_refused_with_its_reason(tmp_path: Path) -> None:
     f = tmp_path / "bad.txt"
     f.write_text("---\ntitle: [unclosed\n---\n<p>x</p>", "utf-8")
-    with pytest.raises(DocumentError, match=r"bad\.txt: the front matter is not valid YAML"):
-        parse_document(f, tmp_path)
+    with pytest.raises(UnreadableDocumentError, match=r"^the front matter is not valid YAML") as info:
+        read_document(f, tmp_path)
+    assert info.value.code == "invalid_front_matter"
+    # The ingest skips the file instead of stopping, and says why.
+    report = update_index(tmp_path, tmp_path.parent / f"{tmp_path.name}-index", HashingEncoder())
+    assert report.documents == 0
+    assert [(s.path, s.code) for s in report.skipped] == [("bad.txt", "invalid_front_matter")]
 
 
-def test_empty_documents_folder_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(EmptyCorpusError, match="holds no paragraphs to index.*citeqa build"):
-        load_documents(tmp_path)
+def test_a_missing_documents_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EmptyCorpusError, match="does not exist"):
-        load_documents(tmp_path / "missing")
+        scan_folder(tmp_path / "missing")
 
 
 def test_sentences_split_at_chinese_and_english_ends() -> None:

@@ -22,7 +22,7 @@ from eval.convert import (
 )
 from eval.dataset import load_items
 from eval.errors import ConversionError
-from index.documents import parse_document
+from index.readers import read_document
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = find_datasets_dir(REPO)
@@ -110,11 +110,14 @@ def test_convert_squad_writes_documents_and_questions(tmp_path: Path) -> None:
     assert "CC BY-SA 4.0" in (out / "NOTICE.txt").read_text(encoding="utf-8")
 
     # The indexer reads each file back as one paragraph with the original text.
-    doc = parse_document(out / "documents" / "xquad-zh-0002.txt", out / "documents")
+    doc = read_document(out / "documents" / "xquad-zh-0002.txt", out / "documents")
     assert doc.id == "xquad-zh-0002"
     assert doc.title == "Super_Bowl_50 #2"
     assert doc.paragraphs == ("标签 <b>粗体</b> & “引号” 第二行。",)
-    assert parse_document(out / "documents" / "xquad-zh-0003.txt").title == "Denver: Broncos #1"
+    assert (
+        read_document(out / "documents" / "xquad-zh-0003.txt", out / "documents").title
+        == "Denver: Broncos #1"
+    )
 
     items = load_items(out / "questions.jsonl")
     assert [(i.id, i.lang, i.answers, i.gold_passages, i.gold_quotes, i.answerable) for i in items] == [

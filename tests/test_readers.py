@@ -1,0 +1,540 @@
+"""Readers: real files of every format and encoding, made by the tests, and the reasons for refusals."""
+
+from __future__ import annotations
+
+import codecs
+import random
+from pathlib import Path
+
+import docx
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
+
+from index.errors import UnreadableDocumentError
+from index.ingest import scan_folder
+from index.readers import FORMATS, decode_text, is_noise, join_lines, read_document
+from index.types import Block, Document
+from tests.conftest import SEED_DOCS, SEED_ID
+
+pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))  # reportlab's built-in CID font for Chinese
+
+# ---------------------------------------------------------------------------------------------------
+# helpers
+
+
+def read(path: Path) -> Document:
+    return read_document(path, path.parent)
+
+
+def refusal(path: Path) -> UnreadableDocumentError:
+    with pytest.raises(UnreadableDocumentError) as info:
+        read(path)
+    return info.value
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+# (font, size, lines) per paragraph, a line indented by leading "> "; headers and footers on every page.
+Page = list[tuple[str, float, list[str]]]
+
+
+def make_pdf(path: Path, pages: list[Page], *, title: str | None = None, encrypt: str | None = None) -> Path:
+    c = canvas.Canvas(str(path), pagesize=A4, encrypt=encrypt)
+    if title:
+        c.setTitle(title)
+    width, height = A4
+    for number, paragraphs in enumerate(pages, 1):
+        c.setFont("Helvetica", 9)
+        c.drawString(72, height - 40, "ACME Energy - Field Report 2024")
+        y = height - 90
+        for font, size, lines in paragraphs:
+            c.setFont(font, size)
+            for line in lines:
+                indent = 10 if line.startswith("> ") else 0
+                c.drawString(72 + indent, y, line.removeprefix("> "))
+                y -= size * 1.25
+            y -= size
+        c.setFont("Helvetica", 9)
+        c.drawString(width / 2, 30, f"Page {number} of {len(pages)}")
+        c.showPage()
+    c.save()
+    return path
+
+
+LATIN, CJK = "Helvetica", "STSong-Light"
+REPORT: list[Page] = [
+    [
+        (LATIN, 18, ["Inverter Field Report"]),
+        (LATIN, 11, ["String inverters . . . . . . . . . . . . . . . . 1"]),
+        (
+            LATIN,
+            11,
+            ["Solar inverters convert direct current into alter-", "nating current for the home grid."],
+        ),
+        (CJK, 11, ["逆变器把太阳能电池板产生的直流电", "转换为家庭使用的交流电。"]),
+        (LATIN, 14, ["String inverters"]),
+        (LATIN, 11, ["String inverters connect a row of panels to one"]),
+    ],
+    [
+        (LATIN, 11, ["central unit, which keeps costs low."]),
+        (CJK, 14, ["微型逆变器"]),
+        (CJK, 11, ["微型逆变器安装在每块电池板背后，", "遮挡一块板不会影响其他板。"]),
+        (
+            LATIN,
+            11,
+            ["\u2022 Each panel works alone, so shade on one", "> panel does not drag down the row."],
+        ),
+        (LATIN, 11, ["\u2022 Cost per watt is higher."]),
+        (LATIN, 11, ["3"]),
+    ],
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# PDF
+
+
+def test_pdf_paragraphs_pages_sections_and_running_lines(tmp_path: Path) -> None:
+    doc = read(make_pdf(tmp_path / "report.pdf", REPORT, title="Inverter Field Report"))
+    assert (doc.id, doc.path, doc.format, doc.title, doc.pages, doc.encoding) == (
+        "report",
+        "report.pdf",
+        "pdf",
+        "Inverter Field Report",
+        2,
+        None,
+    )
+    # Lines reflowed (hyphenation undone, CJK joined without a space), the paragraph cut by the page
+    # break joined and kept on its first page, larger-font lines as sections (the title's dropped),
+    # list items as lines (a wrapped item joined), the running header, "Page N of 2" footers, the
+    # table-of-contents line and the bare "3" gone.
+    assert doc.blocks == (
+        Block("Solar inverters convert direct current into alternating current for the home grid.", (), 1),
+        Block("逆变器把太阳能电池板产生的直流电转换为家庭使用的交流电。", (), 1),
+        Block(
+            "String inverters connect a row of panels to one central unit, which keeps costs low.",
+            ("String inverters",),
+            1,
+        ),
+        Block("微型逆变器安装在每块电池板背后，遮挡一块板不会影响其他板。", ("微型逆变器",), 2),
+        Block(
+            "Each panel works alone, so shade on one panel does not drag down the row.\n"
+            "Cost per watt is higher.",
+            ("微型逆变器",),
+            2,
+        ),
+    )
+
+
+def test_pdf_title_falls_back_to_the_first_line_over_a_placeholder(tmp_path: Path) -> None:
+    pages: list[Page] = [
+        [(LATIN, 16, ["Quarterly Notes"]), (LATIN, 11, ["Sales rose in May."])],
+        [(LATIN, 11, ["Costs fell in June."])],
+    ]
+    doc = read(make_pdf(tmp_path / "q.pdf", pages))  # reportlab writes the title "untitled"
+    assert doc.title == "Quarterly Notes"
+    assert doc.blocks == (Block("Sales rose in May.", (), 1), Block("Costs fell in June.", (), 2))
+
+
+def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
+    err = refusal(make_pdf(tmp_path / "secret.pdf", REPORT, encrypt="hunter2"))
+    assert (err.code, err.reason) == ("encrypted", "encrypted PDF: it needs a password to open")
+
+
+def test_pdf_without_text_layer_is_refused(tmp_path: Path) -> None:
+    c = canvas.Canvas(str(tmp_path / "scan.pdf"))
+    c.rect(72, 72, 300, 400, fill=1)  # a picture, no text: what a scanner produces
+    c.showPage()
+    c.save()
+    err = refusal(tmp_path / "scan.pdf")
+    assert (err.code, err.reason) == ("no_text", "no text layer: scanned PDF? OCR is not supported")
+
+
+def test_corrupt_pdf_is_refused(tmp_path: Path) -> None:
+    good = make_pdf(tmp_path / "good.pdf", REPORT).read_bytes()
+    err = refusal(write(tmp_path / "cut.pdf", good[:300]))
+    assert err.code == "corrupt" and err.reason.startswith("corrupt PDF: ")
+    err = refusal(write(tmp_path / "junk.pdf", b"%PDF-1.4\nthis is not a PDF body\n"))
+    assert err.code == "corrupt" and err.reason.startswith("corrupt PDF: ")
+
+
+# ---------------------------------------------------------------------------------------------------
+# DOCX
+
+
+def make_docx(path: Path) -> Path:
+    d = docx.Document()
+    d.add_paragraph("Inverter Handbook", style="Title")
+    d.add_paragraph("Contents", style="TOC Heading")  # a table of contents: neither section nor text
+    d.add_paragraph("This handbook explains inverters.")
+    d.add_heading("Types", level=1)
+    d.add_paragraph("There are two main types.")
+    d.add_heading("String inverters", level=2)
+    d.add_paragraph("Cheap and reliable", style="List Bullet")
+    d.add_paragraph("One per row of panels", style="List Number")
+    table = d.add_table(rows=3, cols=2)
+    for r, row in enumerate([("Type", "Efficiency"), ("String", "97%"), ("Micro", "96%")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    d.add_heading("微型逆变器", level=2)
+    d.add_paragraph("微型逆变器安装在每块电池板背后。")
+    d.add_heading("Safety", level=1)
+    d.add_paragraph("")
+    d.add_paragraph("Switch off before servicing.")
+    d.sections[0].footer.paragraphs[0].text = "Confidential - page footer"
+    d.save(str(path))
+    return path
+
+
+def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
+    doc = read(make_docx(tmp_path / "handbook.docx"))
+    assert (doc.format, doc.title, doc.encoding, doc.pages) == ("docx", "Inverter Handbook", None, None)
+    assert doc.blocks == (
+        Block("This handbook explains inverters."),
+        Block("There are two main types.", ("Types",)),
+        Block("Cheap and reliable\nOne per row of panels", ("Types", "String inverters")),
+        Block("Type | Efficiency\nString | 97%\nMicro | 96%", ("Types", "String inverters")),
+        Block("微型逆变器安装在每块电池板背后。", ("Types", "微型逆变器")),
+        Block("Switch off before servicing.", ("Safety",)),
+    )
+
+
+def test_docx_title_from_properties_then_first_heading(tmp_path: Path) -> None:
+    d = docx.Document()
+    d.add_heading("Overview", level=1)
+    d.add_paragraph("Body text.")
+    d.save(str(tmp_path / "a.docx"))
+    doc = read(tmp_path / "a.docx")
+    assert doc.title == "Overview" and doc.blocks == (Block("Body text."),)
+    d.core_properties.title = "Annual Plan"
+    d.save(str(tmp_path / "b.docx"))
+    doc = read(tmp_path / "b.docx")
+    assert doc.title == "Annual Plan" and doc.blocks == (Block("Body text.", ("Overview",)),)
+
+
+def test_corrupt_docx_is_refused(tmp_path: Path) -> None:
+    good = make_docx(tmp_path / "good.docx").read_bytes()
+    err = refusal(write(tmp_path / "cut.docx", good[: len(good) // 2]))
+    assert err.code == "corrupt" and err.reason.startswith("corrupt DOCX: ")
+    err = refusal(write(tmp_path / "old.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600))
+    assert err.code == "encrypted" and "password-protected" in err.reason
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTML
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Solar Inverters Explained | GreenSite</title></head>
+<body>
+<nav><a href="/">Home</a> | <a href="/about">About us</a> | <a href="/blog">Blog</a></nav>
+<div id="cookie-banner" class="cookie-consent">We use cookies to improve your experience.
+  <button>Accept all cookies</button></div>
+<header><h1>Solar Inverters Explained</h1></header>
+<main><article>
+<p>An inverter converts the direct current produced by solar panels into alternating current.</p>
+<h2>String inverters</h2>
+<p>String inverters connect a row of panels to <a href="/unit">one central unit</a>. They are cheap.</p>
+<ul><li>Low cost per watt</li><li>Easy to service</li></ul>
+<h2>Microinverters</h2>
+<p>Microinverters sit behind each panel, so shade on one panel does not drag down the others.</p>
+<table><tr><th>Type</th><th>Efficiency</th></tr><tr><td>String</td><td>97%</td></tr></table>
+<p>Copyright 2024 GreenSite Ltd.</p>
+</article></main>
+<footer><p>Copyright 2024 GreenSite. All rights reserved.</p><a href="/privacy">Privacy policy</a></footer>
+</body></html>
+"""
+
+
+def test_html_page_main_content_with_sections(tmp_path: Path) -> None:
+    doc = read(write(tmp_path / "inverters.html", PAGE.encode()))
+    assert (doc.format, doc.title, doc.encoding) == ("html", "Solar Inverters Explained", "utf-8")
+    assert doc.date is None  # no date in the page's metadata; "Copyright 2024" is not one
+    assert doc.blocks == (
+        Block("An inverter converts the direct current produced by solar panels into alternating current."),
+        Block(
+            "String inverters connect a row of panels to one central unit. They are cheap.",
+            ("String inverters",),
+        ),
+        Block("Low cost per watt\nEasy to service", ("String inverters",)),
+        Block(
+            "Microinverters sit behind each panel, so shade on one panel does not drag down the others.",
+            ("Microinverters",),
+        ),
+        Block("Type | Efficiency\nString | 97%", ("Microinverters",)),
+    )
+    text = "\n".join(doc.paragraphs)
+    for boilerplate in ("cookies", "Home", "Privacy", "Copyright", "GreenSite"):
+        assert boilerplate not in text
+
+
+def test_tiny_html_page_still_gives_its_text(tmp_path: Path) -> None:
+    doc = read(write(tmp_path / "tiny.htm", b"<html><body><div>Opening hours: 9 to 5.</div></body></html>"))
+    assert (doc.title, doc.paragraphs) == ("tiny", ("Opening hours: 9 to 5.",))
+
+
+def test_html_declared_charset_and_article_saved_as_html(tmp_path: Path) -> None:
+    gbk = (
+        '<html><head><meta charset="gbk"><title>逆变器</title></head>'
+        "<body><p>逆变器把直流电转换为交流电。</p></body></html>"
+    )
+    doc = read(write(tmp_path / "zh.html", gbk.encode("gbk")))
+    assert (doc.encoding, doc.title, doc.paragraphs) == (
+        "gb18030",
+        "逆变器",
+        ("逆变器把直流电转换为交流电。",),
+    )
+    article = "---\ntitle: 文章\ndate: 2024-05-01\n---\n<p>第一段。</p>\n<p>Second &amp; last.</p>\n"
+    doc = read(write(tmp_path / "post.html", article.encode()))
+    assert (doc.format, doc.title, doc.date, doc.paragraphs) == (
+        "article",
+        "文章",
+        "2024-05-01",
+        ("第一段。", "Second & last."),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Markdown and plain text
+
+MARKDOWN = """---
+title: Inverter notes
+tags: [solar, power]
+---
+# Inverters
+
+An **inverter** converts [direct current](http://example.com/dc) to `AC`.
+Second line of the same paragraph. ![diagram](d.png)
+
+## Types
+- String inverter
+- Microinverter
+  1. with optimiser
+
+| Type | Efficiency |
+|------|-----------:|
+| String | 97% |
+
+### 中文
+逆变器把直流电
+转换为交流电。
+
+## Costs
+
+---
+
+> Quoted advice: compare prices.
+
+```
+price = panels * 120
+```
+
+12
+
+© 2024 ACME. All rights reserved.
+"""
+
+
+def test_markdown_sections_lists_tables_and_inline_markup(tmp_path: Path) -> None:
+    doc = read(write(tmp_path / "notes.md", MARKDOWN.encode()))
+    assert (doc.format, doc.title, doc.tags, doc.encoding) == (
+        "markdown",
+        "Inverter notes",
+        ("solar", "power"),
+        "utf-8",
+    )
+    assert doc.blocks == (
+        Block(
+            "An inverter converts direct current to AC. Second line of the same paragraph.",
+            ("Inverters",),
+        ),
+        Block("String inverter\nMicroinverter\nwith optimiser", ("Inverters", "Types")),
+        Block("Type | Efficiency\nString | 97%", ("Inverters", "Types")),
+        Block("逆变器把直流电转换为交流电。", ("Inverters", "Types", "中文")),
+        Block("Quoted advice: compare prices.", ("Inverters", "Costs")),
+        Block("price = panels * 120", ("Inverters", "Costs")),
+    )
+    assert not any("#" in b.text or "**" in b.text or "](" in b.text for b in doc.blocks)
+
+
+def test_markdown_title_from_first_h1_else_the_file_name(tmp_path: Path) -> None:
+    doc = read(write(tmp_path / "guide.markdown", b"# Setup Guide\n\nInstall it.\n\n## Linux\n\nUse apt.\n"))
+    assert doc.title == "Setup Guide"
+    assert doc.blocks == (Block("Install it."), Block("Use apt.", ("Linux",)))
+    doc = read(write(tmp_path / "faq.md", b"## Why?\n\nBecause.\n"))
+    assert doc.title == "faq" and doc.blocks == (Block("Because.", ("Why?",)),)
+
+
+def test_txt_with_markdown_headings_is_markdown(tmp_path: Path) -> None:
+    doc = read(
+        write(tmp_path / "inverter.txt", b"## Inverter\n\nIt converts DC to AC.\n\n#hashtag stays text\n")
+    )
+    assert doc.format == "markdown"
+    assert doc.blocks == (
+        Block("It converts DC to AC.", ("Inverter",)),
+        Block("#hashtag stays text", ("Inverter",)),
+    )
+
+
+def test_plain_text_paragraphs_and_front_matter_title(tmp_path: Path) -> None:
+    text = "---\ntitle: Plain notes\n---\nfirst line\nsecond line\n\n\n中文第一行\n第二行\n\n---\n"
+    doc = read(write(tmp_path / "plain.txt", text.encode()))
+    assert (doc.format, doc.title) == ("text", "Plain notes")
+    assert doc.blocks == (Block("first line second line"), Block("中文第一行第二行"))
+    # "---" around a paragraph is a Markdown rule, not front matter.
+    doc = read(write(tmp_path / "rules.txt", b"---\nJust a paragraph.\n---\n"))
+    assert (doc.title, doc.paragraphs) == ("rules", ("Just a paragraph.",))
+
+
+def test_seed_article_reads_as_before() -> None:
+    doc = read_document(SEED_DOCS / f"{SEED_ID}.txt", SEED_DOCS)
+    assert (doc.format, doc.encoding, doc.path, len(doc.blocks)) == ("article", "utf-8", f"{SEED_ID}.txt", 17)
+    assert all(b.section == () and b.page is None for b in doc.blocks)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Encodings
+
+ZH = "逆变器把太阳能电池板产生的直流电转换为家庭使用的交流电，微型逆变器安装在每块电池板背后。"
+ZH_HANT = "逆變器把太陽能電池板產生的直流電轉換為家庭使用的交流電，微型逆變器安裝在每塊電池板背後。"
+EN = "Café owners in Zürich said the naïve façade cost €120 — more than expected."
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "encoding"),
+    [
+        (ZH, ZH.encode("gbk"), "gb18030"),
+        (ZH + "㐀", (ZH + "㐀").encode("gb18030"), "gb18030"),  # U+3400: GB18030 has it, GBK does not
+        (ZH_HANT, ZH_HANT.encode("big5"), "big5"),
+        (ZH, codecs.BOM_UTF16_LE + ZH.encode("utf-16-le"), "utf-16-le"),
+        (ZH, codecs.BOM_UTF16_BE + ZH.encode("utf-16-be"), "utf-16-be"),
+        (EN + "\n\n" + ZH, (EN + "\n\n" + ZH).encode("utf-16-le"), "utf-16-le"),  # no BOM
+        (ZH, codecs.BOM_UTF8 + ZH.encode(), "utf-8"),
+        (ZH, ZH.encode(), "utf-8"),
+        (EN, EN.encode("cp1252"), "cp1252"),
+    ],
+    ids=[
+        "gbk",
+        "gb18030",
+        "big5",
+        "utf16le-bom",
+        "utf16be-bom",
+        "utf16le-nobom",
+        "utf8-bom",
+        "utf8",
+        "cp1252",
+    ],
+)
+def test_decode_text(text: str, data: bytes, encoding: str, tmp_path: Path) -> None:
+    assert decode_text(data) == (text, encoding)
+    doc = read(write(tmp_path / "a.txt", data))
+    assert (doc.encoding, doc.paragraphs) == (encoding, tuple(text.split("\n\n")))
+
+
+def test_utf8_bom_is_stripped_from_the_title_too(tmp_path: Path) -> None:
+    doc = read(write(tmp_path / "bom.md", codecs.BOM_UTF8 + "# 标题\n\n正文。\n".encode()))
+    assert (doc.title, doc.paragraphs, doc.encoding) == ("标题", ("正文。",), "utf-8")
+
+
+def test_binary_and_undecodable_data_is_refused() -> None:
+    with pytest.raises(UnreadableDocumentError, match=r"^binary data, not text \(it holds NUL bytes\)$"):
+        decode_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
+    with pytest.raises(UnreadableDocumentError, match=r"^binary data, not text \(control"):
+        decode_text(bytes(range(1, 32)) * 10)
+    with pytest.raises(UnreadableDocumentError, match=r"^cannot detect the text encoding \(tried UTF-8"):
+        decode_text(random.Random(1).randbytes(4000).replace(b"\x00", b"\x01"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Refusals and the folder
+
+
+def test_empty_and_whitespace_files_are_refused(tmp_path: Path) -> None:
+    err = refusal(write(tmp_path / "empty.txt", b""))
+    assert (err.code, err.reason) == ("empty", "empty file")
+    err = refusal(write(tmp_path / "blank.md", b" \n\t\n"))
+    assert (err.code, err.reason) == ("empty", "empty file")
+    err = refusal(write(tmp_path / "only-heading.md", b"# Title\n\n## Section\n\n- - -\n\n12\n"))
+    assert (err.code, err.reason) == ("empty", "no text to index: the file holds no paragraphs")
+
+
+def test_unknown_suffix_is_refused_with_the_supported_list(tmp_path: Path) -> None:
+    err = refusal(write(tmp_path / "data.xyz", b"hello"))
+    assert err.code == "unsupported_type"
+    assert (
+        err.reason == "unsupported file type .xyz (supported: .docx, .htm, .html, .markdown, .md, .pdf, .txt)"
+    )
+    assert refusal(write(tmp_path / "README", b"hello")).reason.startswith(
+        "unsupported file type (no suffix)"
+    )
+
+
+@pytest.mark.parametrize("suffix", sorted(FORMATS))
+def test_random_bytes_are_refused_never_crash(suffix: str, tmp_path: Path) -> None:
+    rng = random.Random(suffix)
+    for i in range(20):
+        path = write(tmp_path / f"r{i}{suffix}", rng.randbytes(rng.choice([200, 2000, 20000])))
+        assert refusal(path).code in ("undecodable", "corrupt", "no_text", "empty")
+
+
+def test_damaged_pdf_and_docx_never_crash(tmp_path: Path) -> None:
+    rng = random.Random(9)
+    originals = {
+        ".pdf": make_pdf(tmp_path / "o.pdf", REPORT, title="T").read_bytes(),
+        ".docx": make_docx(tmp_path / "o.docx").read_bytes(),
+    }
+    outcomes = set()
+    for i in range(40):
+        suffix = ".pdf" if i % 2 else ".docx"
+        data = bytearray(originals[suffix])
+        for _ in range(rng.randint(1, 30)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path = write(tmp_path / f"d{i}{suffix}", bytes(data[: rng.randint(len(data) // 2, len(data))]))
+        try:
+            outcomes.add(read(path).format)
+        except UnreadableDocumentError as exc:
+            outcomes.add(exc.code)
+    assert "corrupt" in outcomes
+
+
+def test_blocks_that_are_noise_are_not_emitted() -> None:
+    for noise in (
+        "12",
+        "- 3 -",
+        "Page 4 of 10",
+        "第 5 页",
+        "iv",
+        "* * *",
+        "—",
+        "Copyright © 2024 ACME",
+        "版权所有",
+    ):
+        assert is_noise(noise), noise
+    for text in ("In 2024 sales rose.", "第五章", "Copyright law protects authors' works in most countries."):
+        assert not is_noise(text), text
+
+
+def test_join_lines_reflows_cjk_and_latin() -> None:
+    assert join_lines(["中文第一行", "第二行"]) == "中文第一行第二行"
+    assert join_lines(["first", "second"]) == "first second"
+    assert join_lines(["alter-", "nating"], dehyphenate=True) == "alternating"
+    assert join_lines(["Jean-", "Pierre"], dehyphenate=True) == "Jean-Pierre"
+    assert join_lines(["well-", "known"]) == "well- known"  # Markdown and text: a hyphen is the author's
+    assert join_lines(["使用", "Python", "编程"]) == "使用Python编程"
+
+
+def test_document_files_lists_every_file_but_hidden_ones(tmp_path: Path) -> None:
+    for name in ("a.txt", "b.xyz", "sub/c.pdf", ".hidden.txt", ".git/config", "~$lock.docx", "README"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [f.rel for f in scan_folder(tmp_path)] == [
+        "README",
+        "a.txt",
+        "b.xyz",
+        "sub/c.pdf",
+    ]
