@@ -1,4 +1,5 @@
-"""The chat page: ``GET /``, its static files, and the streaming answer ``POST /api/ask/stream``.
+"""The chat page: ``GET /``, its static files, its example questions ``GET /api/examples``, the offline API
+docs ``/docs``, and the streaming answer ``POST /api/ask/stream``.
 
 The stream is a text/event-stream of
 
@@ -19,18 +20,20 @@ import asyncio
 import json
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import PipelineDep, require_json
-from service.schemas import AskRequest, AskResponse, ErrorResponse
+from service.examples import ExampleCache
+from service.schemas import AskRequest, AskResponse, ErrorResponse, ExampleOut, ExamplesResponse
 from service.views import ask_response
 
 log = logging.getLogger("citeqa")
@@ -47,6 +50,41 @@ router = APIRouter()
 @router.get("/", include_in_schema=False)
 async def index_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+_examples_lock = threading.Lock()
+
+
+def get_examples(request: Request) -> ExampleCache:
+    """The app's example cache, made on first use."""
+    with _examples_lock:
+        cache: ExampleCache | None = getattr(request.app.state, "examples", None)
+        if cache is None:
+            cache = request.app.state.examples = ExampleCache()
+    return cache
+
+
+@router.get("/api/examples", response_model=ExamplesResponse)
+async def examples(
+    pipeline: PipelineDep, cache: Annotated[ExampleCache, Depends(get_examples)]
+) -> ExamplesResponse:
+    """Example questions for the chat page, made from the served documents' titles and section headings
+    and kept only if CiteQA answers them (grounded, citing the document they came from); possibly none.
+    Computed once per index generation: the first request after a change waits for them."""
+    generation, found = await run_in_threadpool(cache.get, pipeline)
+    return ExamplesResponse(
+        examples=[
+            ExampleOut(
+                question=e.question,
+                lang=e.lang,
+                document_id=e.document_id,
+                title=e.title,
+                section=list(e.section),
+            )
+            for e in found
+        ],
+        generation=generation,
+    )
 
 
 def mount_static(app: FastAPI) -> None:
