@@ -89,11 +89,14 @@ async def examples(
 
 def mount_static(app: FastAPI) -> None:
     """Serve ``service/static`` under ``/static`` (a router cannot mount, so the app factory calls this),
-    and the API docs at ``/docs`` from a local copy of Swagger UI (the swagger-ui-bundle package), so that
-    they work offline: FastAPI's own page loads Swagger UI from a CDN."""
-    from swagger_ui_bundle import swagger_ui_path
+    and the API docs at ``/docs`` from a local copy of Swagger UI, so that they work offline: FastAPI's own
+    page loads Swagger UI from a CDN. The copy is the one the fastapi-offline package ships (Swagger UI 5);
+    swagger-ui-bundle's (Swagger UI 4.15) cannot read FastAPI's OpenAPI 3.1 ("Unable to render this
+    definition")."""
+    from importlib.resources import as_file, files
 
-    app.mount("/static/docs", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    with as_file(files("fastapi_offline") / "static") as docs_assets:  # a plain folder once installed
+        app.mount("/static/docs", StaticFiles(directory=docs_assets), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
@@ -103,7 +106,7 @@ def mount_static(app: FastAPI) -> None:
             title=f"{app.title} API",
             swagger_js_url="/static/docs/swagger-ui-bundle.js",
             swagger_css_url="/static/docs/swagger-ui.css",
-            swagger_favicon_url="/static/docs/favicon-32x32.png",
+            swagger_favicon_url="/static/docs/favicon.png",
         )
 
 
