@@ -52,6 +52,15 @@ class PassageOut(BaseModel):
     start: int = Field(description="Offset of the passage text in its paragraph.")
     end: int
     highlight: list[Span] = Field(description="The best-matching sentence(s), as offsets into `text`.")
+    section: list[str] = Field(
+        default_factory=list,
+        description="The headings above the passage in its document, outermost first (empty when the "
+        "document has none).",
+    )
+    page: int | None = Field(default=None, description="1-based page of paged formats (PDF); else null.")
+    lang: str = Field(
+        default="und", description="The passage's language as its script tells: `zh`, `en` or `und`."
+    )
 
 
 class RetrieveResponse(BaseModel):
@@ -155,6 +164,22 @@ class ReloadResponse(BaseModel):
     passages: int = Field(description="Passages in the index now served.")
     model: str
     index_fresh: bool = Field(description="The served index matches the documents folder as it is now.")
+
+
+class ExampleOut(BaseModel):
+    question: str = Field(description="A question made from the document's title or a section heading.")
+    lang: str = Field(description="Its language (the document's): `zh` or `en`.")
+    document_id: str = Field(description="The document it was made from, which the answer cites.")
+    title: str
+    section: list[str] = Field(description="The section it was made from (empty for the title).")
+
+
+class ExamplesResponse(BaseModel):
+    examples: list[ExampleOut] = Field(
+        description="Example questions that CiteQA answers from the served documents, grounded and citing "
+        "the document they were made from; empty when it could make none."
+    )
+    generation: int = Field(description="The index generation they were made for.")
 
 
 class ErrorResponse(BaseModel):

@@ -20,6 +20,9 @@ def passage_out(p: RankedPassage) -> PassageOut:
         start=passage.start,
         end=passage.end,
         highlight=[Span(start=s, end=e) for s, e in p.highlight],
+        section=list(passage.section),
+        page=passage.page,
+        lang=passage.lang,
     )
 
 

@@ -1,4 +1,5 @@
-"""The chat page: ``GET /``, its static files, and the streaming answer ``POST /api/ask/stream``.
+"""The chat page: ``GET /``, its static files, its example questions ``GET /api/examples``, the offline API
+docs ``/docs``, and the streaming answer ``POST /api/ask/stream``.
 
 The stream is a text/event-stream of
 
@@ -19,18 +20,20 @@ import asyncio
 import json
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import PipelineDep, require_json
-from service.schemas import AskRequest, AskResponse, ErrorResponse
+from service.examples import ExampleCache
+from service.schemas import AskRequest, AskResponse, ErrorResponse, ExampleOut, ExamplesResponse
 from service.views import ask_response
 
 log = logging.getLogger("citeqa")
@@ -49,13 +52,51 @@ async def index_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+_examples_lock = threading.Lock()
+
+
+def get_examples(request: Request) -> ExampleCache:
+    """The app's example cache, made on first use."""
+    with _examples_lock:
+        cache: ExampleCache | None = getattr(request.app.state, "examples", None)
+        if cache is None:
+            cache = request.app.state.examples = ExampleCache()
+    return cache
+
+
+@router.get("/api/examples", response_model=ExamplesResponse)
+async def examples(
+    pipeline: PipelineDep, cache: Annotated[ExampleCache, Depends(get_examples)]
+) -> ExamplesResponse:
+    """Example questions for the chat page, made from the served documents' titles and section headings
+    and kept only if CiteQA answers them (grounded, citing the document they came from); possibly none.
+    Computed once per index generation: the first request after a change waits for them."""
+    generation, found = await run_in_threadpool(cache.get, pipeline)
+    return ExamplesResponse(
+        examples=[
+            ExampleOut(
+                question=e.question,
+                lang=e.lang,
+                document_id=e.document_id,
+                title=e.title,
+                section=list(e.section),
+            )
+            for e in found
+        ],
+        generation=generation,
+    )
+
+
 def mount_static(app: FastAPI) -> None:
     """Serve ``service/static`` under ``/static`` (a router cannot mount, so the app factory calls this),
-    and the API docs at ``/docs`` from a local copy of Swagger UI (the swagger-ui-bundle package), so that
-    they work offline: FastAPI's own page loads Swagger UI from a CDN."""
-    from swagger_ui_bundle import swagger_ui_path
+    and the API docs at ``/docs`` from a local copy of Swagger UI, so that they work offline: FastAPI's own
+    page loads Swagger UI from a CDN. The copy is the one the fastapi-offline package ships (Swagger UI 5);
+    swagger-ui-bundle's (Swagger UI 4.15) cannot read FastAPI's OpenAPI 3.1 ("Unable to render this
+    definition")."""
+    from importlib.resources import as_file, files
 
-    app.mount("/static/docs", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    with as_file(files("fastapi_offline") / "static") as docs_assets:  # a plain folder once installed
+        app.mount("/static/docs", StaticFiles(directory=docs_assets), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
@@ -65,7 +106,7 @@ def mount_static(app: FastAPI) -> None:
             title=f"{app.title} API",
             swagger_js_url="/static/docs/swagger-ui-bundle.js",
             swagger_css_url="/static/docs/swagger-ui.css",
-            swagger_favicon_url="/static/docs/favicon-32x32.png",
+            swagger_favicon_url="/static/docs/favicon.png",
         )
 
 

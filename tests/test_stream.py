@@ -99,9 +99,12 @@ def test_stream_wants_a_json_body(client: TestClient) -> None:
 def test_chat_page_and_its_static_files_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/app.js"' in page.text and 'href="/static/style.css"' in page.text
-    js = client.get("/static/app.js")
-    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert 'href="/static/style.css"' in page.text
+    for script in ("app.js", "documents.js"):
+        assert f'<script type="module" src="/static/{script}">' in page.text
+    for script in ("app.js", "documents.js", "dom.js"):  # modules need a JavaScript content type
+        js = client.get(f"/static/{script}")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert client.get("/static/style.css").headers["content-type"].startswith("text/css")
     assert client.get("/static/missing.js").status_code == 404
     paths = client.get("/openapi.json").json()["paths"]

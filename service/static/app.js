@@ -1,10 +1,12 @@
 // CiteQA chat page: asks POST /api/ask/stream, reads the server-sent events with
 // fetch + ReadableStream (EventSource cannot POST), renders cited answers, and keeps
-// the conversation in localStorage so a reload restores it. No build step, no dependencies.
-"use strict";
+// the conversation in localStorage so a reload restores it. No build step, no dependencies
+// (an ES module: strict, deferred). The Documents panel is documents.js.
+import { errorBody, h, langOf, placeParts } from "./dom.js";
 
 (() => {
   const ASK_URL = "/api/ask/stream";
+  const EXAMPLES_URL = "/api/examples";
   const TOP_K = 5;
   const STORAGE_KEY = "citeqa.conversation.v1";
   const MAX_TURNS = 50; // oldest turns are dropped beyond this, to stay well inside the storage quota
@@ -18,6 +20,7 @@
   const progressText = $("progress-text");
   const conversation = $("conversation");
   const emptyState = $("empty-state");
+  const examples = $("examples");
   const clearButton = $("clear");
   const dialog = $("passage-dialog");
 
@@ -26,33 +29,7 @@
   let turns = loadTurns();
   let busy = false;
 
-  // ---- small DOM helpers -------------------------------------------------------------
-
-  function h(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "dataset") Object.assign(node.dataset, value);
-      else if (key === "text") node.textContent = value;
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  const CJK = /[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]/g;
-  const LATIN = /[A-Za-z]/g;
-
-  /** The language a text is mostly written in, so the browser picks Chinese glyph forms. */
-  function langOf(text) {
-    const cjk = (text.match(CJK) || []).length;
-    const latin = (text.match(LATIN) || []).length;
-    return cjk > 0 && cjk * 3 >= latin ? "zh-CN" : "en";
-  }
+  // ---- small helpers ---------------------------------------------------------------------
 
   function formatScore(score) {
     return typeof score === "number" && Number.isFinite(score) ? score.toFixed(3) : "n/a";
@@ -147,7 +124,7 @@
         type: "button",
         class: "cite",
         "aria-haspopup": "dialog",
-        "aria-label": `Source ${passage.rank}: ${passage.title}, paragraph ${passage.paragraph}`,
+        "aria-label": `Source ${passage.rank}: ${[passage.title, ...placeParts(passage)].join(", ")}`,
         dataset: { turn: turn.id, rank: String(passage.rank) },
       },
       `[${passage.rank}]`,
@@ -197,8 +174,7 @@
         h("span", { class: "source-head" },
           h("span", { class: "badge" }, `[${passage.rank}]`),
           h("span", { class: "source-title", lang: langOf(passage.title) }, passage.title)),
-        h("span", { class: "source-meta" },
-          `Paragraph ${passage.paragraph} · ${scoreLabel(passage)}`),
+        h("span", { class: "source-meta" }, [...placeParts(passage), scoreLabel(passage)].join(" · ")),
         h("span", { class: "source-snippet", lang: langOf(snippet) }, snippet),
       ),
     );
@@ -333,6 +309,12 @@
     $("passage-title").textContent = passage.title;
     $("passage-title").lang = langOf(passage.title);
     $("passage-rank").textContent = `[${passage.rank}]`;
+    const section = Array.isArray(passage.section) ? passage.section.filter(Boolean) : [];
+    $("passage-section").hidden = section.length === 0;
+    $("passage-section").textContent = section.join(" › ");
+    $("passage-section").lang = langOf(section.join(" "));
+    $("passage-page").hidden = !Number.isInteger(passage.page);
+    $("passage-page").textContent = Number.isInteger(passage.page) ? `Page ${passage.page}` : "";
     $("passage-paragraph").textContent = `Paragraph ${passage.paragraph}`;
     const label = scoreLabel(passage);
     $("passage-score").textContent = label[0].toUpperCase() + label.slice(1);
@@ -407,20 +389,7 @@
 
   async function httpError(response) {
     const status = response.status;
-    let code = "";
-    let detail = "";
-    try {
-      const body = await response.clone().json();
-      if (body && typeof body.detail === "string") {
-        detail = body.detail;
-        code = typeof body.error === "string" ? body.error : "";
-      } else if (body && Array.isArray(body.detail)) {
-        // FastAPI's default validation body: a list of {loc, msg}.
-        detail = body.detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
-      }
-    } catch {
-      detail = (await response.text().catch(() => "")).trim().slice(0, 300);
-    }
+    const { code, detail } = errorBody(await response.text().catch(() => ""));
     return {
       kind: status >= 400 && status < 500 ? "rejected" : "server",
       title: titleForStatus(status),
@@ -577,12 +546,34 @@
     }
   });
 
-  for (const button of document.querySelectorAll(".suggestion")) {
-    button.addEventListener("click", () => {
-      input.value = button.textContent;
-      submit();
-    });
+  // ---- example questions: made by the server from the documents it serves, or none -------------
+
+  async function loadExamples() {
+    let found = [];
+    try {
+      const response = await fetch(EXAMPLES_URL, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const body = await response.json();
+        found = Array.isArray(body.examples) ? body.examples : [];
+      }
+    } catch {
+      found = []; // no examples is a fine page; the question box works without them
+    }
+    examples.replaceChildren(...found.map((example) => h("li", {},
+      h("button", { type: "button", class: "suggestion", lang: langOf(example.question) }, example.question))));
+    $("examples-lead").hidden = found.length === 0;
+    $("examples-none").hidden = found.length > 0;
   }
+
+  examples.addEventListener("click", (event) => {
+    const button = event.target.closest("button.suggestion");
+    if (!button || busy) return;
+    input.value = button.textContent;
+    submit();
+  });
+
+  // documents.js tells when an upload or a removal has changed the served collection.
+  document.addEventListener("citeqa:collection-changed", () => loadExamples());
 
   clearButton.addEventListener("click", () => {
     if (busy) return;
@@ -601,5 +592,6 @@
   });
 
   renderAll();
+  loadExamples();
   if (conversation.lastElementChild) window.scrollTo(0, document.documentElement.scrollHeight);
 })();

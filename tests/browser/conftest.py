@@ -1,18 +1,21 @@
 """Browser tests: the real server in a subprocess, driven through Debian's Chromium by Playwright.
 
 Needs ``apt-get install chromium fonts-noto-cjk`` and ``pip install playwright`` (the dev extras);
-Playwright never downloads a browser here. The server builds its own index in a temporary folder
-and listens on loopback only.
+Playwright never downloads a browser here. Each server serves a private copy of the documents folder (tests
+upload and remove documents; the repository's ``documents/`` is never written), builds its own index in a
+temporary folder and listens on loopback only.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +38,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = REPO / "tests" / "artifacts" / "screenshots"
-STARTUP_SECONDS = 300  # a loaded 2-core machine needs minutes to load the model and build the index
+STARTUP_SECONDS = 300  # the model loads and the index builds first, on a shared 2-core machine
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
-_server_log: Path | None = None
+_server_logs: list[Path] = []
 
 
 def _free_port() -> int:
@@ -49,50 +52,62 @@ def _free_port() -> int:
         return port
 
 
-def _log_tail(limit: int = 6000) -> str:
-    if _server_log is None or not _server_log.exists():
+def _log_tail(log: Path, limit: int = 6000) -> str:
+    if not log.exists():
         return "(no server log)"
-    text = _server_log.read_text(encoding="utf-8", errors="replace")
+    text = log.read_text(encoding="utf-8", errors="replace")
     return text[-limit:]
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-    """A failing browser test shows the server's log beside its own output."""
+    """A failing browser test shows the servers' logs beside its own output."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and _server_log is not None:
-        report.sections.append(("citeqa server log (tail)", _log_tail()))
+    if report.failed:
+        for log in _server_logs:
+            report.sections.append((f"citeqa server log (tail) {log.parent.name}", _log_tail(log)))
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start ``citeqa serve`` on a free loopback port with an index of its own; yield its base URL."""
-    global _server_log
-    tmp = tmp_path_factory.mktemp("browser-server")
-    _server_log = tmp / "server.log"
+def private_documents(tmp: Path) -> Path:
+    """A copy of the repository's documents folder that a server may change."""
+    target = tmp / "documents"
+    shutil.copytree(REPO / "documents", target)
+    return target
+
+
+@contextmanager
+def running_server(tmp: Path, documents: Path) -> Iterator[str]:
+    """``citeqa serve`` on a free loopback port over ``documents``, with an index of its own in ``tmp``;
+    yields its base URL and stops it afterwards."""
+    log_path = tmp / "server.log"
+    _server_logs.append(log_path)
     port = _free_port()
     env = os.environ | {
         "CITEQA_INDEX_DIR": str(tmp / "index"),
-        "CITEQA_DOCUMENTS_DIR": str(REPO / "documents"),
+        "CITEQA_DOCUMENTS_DIR": str(documents),
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with _server_log.open("wb") as log:
+    with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode} during start-up:\n{_log_tail()}")
+                pytest.fail(
+                    f"the server exited with {proc.returncode} during start-up:\n{_log_tail(log_path)}"
+                )
             try:
                 if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /healthz within {STARTUP_SECONDS} s:\n{_log_tail()}")
+                pytest.fail(
+                    f"the server did not answer /healthz within {STARTUP_SECONDS} s:\n{_log_tail(log_path)}"
+                )
             time.sleep(0.5)
         yield base
     finally:
@@ -102,6 +117,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+        _server_logs.remove(log_path)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The chat tests' server: the seed corpus (a private copy); yields its base URL."""
+    tmp = tmp_path_factory.mktemp("browser-server")
+    with running_server(tmp, private_documents(tmp)) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
@@ -122,10 +146,11 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, server: str) -> Iterator[Page]:
-    """A fresh desktop-sized page (own localStorage) at the chat page; uncaught JS errors fail the test."""
-    context = browser.new_context(viewport=DESKTOP, base_url=server, locale="zh-CN")
+@contextmanager
+def chat_page(browser: Browser, base: str, viewport: dict[str, int] = DESKTOP) -> Iterator[Page]:
+    """A fresh page (own localStorage) at the chat page of ``base``; uncaught JS errors and CSP violations
+    fail the test."""
+    context = browser.new_context(viewport=viewport, base_url=base, locale="zh-CN")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -140,6 +165,13 @@ def page(browser: Browser, server: str) -> Iterator[Page]:
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    """A fresh desktop-sized chat page on the chat tests' server."""
+    with chat_page(browser, server) as page:
+        yield page
 
 
 @pytest.fixture(scope="session")

@@ -281,3 +281,63 @@ def test_layout_fits_the_window(page: Page, screenshots: Path, name: str, viewpo
     expect(page.locator("#passage-dialog")).to_be_visible()
     no_horizontal_scroll(page)
     page.screenshot(path=screenshots / f"{name}-passage.png")
+
+
+def test_the_example_questions_come_from_the_served_corpus_and_are_answered(page: Page, server: str) -> None:
+    examples = httpx.get(f"{server}/api/examples", timeout=120).json()["examples"]
+    assert examples, "the seed article's title makes at least one answered question"
+    buttons = page.locator("#examples button.suggestion")
+    expect(buttons).to_have_text([e["question"] for e in examples], timeout=ANSWER_SECONDS)
+    expect(page.locator("#examples-lead")).to_be_visible()
+    buttons.first.click()
+    turn = page.locator("#conversation > .turn").last
+    expect(turn).to_have_attribute("data-state", "answered", timeout=ANSWER_SECONDS)
+    expect(turn.locator(".question-text")).to_have_text(examples[0]["question"])
+    expect(turn.locator(".answer")).not_to_have_class(re.compile("abstained"))
+    expect(turn.locator(".source-card.cited").first).to_contain_text(examples[0]["title"])
+    expect(page.locator("#empty-state")).to_be_hidden()
+
+
+def test_without_examples_the_page_offers_none(page: Page) -> None:
+    page.route("**/api/examples", lambda route: route.fulfill(json={"examples": [], "generation": 1}))
+    page.reload()
+    empty = page.locator("#empty-state")
+    expect(empty).to_have_text("Ask a question about the documents.", use_inner_text=True)
+    expect(page.locator("#examples button")).to_have_count(0)
+
+
+def test_a_citation_shows_the_section_and_page_of_its_passage(page: Page, server: str) -> None:
+    """A passage from a paged, sectioned document (as a PDF gives): its section path and page are shown on
+    the source card, in the passage dialog and in the citation's accessible name."""
+    response = httpx.post(f"{server}/api/ask", json={"question": HEMA_ZH}, timeout=60).json()
+    for passage in response["passages"]:
+        passage.update(section=["应急保障", "社会力量"], page=4)
+    body = "".join(
+        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        for name, data in [("passages", {"passages": response["passages"]}), ("done", response)]
+    )
+    page.route(
+        "**/api/ask/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    turn = ask(page, HEMA_ZH)
+    card = turn.locator(".source-card.cited").first
+    expect(card.locator(".source-meta")).to_have_text(
+        re.compile(r"^应急保障 › 社会力量 · Page 4 · Paragraph 2 · similarity 0\.\d{3}$")
+    )
+    marker = turn.locator(".answer-text button.cite").first
+    name = rf"^Source \d: {re.escape(TITLE)}, 应急保障 › 社会力量, Page 4, Paragraph 2$"
+    expect(marker).to_have_attribute("aria-label", re.compile(name))
+    marker.click()
+    dialog = page.locator("#passage-dialog")
+    expect(dialog.locator("#passage-section")).to_have_text("应急保障 › 社会力量")
+    expect(dialog.locator("#passage-page")).to_have_text("Page 4")
+    expect(dialog.locator("#passage-paragraph")).to_have_text("Paragraph 2")
+    page.keyboard.press("Escape")
+
+    # A passage without a place (the article has no headings or pages) shows neither.
+    page.unroute("**/api/ask/stream")
+    turn = ask(page, HEMA_ZH)
+    turn.locator(".answer-text button.cite").first.click()
+    expect(dialog.locator("#passage-section")).to_be_hidden()
+    expect(dialog.locator("#passage-page")).to_be_hidden()
