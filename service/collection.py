@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from index.errors import CiteQAError, FileTooLargeError
 from index.folder import remove_document, store_files
 from index.ingest import ProgressSink, UpdateReport, folder_changes, folder_signature, scan_folder
-from index.store import DocumentRecord, Manifest, read_manifest
+from index.store import MANIFEST, DocumentRecord, Manifest, read_manifest
 from service.deps import PipelineDep, SettingsDep
 from service.jobs import FileResult, Job, JobKind, JobManager
 from service.pipeline import Pipeline, update
@@ -58,6 +58,7 @@ class Collection:
         self.app = app
         self.settings = settings
         self._failed_signature: tuple[tuple[str, int, int], ...] | None = None
+        self._manifest_mtime: int | None = None
         self.jobs = JobManager(
             self._update,
             self._committed,
@@ -91,21 +92,30 @@ class Collection:
 
     def _check(self) -> Literal["sync", "reload"] | None:
         served = self.pipeline.retriever.saved.manifest
-        try:
-            disk = read_manifest(self.settings.resolved_index_dir)
-        except CiteQAError:
-            disk = None
-        if (
-            disk is not None
-            and disk.generation != served.generation
-            and disk.model_fingerprint == served.model_fingerprint
-        ):
+        if self._newer_index_on_disk(served):
             return "reload"
         if not folder_changes(self.settings.documents_dir, served):
             return None
         if self._failed_signature is not None and self._signature() == self._failed_signature:
             return None  # the last update of this very folder failed: wait for a change before retrying
         return "sync"
+
+    def _newer_index_on_disk(self, served: Manifest) -> bool:
+        """Another process committed a generation this server does not serve (the manifest is parsed only
+        when its mtime moved)."""
+        path = self.settings.resolved_index_dir / MANIFEST
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return False
+        if mtime == self._manifest_mtime:
+            return False
+        try:
+            disk = read_manifest(self.settings.resolved_index_dir)
+        except CiteQAError:
+            return False
+        self._manifest_mtime = mtime
+        return disk.generation != served.generation and disk.model_fingerprint == served.model_fingerprint
 
     def start(self) -> None:
         self.jobs.start()
