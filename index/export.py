@@ -15,16 +15,24 @@ takes ``inputs_embeds`` and the encoder looks the rows up itself, from 4-bit blo
 (the default model: 54 MB) and from a memory-mapped float32 ``.npy`` otherwise. Position and token-type
 embeddings, LayerNorms and biases stay float32 in the graph.
 
+Tokenizer: the ``tokenizers`` Unigram model of a 250k-piece vocabulary holds about 280 MB in memory (a
+hash map per trie node); the same pieces, scores and normalisation as a sentencepiece model hold 60 MB
+and tokenize 5x faster. For a Unigram tokenizer with a precompiled normalisation map and Metaspace
+pre-tokenizer (XLM-R's family, e5's) the export writes ``tokenizer.model`` too; on all 6,993 XQuAD,
+CMRC 2018 and seed texts (stripped, as CiteQA embeds them) it gives the same ids as ``tokenizer.json``.
+
 Folder: ``model.onnx``, ``embeddings.q4.npy`` + ``embeddings.scales.npy`` (or ``embeddings.f32.npy``),
-``tokenizer.json``, ``encoder.json`` (prompts, window, dimension, pad id, backend) and the completion
-marker, written last.
+``tokenizer.json`` (+ ``tokenizer.model``), ``encoder.json`` (prompts, window, dimension, special ids,
+tokenizer, backend) and the completion marker, written last.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
+import struct
 import tempfile
 import time
 import warnings
@@ -36,7 +44,7 @@ import numpy as np
 
 from index.errors import ModelError
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: a sentencepiece tokenizer where it tokenizes exactly like tokenizer.json
 ONNX_BACKENDS = ("onnx", "onnx-int8", "onnx-q4")
 MARKER_NAME = ".citeqa-complete.json"
 ENCODER_CONFIG = "encoder.json"
@@ -117,7 +125,7 @@ def export_folder(source: Path | str, out_dir: Path, backend: str, *, fingerprin
     else:
         _quantize_matmul_q4(fp32, out_dir / "model.onnx")
         fp32.unlink()
-    _write_tokenizer(model, out_dir)
+    tokenizer = _write_tokenizer(model, out_dir)
     prompts = dict(model.prompts or {})
     _write_json(
         out_dir / ENCODER_CONFIG,
@@ -127,6 +135,9 @@ def export_folder(source: Path | str, out_dir: Path, backend: str, *, fingerprin
             "max_seq_length": int(model.max_seq_length or 512),
             "prompts": prompts,
             "pad_token_id": int(model.tokenizer.pad_token_id or 0),
+            "bos_token_id": _special_id(model.tokenizer, "bos_token_id", "cls_token_id"),
+            "eos_token_id": _special_id(model.tokenizer, "eos_token_id", "sep_token_id"),
+            "tokenizer": tokenizer,
             "embeddings": table,
         },
     )
@@ -324,12 +335,90 @@ def _quantize_matmul_q4(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
-def _write_tokenizer(model: Any, out_dir: Path) -> None:
+def _write_tokenizer(model: Any, out_dir: Path) -> str:
+    """``tokenizer.json``, and ``tokenizer.model`` where sentencepiece can stand for it; returns which the
+    encoder loads (``sentencepiece`` or ``tokenizers``)."""
     tokenizer = model.tokenizer
     backend = getattr(tokenizer, "backend_tokenizer", None) or getattr(tokenizer, "_tokenizer", None)
     if backend is None:
         raise ModelError("the ONNX backends need a fast (tokenizers) tokenizer; this model has none")
     backend.save(str(out_dir / "tokenizer.json"))
+    proto = sentencepiece_model(json.loads((out_dir / "tokenizer.json").read_text(encoding="utf-8")))
+    if proto is None:
+        return "tokenizers"
+    (out_dir / "tokenizer.model").write_bytes(proto)
+    return "sentencepiece"
+
+
+def _special_id(tokenizer: Any, *names: str) -> int | None:
+    for name in names:
+        value = getattr(tokenizer, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def sentencepiece_model(tokenizer_json: dict[str, Any]) -> bytes | None:
+    """A serialized sentencepiece ``ModelProto`` with the pieces, scores and normalisation of a
+    ``tokenizers`` Unigram tokenizer, or None when the tokenizer is of another kind.
+
+    Fields written (sentencepiece_model.proto): ``pieces`` (1: piece, 2: score, 3: type), ``trainer_spec``
+    (3: model type UNIGRAM, 40-43: unk/bos/eos/pad ids) and ``normalizer_spec`` (1: name, 2: precompiled
+    charsmap, 3: add dummy prefix, 4: remove extra whitespaces, 5: escape whitespaces).
+    """
+    model = tokenizer_json.get("model") or {}
+    normalizers = (tokenizer_json.get("normalizer") or {}).get("normalizers") or []
+    pre = tokenizer_json.get("pre_tokenizer") or {}
+    charsmaps = [n.get("precompiled_charsmap") for n in normalizers if n.get("type") == "Precompiled"]
+    if model.get("type") != "Unigram" or model.get("byte_fallback") or len(charsmaps) != 1:
+        return None
+    if pre.get("type") != "Metaspace" or pre.get("replacement") != "\u2581":
+        return None
+    if pre.get("prepend_scheme", "always") != "always":
+        return None
+    # sentencepiece's remove_extra_whitespaces collapses runs of spaces as this Replace does.
+    others = [n for n in normalizers if n.get("type") != "Precompiled"]
+    collapse = {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}
+    if others != [collapse]:
+        return None
+    if not isinstance(model.get("unk_id"), int) or not charsmaps[0]:
+        return None
+    specials = {t["id"] for t in tokenizer_json.get("added_tokens", []) if t.get("special")}
+    ids = {t["content"]: t["id"] for t in tokenizer_json.get("added_tokens", [])}
+    unk = model["unk_id"]
+    out = bytearray()
+    for i, (piece, score) in enumerate(model["vocab"]):
+        kind = 2 if i == unk else 3 if i in specials else 1  # UNKNOWN, CONTROL, NORMAL
+        out += _field(1, _field(1, piece.encode("utf-8")) + _float(2, score) + _int(3, kind))
+    trainer = _int(3, 1) + _int(40, unk)  # UNIGRAM
+    for number, token in ((41, "<s>"), (42, "</s>"), (43, "<pad>")):
+        trainer += _int(number, ids.get(token, -1))
+    out += _field(2, trainer)
+    charsmap = base64.b64decode(charsmaps[0])
+    out += _field(3, _field(1, b"nmt_nfkc") + _field(2, charsmap) + _int(3, 1) + _int(4, 1) + _int(5, 1))
+    return bytes(out)
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # negative int32 fields are 10-byte varints
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _int(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+def _float(number: int, value: float) -> bytes:
+    return _varint(number << 3 | 5) + struct.pack("<f", value)
 
 
 def _write_json(path: Path, obj: Any) -> None:
