@@ -19,7 +19,14 @@ from index.chunk import split_sentences
 from index.embed import Encoder, OnnxEncoder, length_batches, load_encoder
 from index.errors import IndexMismatchError, ModelError
 from index.export import dequantize_q4_rows, quantize_q4
-from index.model import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, backend_fingerprint, model_fingerprint
+from index.model import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    DEFAULT_MODEL,
+    backend_fingerprint,
+    model_fingerprint,
+    prepare_backend,
+)
 from index.store import load_index
 from service.pipeline import Pipeline
 from service.settings import Settings
@@ -195,3 +202,28 @@ def test_export_folders_are_prepared_once(q4: OnnxEncoder) -> None:
     before = {p: p.stat().st_mtime_ns for p in Path(MODELS).glob("*-onnx-q4/*")}
     OnnxEncoder(DEFAULT_MODEL, MODELS, "onnx-q4")  # finds the complete folder, exports nothing
     assert {p: p.stat().st_mtime_ns for p in Path(MODELS).glob("*-onnx-q4/*")} == before
+
+
+def test_sentencepiece_tokenizes_like_tokenizer_json() -> None:
+    """The ONNX backends' sentencepiece model (written from tokenizer.json) gives the same ids and offsets."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    from index.embed import _Tokens
+    from index.export import sentencepiece_model
+
+    folder = prepare_backend(DEFAULT_MODEL, MODELS, "onnx")
+    assert isinstance(folder, Path)
+    config = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
+    tokens = _Tokens(folder, config)
+    assert tokens.kind == "sentencepiece"
+    reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    seed = [part.strip() for f in SEED_DOCS.glob("*") for part in f.read_text(encoding="utf-8").split("<p>")]
+    texts = [f"passage: {t}" for t in [*QUERIES, *PASSAGES, *seed] if t]
+    assert len(texts) > 30
+    assert tokens.ids(texts) == [e.ids for e in reference.encode_batch(texts)]
+    for text in texts[:20]:
+        assert tokens.offsets(text) == [tuple(o) for o in reference.encode(text).offsets]
+    # Any other kind of tokenizer keeps tokenizer.json.
+    assert sentencepiece_model({"model": {"type": "BPE"}}) is None
