@@ -25,8 +25,9 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
 	else echo "browser tests need: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; fi
 
+# Every encoder backend's folder (the tests compare them all to torch); about a minute the first time.
 model: install
-	$(BIN)/citeqa model --prepare
+	$(BIN)/citeqa model --prepare --backend all
 
 build: model
 	$(BIN)/citeqa build $(if $(DOCUMENTS),--documents $(DOCUMENTS))

@@ -46,6 +46,10 @@ class TimedEncoder:
         return self.inner.fingerprint
 
     @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
     def dimension(self) -> int:
         return self.inner.dimension
 
@@ -78,6 +82,10 @@ class RandomVectors:
     @property
     def fingerprint(self) -> str:
         return self.like.fingerprint
+
+    @property
+    def backend(self) -> str:
+        return self.like.backend
 
     @property
     def dimension(self) -> int:

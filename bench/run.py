@@ -13,6 +13,8 @@ Sections, all on this machine in one run, loopback only, every loop bounded in c
 * ingest      full build vs incremental updates: one file of 100 changed, one added at 10,000 passages
               (bench/ingest.py)
 * profile     cProfile of ``Pipeline.ask`` in-process: top costs beyond encoding
+* encoders    every encoder backend side by side (bench/encoders.py): query encode p50, long
+              passages/s, build texts/s (today's way, length-sorted, late chunking), RSS
 * scale       flat vs HNSW vs IVFFlat on seeded clustered and random vectors, 10k-1M (bench/scale.py)
 
 Benchmarks print figures; nothing here asserts a time.
@@ -260,12 +262,13 @@ def throughput_curve(base: str, request: Request, qs: list[str], levels: tuple[i
 
 
 def load_encoder() -> Any:
-    from index.embed import SentenceTransformerEncoder
+    """The configured backend's bare encoder (``CITEQA_ENCODER_BACKEND``), as the server loads it."""
+    from index.embed import load_encoder as load
     from service.settings import Settings
 
     s = Settings()
-    return SentenceTransformerEncoder(
-        s.model, s.models_dir, batch_size=s.encode_batch_size, torch_threads=s.torch_threads
+    return load(
+        s.model, s.models_dir, s.encoder_backend, batch_size=s.encode_batch_size, threads=s.torch_threads
     )
 
 
@@ -410,14 +413,29 @@ def section_peers(qs: list[str], n: int) -> None:
     model = model_folder()
     passages = ROOT / ".citeqa" / "index" / "passages.jsonl"
     peers: dict[str, Any] = {}
+    missing: dict[str, str] = {}
     torch = ["torch==2.13.0"]
 
+    # langchain-huggingface no longer depends on sentence-transformers (HuggingFaceEmbeddings imports it
+    # lazily), so it is named here; the probe imports it, so a venv without it is reinstalled.
     py = _venv(
         "langchain",
-        [torch, ["langchain-community", "langchain-huggingface", "faiss-cpu", "fastapi", "uvicorn"]],
-        "import langchain_community, langchain_huggingface, faiss, fastapi",
+        [
+            torch,
+            [
+                "langchain-community",
+                "langchain-huggingface",
+                "sentence-transformers",
+                "faiss-cpu",
+                "fastapi",
+                "uvicorn",
+            ],
+        ],
+        "import langchain_community, langchain_huggingface, sentence_transformers, faiss, fastapi",
     )
-    if py is not None:
+    if py is None:
+        missing["langchain"] = "could not be installed (see bench/results/langchain-install.log)"
+    else:
         port = free_port()
         argv = [
             str(py),
@@ -435,13 +453,19 @@ def section_peers(qs: list[str], n: int) -> None:
                     "langchain", srv, post_json("/api/retrieve", top_k=5), qs, n
                 )
         except RuntimeError as exc:
-            say(f"  langchain peer did not run: {exc}")
+            missing["langchain"] = f"did not run: {exc}"
     py = _venv("txtai", [torch, ["txtai[api]"]], "import txtai.api")
-    if py is not None:
+    if py is None:
+        missing["txtai"] = "could not be installed (see bench/results/txtai-install.log)"
+    else:
         try:
             peers["txtai"] = _run_txtai(py, model, passages, qs, n)
         except (RuntimeError, httpx.HTTPError) as exc:
-            say(f"  txtai peer did not run: {exc}")
+            missing["txtai"] = f"did not run: {exc}"
+    for name, why in missing.items():  # loudly: a half-empty peer table must not pass unnoticed
+        say("  " + "!" * 100)
+        say(f"  !! PEER {name.upper()} MISSING FROM THIS RUN: {why}")
+        say("  " + "!" * 100)
     ours = RESULTS.get("latency", {}).get("retrieve", {}).get("p50")
     ours_tp = RESULTS.get("throughput", {}).get("retrieve_batching_on", {}).get("16", {}).get("rps")
     for name, fig in peers.items():
@@ -452,6 +476,7 @@ def section_peers(qs: list[str], n: int) -> None:
             fig["our_c16_rps_over_theirs"] = ours_tp / fig["throughput"]["16"]["rps"]
             say(f"  {name}: our c16 req/s / theirs = {fig['our_c16_rps_over_theirs']:.2f}")
     RESULTS["peers"] = peers
+    RESULTS["peers_missing"] = missing
 
 
 def _run_txtai(py: Path, model: Path, passages: Path, qs: list[str], n: int) -> dict[str, Any]:
@@ -611,6 +636,17 @@ def section_profile(qs: list[str], rounds: int = 1) -> None:
     }
 
 
+def section_encoders(rounds: int, paragraphs: int) -> None:
+    from bench.encoders import BACKENDS, run_speed, speed_table
+
+    say(f"== encoder backends side by side (bench/encoders.py; XQuAD zh, {paragraphs} paragraphs) ==")
+    say("   each backend in a fresh process; best of rounds; build = passages + sentences, texts/s")
+    runs = run_speed(BACKENDS, rounds, paragraphs)
+    table, best = speed_table(runs)
+    say(table)
+    RESULTS["encoders"] = {"best": best, "runs": runs, "paragraphs": paragraphs}
+
+
 def section_scale(scale_max: int) -> None:
     from bench.scale import run
 
@@ -631,8 +667,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Scale curve up to 100k only.")
     parser.add_argument("--scale-max", type=int, default=1_000_000)
     parser.add_argument(
-        "--only", default="citeqa,peers,build,ingest,profile,scale", help="Comma-separated sections to run."
+        "--only",
+        default="encoders,citeqa,peers,build,ingest,profile,scale",
+        help="Comma-separated sections to run.",
     )
+    parser.add_argument("--encoder-rounds", type=int, default=1, help="Rounds of the backend table.")
+    parser.add_argument("--paragraphs", type=int, default=240, help="XQuAD zh paragraphs for the build.")
     parser.add_argument("--tp-requests", type=int, default=REQUEST_CAP, help="Requests per throughput point.")
     args = parser.parse_args()
     REQUEST_CAP = args.tp_requests
@@ -652,6 +692,7 @@ def main() -> None:
     levels = (1, 4, 16)
     say(f"load average before: {os.getloadavg()} (other jobs on this machine skew every figure)")
     steps: list[tuple[str, Callable[[], None]]] = [
+        ("encoders", lambda: section_encoders(args.encoder_rounds, args.paragraphs)),
         ("citeqa", lambda: section_citeqa(qs, args.requests, levels)),
         ("peers", lambda: section_peers(qs, args.requests)),
         ("build", lambda: in_worker(lambda: section_build(RESULTS.get("_encoder") or load_encoder()))),

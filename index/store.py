@@ -269,6 +269,7 @@ class Manifest:
     model_fingerprint: str
     dimension: int
     chunking: dict[str, Any]
+    backend: str = ""  # the encoder backend that made the vectors (its fingerprint is model_fingerprint)
     generation: int = 0
     created: str = ""
     documents: tuple[DocumentRecord, ...] = ()

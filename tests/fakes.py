@@ -26,6 +26,10 @@ class HashingEncoder:
         return self._name
 
     @property
+    def backend(self) -> str:
+        return "hashing"
+
+    @property
     def fingerprint(self) -> str:
         return hashlib.sha256(f"{self._name}/{self._dim}".encode()).hexdigest()
 
