@@ -126,8 +126,11 @@ def en_nouns(texts: Sequence[str]) -> frozenset[str]:
                 continue
             if len(w) < 3 or w in _EN_FUNCTION:
                 continue
-            closes = after is None or text[word.end() : after.start()].strip() != ""
-            if closes or after.group().lower() in _EN_FUNCTION:
+            if (
+                after is None
+                or text[word.end() : after.start()].strip()
+                or after.group().lower() in _EN_FUNCTION
+            ):
                 found.add(w)
     return frozenset(found)
 
