@@ -19,8 +19,9 @@ from index.search import Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, load_index
 from index.types import Hit
 from service.abstention import AbstentionModel
-from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_sentences
+from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_by_lang
 from service.batching import BatchingEncoder
+from service.focus import FocusChecker
 from service.grounding import check_sentences
 from service.settings import Settings
 
@@ -133,8 +134,11 @@ class Pipeline:
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
             script=retriever.script,
-            background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
+            background=background_by_lang(retriever.encoder.encode_passages),
             abstention=AbstentionModel.load(settings.abstention_model),
+            # The focus check's word vectors come from the retrieval model; a dictionary translator for
+            # cross-lingual terms plugs in here (service.focus.Translator).
+            focus=FocusChecker(retriever.encoder),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,
             max_sentences=settings.max_answer_sentences,

@@ -90,7 +90,9 @@ def _fake() -> FakePipeline:
                 confidence=0.5,
                 lang="en",
             ),
-            "Who owns the river?": Answer("I could not find enough evidence.", (), True, -0.125, "en"),
+            "Who owns the river?": Answer(
+                "I could not find enough evidence.", (), True, 0.125, "en", reason="low_confidence"
+            ),
         },
         supported={
             "When does the river flood?": (True, False),
@@ -128,7 +130,8 @@ def test_evaluate_records_what_the_pipeline_returned() -> None:
     assert third.abstained and not third.answerable
     assert third.relevant == (False, False, False)
     assert third.sentence_supported == () and third.citation_relevant == ()
-    assert third.confidence == -0.125
+    assert third.confidence == 0.125 and third.reason == "low_confidence"
+    assert first.reason is None
 
 
 def test_evaluate_counts_relevant_passages_in_the_corpus() -> None:
