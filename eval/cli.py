@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
     app.command("calibrate")(calibrate_command)
     app.command("fit-abstention")(fit_abstention_command)
+    app.command("rescore")(rescore_command)
     app.command("convert")(convert_command)
     app.command("bench-quality")(bench_quality_command)
 
@@ -204,6 +205,41 @@ def fit_abstention_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}; use it with CITEQA_ABSTENTION_MODEL={out}")
+
+
+def rescore_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `citeqa eval`.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Write the rescored summary.json and results.jsonl here.")
+    ],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Abstention model (default: the shipped one).")
+    ] = None,
+) -> None:
+    """Measure an abstention model on a run without running it again (its answers and evidence are
+    recorded); exact for runs made with a model that never abstains."""
+    from eval.fit import rescore
+    from eval.metrics import record_to_json, summarise
+    from service.abstention import AbstentionModel
+
+    with _friendly_errors():
+        try:
+            records = rescore(
+                _read_records(run_dir), AbstentionModel.load(model), min_margin=_settings().abstain_min_margin
+            )
+        except ValueError as exc:
+            raise EvalError(str(exc)) from exc
+        summary = dict(summarise(records))
+        summary["config"] = {"rescored_from": str(run_dir), "abstention_model": str(model or "shipped")}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(
+            json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        with (out / "results.jsonl").open("w", encoding="utf-8", newline="\n") as f:
+            for record in records:
+                f.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
+        typer.echo(format_summary(summary))
+        typer.echo(f"wrote {out}/summary.json and results.jsonl")
 
 
 def convert_command(

@@ -18,7 +18,7 @@ check (an answer-type mismatch or a margin under ``min_margin`` abstains first, 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -183,3 +183,51 @@ def fit_abstention(
         },
     }
     return AbstentionModel({f.pair: f.model for f in fits}, fitted_on), fits
+
+
+def rescore(
+    records: Sequence[QuestionRecord], model: AbstentionModel, *, min_margin: float
+) -> list[QuestionRecord]:
+    """``records`` as the answerer would have decided them with ``model`` (``decide`` of
+    ``service.answer``): every question's evidence and answer are recorded, so a refitted model can be
+    measured on a run without running it again.
+
+    Exact for questions the run answered or abstained on before the model (``no_evidence``,
+    ``type_mismatch``, ``off_topic``); a question the run's own model held back (``focus_missing``,
+    ``low_confidence``) that ``model`` would answer has no recorded answer, so it is refused with a
+    ValueError: rescore runs made with a model that never abstains (``threshold`` and ``min_head`` 0).
+    """
+    out = []
+    for r in records:
+        if r.evidence is None or r.reason in ("no_evidence", "type_mismatch"):
+            out.append(r)
+            continue
+        evidence = Evidence.from_json(r.evidence)
+        confidence = model.probability(evidence)
+        reason: str | None = None
+        if evidence.margin < min_margin:
+            reason = "off_topic"
+        elif evidence.head < model.min_head(evidence.pair):
+            reason = "focus_missing"
+        elif confidence < model.threshold(evidence):
+            reason = "low_confidence"
+        if reason is None and r.abstained:
+            raise ValueError(
+                f"{r.item_id}: the run abstained ({r.reason}) where this model answers, and its answer was "
+                "not recorded; evaluate the questions again instead"
+            )
+        if reason is None:
+            out.append(replace(r, confidence=confidence))
+        else:
+            out.append(
+                replace(
+                    r,
+                    abstained=True,
+                    reason=reason,
+                    confidence=confidence,
+                    answer="" if not r.abstained else r.answer,
+                    sentence_supported=(),
+                    citation_relevant=(),
+                )
+            )
+    return out

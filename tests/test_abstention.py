@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eval.errors import EvalError
-from eval.fit import fit_abstention
+from eval.fit import fit_abstention, rescore
 from eval.metrics import QuestionRecord
 from service.abstention import (
     FEATURES,
@@ -208,3 +208,18 @@ def test_fit_abstention_needs_unanswerable_questions_and_known_features() -> Non
         fit_abstention(records)
     with pytest.raises(EvalError, match="distinct names"):
         fit_abstention(records, features={pair: ["margin", "margin"] for pair in PAIRS})
+
+
+def test_rescore_replays_the_answerers_decision() -> None:
+    records = synthetic_records(400)
+    model, _ = fit_abstention(records, min_margin=-0.2)
+    rescored = rescore(records, model, min_margin=-0.2)
+    held = [r for r in rescored if r.abstained]
+    assert held and {r.reason for r in held} <= {"focus_missing", "low_confidence"}
+    assert all(r.sentence_supported == () and r.citation_relevant == () for r in held)
+    for r in rescored:
+        assert r.confidence == pytest.approx(model.probability(Evidence.from_json(r.evidence or {})))
+    # A question the run's model held back has no recorded answer: it cannot be answered on replay.
+    strong = Evidence(0.2, 0.95, 0.08, "zh-zh")
+    with pytest.raises(ValueError, match="not recorded"):
+        rescore([record(1, True, strong, reason="low_confidence")], model, min_margin=-0.2)
