@@ -9,10 +9,11 @@ check (an answer-type mismatch or a margin under ``min_margin`` abstains first, 
 
 1. ``min_head``: the focus threshold that catches the most unanswerable questions while keeping
    ``focus_keep`` of the answerable ones and being right ``min_precision`` of the time (0 if none does);
-2. a logistic model over ``features`` on the questions that pass it, with the threshold that catches the
-   most unanswerable ones while the pair as a whole (every check together, over all its answerable
-   questions) keeps ``keep`` of the answerable ones answered and the model's abstentions are right
-   ``min_precision`` of the time (0: the model never abstains, where none does).
+2. a logistic model over ``features`` on the questions that pass it, with the threshold (chosen on
+   out-of-fold probabilities, as the model will see new questions) that catches the most unanswerable
+   ones while the pair as a whole (every check together, over all its answerable questions) keeps
+   ``keep`` of them answered and the model's abstentions are right ``min_precision`` of the time (0: the
+   model never abstains, where none does).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from service.abstention import (
     choose_threshold,
     cross_validated_auc,
     fit_logistic,
-    predict,
+    out_of_fold,
 )
 
 
@@ -130,7 +131,9 @@ def fit_abstention(
             cv = None
         else:
             weights, bias = fit_logistic(xs, ys, l2=l2)
-            probabilities = predict(weights, bias, xs)
+            # The threshold is chosen on out-of-fold probabilities, as the model will score questions
+            # it was not fitted on (in-sample ones flatter its precision).
+            probabilities = out_of_fold(xs, ys, l2=l2)
             # What the model may still cost, so that the pair as a whole keeps ``keep`` answered.
             allowed = (1.0 - keep) * answerable_total[pair] - lost_before - lost_focus
             sub_keep = max(1.0 - max(allowed, 0.0) / max(int(ys.sum()), 1), 1e-9)

@@ -273,8 +273,9 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return float(greater + 0.5 * ties)
 
 
-def cross_validated_auc(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: float = 1.0) -> float | None:
-    """AUC of out-of-fold predictions (fold = index modulo ``folds``, so the result is deterministic)."""
+def out_of_fold(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: float = 1.0) -> np.ndarray:
+    """Each row's P(answerable) from a model fitted without its fold (fold = index modulo ``folds``, so
+    the result is deterministic): what the model will say of questions it was not fitted on."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     predictions = np.zeros(len(y))
@@ -283,4 +284,9 @@ def cross_validated_auc(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: flo
         train, test = fold != k, fold == k
         weights, bias = fit_logistic(x[train], y[train], l2=l2)
         predictions[test] = predict(weights, bias, x[test])
-    return auc(predictions.tolist(), y.astype(bool).tolist())
+    return predictions
+
+
+def cross_validated_auc(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: float = 1.0) -> float | None:
+    """AUC of out-of-fold predictions (see ``out_of_fold``)."""
+    return auc(out_of_fold(x, y, folds=folds, l2=l2).tolist(), np.asarray(y).astype(bool).tolist())
