@@ -16,6 +16,7 @@ import typer
 
 from eval.convert import BENCHMARKS, SPLITS
 from eval.errors import EvalError
+from eval.fit import MODEL_FEATURES
 from eval.metrics import SUMMARY_KEYS
 from eval.report import format_value, summary_group
 from service.abstention import FEATURES, PAIRS
@@ -157,7 +158,7 @@ def fit_abstention_command(
         typer.Option(
             "--features", help=f"Signals of every pair's model, comma-separated: {', '.join(FEATURES)}."
         ),
-    ] = ",".join(FEATURES),
+    ] = ",".join(MODEL_FEATURES),
 ) -> None:
     """Fit the abstention model (focus threshold and logistic model per language pair) from eval runs with
     near-topic unanswerable questions."""
