@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from eval.errors import EvalError
-from eval.fit import fit_abstention, rescore
+from eval.fit import MODEL_FEATURES, fit_abstention, rescore
 from eval.metrics import QuestionRecord
 from service.abstention import (
-    FEATURES,
     PAIRS,
     AbstentionModel,
     AbstentionModelError,
@@ -199,7 +198,7 @@ def test_fit_abstention_fits_each_pair_and_a_focus_threshold() -> None:
     assert all(0.5 < f.model.min_head <= 1.0 for f in fits)  # the focus check catches head 0.5
     assert all(f.answerable_kept >= 0.97 for f in fits)
     assert model.fitted_on["runs"] == ["runA"]
-    assert model.models["zh-zh"].features == FEATURES
+    assert model.models["zh-zh"].features == MODEL_FEATURES
 
 
 def test_fit_abstention_needs_unanswerable_questions_and_known_features() -> None:
