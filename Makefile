@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.citeqa-installed
 DATASETS ?= ../shared/datasets
 
-.PHONY: install model build serve test check lint typecheck browser-deps bench-quality bench clean
+.PHONY: install model build serve test check lint typecheck browser-deps bench-quality refit-abstention bench clean
 
 # torch first, pinned to the local CPU wheel: a looser requirement with no torch installed pulls CUDA builds.
 $(STAMP): pyproject.toml
@@ -50,6 +50,14 @@ check: lint typecheck test
 
 bench-quality: model
 	$(BIN)/citeqa bench-quality --datasets $(DATASETS)
+
+# Refit the abstention model (service/data/abstention.json) on the fitting half of the near-topic
+# benchmarks, then report on the other half (README, Evaluation). Redo after any change to retrieval or scoring.
+NEARTOPIC := xquad-zh-neartopic xquad-en-neartopic cmrc2018-neartopic
+refit-abstention: model
+	$(BIN)/citeqa bench-quality --datasets $(DATASETS) $(NEARTOPIC:%=--only %) --split fit
+	$(BIN)/citeqa fit-abstention $(NEARTOPIC:%=eval/runs/%-fit) --out service/data/abstention.json
+	$(BIN)/citeqa bench-quality --datasets $(DATASETS) $(NEARTOPIC:%=--only %) --split report
 
 # Speed figures (latency, throughput, peers, build, scale): printed, and written to bench/results/.
 bench: model

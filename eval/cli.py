@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from eval.convert import BENCHMARKS
+from eval.convert import BENCHMARKS, SPLITS
 from eval.errors import EvalError
-from eval.fit import DEFAULT_FEATURES
+from eval.fit import MODEL_FEATURES
 from eval.metrics import SUMMARY_KEYS
 from eval.report import format_value, summary_group
-from service.abstention import FEATURES
+from service.abstention import FEATURES, PAIRS
 
 if TYPE_CHECKING:
     from eval.metrics import QuestionRecord
@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
     app.command("calibrate")(calibrate_command)
     app.command("fit-abstention")(fit_abstention_command)
+    app.command("rescore")(rescore_command)
     app.command("convert")(convert_command)
     app.command("bench-quality")(bench_quality_command)
 
@@ -117,7 +118,10 @@ def calibrate_command(
 
 def fit_abstention_command(
     run_dirs: Annotated[
-        list[Path], typer.Argument(help="Run folders written by `citeqa eval` (e.g. of xquad-zh-holdout).")
+        list[Path],
+        typer.Argument(
+            help="Run folders written by `citeqa eval` (the fit.jsonl of the *-neartopic benchmarks)."
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -131,52 +135,59 @@ def fit_abstention_command(
     keep: Annotated[
         float,
         typer.Option(
-            "--keep", min=0.5, max=1.0, help="Share of answerable questions the threshold keeps answered."
+            "--keep",
+            min=0.5,
+            max=1.0,
+            help="Share of each pair's answerable questions that every check together keeps answered.",
         ),
     ] = 0.97,
+    focus_keep: Annotated[
+        float,
+        typer.Option(
+            "--focus-keep", min=0.5, max=1.0, help="Share of answerable questions the focus check keeps."
+        ),
+    ] = 0.99,
     min_precision: Annotated[
         float,
         typer.Option(
             "--min-precision", min=0.0, max=1.0, help="Least share of abstentions that must be right."
         ),
     ] = 0.85,
-    same_features: Annotated[
+    features: Annotated[
         str,
         typer.Option(
-            "--same-features",
-            help=f"Signals for questions in the corpus's script, comma-separated: {', '.join(FEATURES)}.",
+            "--features", help=f"Signals of every pair's model, comma-separated: {', '.join(FEATURES)}."
         ),
-    ] = ",".join(DEFAULT_FEATURES["same"]),
-    cross_features: Annotated[
-        str, typer.Option("--cross-features", help="Signals for questions in another script.")
-    ] = ",".join(DEFAULT_FEATURES["cross"]),
+    ] = ",".join(MODEL_FEATURES),
 ) -> None:
-    """Fit the abstention model from eval runs with near-topic unanswerable questions."""
+    """Fit the abstention model (focus threshold and logistic model per language pair) from eval runs with
+    near-topic unanswerable questions."""
     from eval.fit import fit_abstention
 
     with _friendly_errors():
         records = [record for run_dir in run_dirs for record in _read_records(run_dir)]
+        names = [name.strip() for name in features.split(",") if name.strip()]
         model, fits = fit_abstention(
             records,
             l2=l2,
             keep=keep,
+            focus_keep=focus_keep,
             min_precision=min_precision,
             min_margin=_settings().abstain_min_margin,
-            features={
-                "same": [name.strip() for name in same_features.split(",") if name.strip()],
-                "cross": [name.strip() for name in cross_features.split(",") if name.strip()],
-            },
+            features={pair: names for pair in PAIRS},
             sources=[str(p) for p in run_dirs],
         )
         typer.echo(
-            f"{'pair':<6}{'answerable':>11}{'unanswerable':>13}{'cv AUC':>8}{'margin AUC':>12}"
-            f"{'threshold':>10}{'abst.rec':>9}{'abst.prec':>10}"
+            f"{'pair':<6}{'answerable':>11}{'unanswerable':>13}{'cv AUC':>8}{'margin AUC':>11}{'head AUC':>9}"
+            f"{'min_head':>9}{'threshold':>10}{'abst.rec':>9}{'abst.prec':>10}{'ans.kept':>9}"
         )
         for f in fits:
             typer.echo(
                 f"{f.pair:<6}{f.n_answerable:>11}{f.n_unanswerable:>13}{format_value('r', f.cv_auc):>8}"
-                f"{format_value('r', f.margin_auc):>12}{f.model.threshold:>10.4f}"
+                f"{format_value('r', f.margin_auc):>11}{format_value('r', f.head_auc):>9}"
+                f"{f.model.min_head:>9.4f}{f.model.threshold:>10.4f}"
                 f"{format_value('r', f.abstain_recall):>9}{format_value('r', f.abstain_precision):>10}"
+                f"{format_value('r', f.answerable_kept):>9}"
             )
         for f in fits:
             weights = ", ".join(
@@ -184,8 +195,9 @@ def fit_abstention_command(
             )
             typer.echo(f"{f.pair} weights: {weights}, bias {f.model.bias:+.2f}")
         typer.echo(
-            f"(on these runs; each threshold keeps {keep:.0%} of answerable questions answered with "
-            f"abstentions right {min_precision:.0%} of the time, or is 0: never abstain on the model alone)"
+            "(on these runs, among questions past the answer-type check and the margin floor; each pair "
+            f"keeps {keep:.0%} of its answerable questions answered, with abstentions right "
+            f"{min_precision:.0%} of the time, or its model never abstains: threshold 0)"
         )
         text = json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n"
         if out is None:
@@ -194,6 +206,41 @@ def fit_abstention_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}; use it with CITEQA_ABSTENTION_MODEL={out}")
+
+
+def rescore_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `citeqa eval`.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Write the rescored summary.json and results.jsonl here.")
+    ],
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Abstention model (default: the shipped one).")
+    ] = None,
+) -> None:
+    """Measure an abstention model on a run without running it again (its answers and evidence are
+    recorded); exact for runs made with a model that never abstains."""
+    from eval.fit import rescore
+    from eval.metrics import record_to_json, summarise
+    from service.abstention import AbstentionModel
+
+    with _friendly_errors():
+        try:
+            records = rescore(
+                _read_records(run_dir), AbstentionModel.load(model), min_margin=_settings().abstain_min_margin
+            )
+        except ValueError as exc:
+            raise EvalError(str(exc)) from exc
+        summary = dict(summarise(records))
+        summary["config"] = {"rescored_from": str(run_dir), "abstention_model": str(model or "shipped")}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(
+            json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        with (out / "results.jsonl").open("w", encoding="utf-8", newline="\n") as f:
+            for record in records:
+                f.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
+        typer.echo(format_summary(summary))
+        typer.echo(f"wrote {out}/summary.json and results.jsonl")
 
 
 def convert_command(
@@ -222,8 +269,19 @@ def bench_quality_command(
     out: Annotated[Path, typer.Option("--out", help="Parent folder of the run folders.")] = DEFAULT_RUNS_DIR,
     top_k: TopK = 10,
     mode: ModeOpt = "hybrid",
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Evaluate only this benchmark (repeatable).")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split", help="For the near-topic benchmarks, evaluate only this split: fit or report."
+        ),
+    ] = None,
 ) -> None:
-    """Convert and evaluate xquad-zh, xquad-en and cmrc2018; print recall@1/@5 per benchmark and language.
+    """Convert and evaluate the benchmarks; print recall@1/@5, answer_hit and abstention per benchmark and
+    question language. A near-topic benchmark is evaluated per split, into <out>/<name>-fit and
+    <out>/<name>-report.
 
     The converted data go under <data_dir>/benchmarks/ (outside the repository, CC BY-SA 4.0).
     """
@@ -234,20 +292,31 @@ def bench_quality_command(
         settings = _settings()
         checked_mode = _mode(mode)
         encoder = encoder_for(settings)
+        unknown = sorted(set(only or ()) - set(BENCHMARK_NAMES))
+        if unknown:
+            raise typer.BadParameter(
+                f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARK_NAMES)}"
+            )
+        if split is not None and split not in SPLITS:
+            raise typer.BadParameter(f"choose one of {', '.join(SPLITS)}", param_hint="--split")
         summaries: dict[str, Mapping[str, Any]] = {}
-        for name in BENCHMARK_NAMES:
+        for name in only or BENCHMARK_NAMES:
             data = settings.data_dir / "benchmarks" / name
             convert_benchmark(name, datasets, data, overwrite=True)
-            typer.echo(f"== {name} ==")
-            summaries[name] = _evaluate(
-                data / "questions.jsonl",
-                out / name,
-                documents=data / "documents",
-                top_k=top_k,
-                mode=checked_mode,
-                encoder=encoder,
-            )
-            typer.echo(format_summary(summaries[name]))
+            parts = [(name, "questions")]
+            if BENCHMARKS[name].swaps:
+                parts = [(f"{name}-{s}", s) for s in SPLITS if split in (None, s)]
+            for run, questions in parts:
+                typer.echo(f"== {run} ==")
+                summaries[run] = _evaluate(
+                    data / f"{questions}.jsonl",
+                    out / run,
+                    documents=data / "documents",
+                    top_k=top_k,
+                    mode=checked_mode,
+                    encoder=encoder,
+                )
+                typer.echo(format_summary(summaries[run]))
         typer.echo(format_bench_table(summaries))
 
 

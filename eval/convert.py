@@ -21,6 +21,12 @@ file checks the structure first and refuses files that do not line up.
 Question ids are ``<lang>-<original id>``; XQuAD shares original ids across languages, so a
 Chinese and an English question with the same suffix are translations of each other.
 
+The ``*-neartopic`` benchmarks add, for every answerable question, a variant whose focus is swapped
+(``eval.neartopic``: SQuAD 2.0's construction, made reproducibly) and hold the holdout variants too; they
+split their questions by article into ``fit.jsonl`` (half of the articles: fit thresholds and models
+there) and ``report.jsonl`` (the rest: report there; see ``article_splits``), beside ``questions.jsonl``
+(both).
+
 Gold answers are the annotators' texts, stripped, de-duplicated in order, keeping only those that
 occur in the context after whitespace normalisation (CMRC 2018 dev has 177 distinct answer texts
 that do not, e.g. ``"39764.0"``; every question keeps at least one). An extractive answer copies sentences
@@ -29,6 +35,7 @@ from the context, so a span absent from the context could never be hit.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections.abc import Sequence
@@ -74,6 +81,7 @@ class Benchmark:
     parallel_questions: tuple[tuple[str, str], ...]
     source: str
     holdout_every: int = 0  # see held_out: paragraphs left out of the corpus, their questions unanswerable
+    swaps: bool = False  # add a focus-swapped unanswerable variant of each answerable question
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,31 @@ BENCHMARKS |= {
     f"{name}-holdout": replace(BENCHMARKS[name], name=f"{name}-holdout", holdout_every=4)
     for name in ("xquad-zh", "xquad-en")
 }
+# Near-topic unanswerables at scale (see eval.neartopic), in every language pair: the holdout variants plus
+# a focus-swapped variant of each answerable question, split by article into fit.jsonl and report.jsonl.
+# XQuAD is parallel, so Chinese questions over the English paragraphs give zh->en.
+BENCHMARKS |= {
+    f"{name}-neartopic": replace(BENCHMARKS[name], name=f"{name}-neartopic", holdout_every=4, swaps=True)
+    for name in ("xquad-zh", "xquad-en", "cmrc2018")
+}
+BENCHMARKS["xquad-en-neartopic"] = replace(
+    BENCHMARKS["xquad-en-neartopic"], parallel_questions=(("xquad/xquad.zh.json", "zh"),)
+)
+SPLITS: tuple[str, ...] = ("fit", "report")
+
+
+def article_splits(n_articles: int) -> list[str]:
+    """The split of each of ``n_articles`` articles: half of them (rounded down) fit, the rest report.
+
+    Articles are ordered by a hash of their 0-based index and dealt out alternately, so the split is
+    balanced, fixed for a given file, and unrelated to the holdout's every-4th-paragraph and every-8th-article
+    pattern (which a split by parity would line up with).
+    """
+    order = sorted(range(n_articles), key=lambda a: hashlib.sha256(str(a).encode("ascii")).hexdigest())
+    splits = [""] * n_articles
+    for rank, article in enumerate(order):
+        splits[article] = SPLITS[(rank + 1) % 2]
+    return splits
 
 
 def document_id(prefix: str, number: int) -> str:
@@ -170,16 +203,31 @@ def held_out(paragraph: SquadParagraph, every: int) -> bool:
 
 
 def squad_items(
-    paragraphs: Sequence[SquadParagraph], lang: str, prefix: str, *, holdout_every: int = 0
+    paragraphs: Sequence[SquadParagraph],
+    lang: str,
+    prefix: str,
+    *,
+    holdout_every: int = 0,
+    swaps: bool = False,
+    articles: dict[str, int] | None = None,
 ) -> tuple[list[EvalItem], int]:
     """Eval items for the questions of ``paragraphs`` over the documents named with ``prefix``.
 
-    Questions about a held-out paragraph (see ``held_out``) become unanswerable items. Returns the
+    Questions about a held-out paragraph (see ``held_out``) become unanswerable items; with ``swaps``, each
+    answerable question is followed by its focus-swapped variant (id ``<id>-swap``, unanswerable) when
+    ``eval.neartopic`` finds one. ``articles``, when given, receives each item's article index. Returns the
     items and the number of gold answer texts dropped because they do not occur in their context.
     """
+    from eval.neartopic import SwapMaker
+
+    maker = (
+        SwapMaker([p.context for p in paragraphs], [p.article_index for p in paragraphs], lang)
+        if swaps
+        else None
+    )
     items: list[EvalItem] = []
     dropped = 0
-    for p in paragraphs:
+    for row, p in enumerate(paragraphs):
         gone = held_out(p, holdout_every)
         context = normalise_space(p.context)
         for q in p.questions:
@@ -198,7 +246,14 @@ def squad_items(
                 gold_passages=(f"{document_id(prefix, p.number)}:1",),
                 answerable=True,
             )
-            items.append(replace(item, answers=(), gold_passages=(), answerable=False) if gone else item)
+            unanswerable = replace(item, answers=(), gold_passages=(), answerable=False)
+            made = [unanswerable if gone else item]
+            swap = None if gone or maker is None else maker.swap(q.question, row, item.id)
+            if swap is not None:
+                made.append(replace(unanswerable, id=f"{item.id}-swap", question=swap.question))
+            items += made
+            if articles is not None:
+                articles.update((m.id, p.article_index) for m in made)
     return items, dropped
 
 
@@ -222,6 +277,7 @@ def convert_squad(
     parallel_questions: Sequence[tuple[str | Path, str]] = (),
     source: str = "",
     holdout_every: int = 0,
+    swaps: bool = False,
     overwrite: bool = False,
 ) -> ConversionStats:
     """Write ``out_dir/documents/`` from ``json_path`` and ``out_dir/questions.jsonl``.
@@ -230,6 +286,8 @@ def convert_squad(
     ``(path, lang)`` in ``parallel_questions``, a file parallel to ``json_path`` whose questions
     are asked over the same documents (position by position). With ``holdout_every`` n > 0, the
     paragraphs ``held_out`` picks are left out of the documents and their questions are unanswerable.
+    With ``swaps``, focus-swapped variants are added (see ``squad_items``) and the questions are also
+    written split by article (``article_splits``) into ``fit.jsonl`` and ``report.jsonl``.
     ``out_dir/documents`` must be absent or empty unless ``overwrite``, which first removes the
     ``.txt`` files there.
     """
@@ -238,11 +296,16 @@ def convert_squad(
     paragraphs = read_squad(json_path)
     if not paragraphs:
         raise ConversionError(f"{json_path}: holds no paragraphs")
-    items, dropped = squad_items(paragraphs, lang, prefix, holdout_every=holdout_every)
+    articles: dict[str, int] = {}
+    items, dropped = squad_items(
+        paragraphs, lang, prefix, holdout_every=holdout_every, swaps=swaps, articles=articles
+    )
     for other_path, other_lang in parallel_questions:
         other = read_squad(other_path)
         check_parallel(paragraphs, other, (str(json_path), str(other_path)))
-        more, more_dropped = squad_items(other, other_lang, prefix, holdout_every=holdout_every)
+        more, more_dropped = squad_items(
+            other, other_lang, prefix, holdout_every=holdout_every, swaps=swaps, articles=articles
+        )
         # An answer is copied from the corpus's text, so a parallel question's gold answers are the
         # corpus-language answers of the question with the same id (ids are shared across languages).
         corpus_answers = {item.id.split("-", 1)[1]: item.answers for item in items}
@@ -258,6 +321,13 @@ def convert_squad(
     for doc_id, text in squad_documents(kept, prefix):
         (docs_dir / f"{doc_id}.txt").write_text(text, encoding="utf-8", newline="\n")
     write_items(out / "questions.jsonl", items)
+    splits = article_splits(paragraphs[-1].article_index + 1)
+    for split in SPLITS:
+        path = out / f"{split}.jsonl"
+        if swaps:
+            write_items(path, [item for item in items if splits[articles[item.id]] == split])
+        else:
+            path.unlink(missing_ok=True)
     notice = (
         f"Converted from {json_path.name}{' and parallel questions' if parallel_questions else ''}.\n"
         f"Source: {source or json_path}\n"
@@ -268,6 +338,11 @@ def convert_squad(
         notice += (
             f"Every {holdout_every}th paragraph and every {2 * holdout_every}th article are left out; "
             "their questions are unanswerable.\n"
+        )
+    if swaps:
+        notice += (
+            "Questions ending in -swap have their focus swapped for a term their paragraph does not state "
+            "(unanswerable). fit.jsonl and report.jsonl split the questions by article.\n"
         )
     (out / "NOTICE.txt").write_text(notice, encoding="utf-8")
     by_lang: dict[str, int] = {}
@@ -281,7 +356,8 @@ def convert_squad(
 def convert_benchmark(
     name: str, datasets_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False
 ) -> ConversionStats:
-    """Build one of ``BENCHMARKS`` ("xquad-zh", "xquad-en", "cmrc2018") from ``datasets_dir``."""
+    """Build one of ``BENCHMARKS`` ("xquad-zh", "xquad-en", "cmrc2018", their holdout and near-topic
+    variants) from ``datasets_dir``."""
     if name not in BENCHMARKS:
         raise ConversionError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}")
     bench = BENCHMARKS[name]
@@ -300,6 +376,7 @@ def convert_benchmark(
         parallel_questions=[(root / path, lang) for path, lang in bench.parallel_questions],
         source=bench.source,
         holdout_every=bench.holdout_every,
+        swaps=bench.swaps,
         overwrite=overwrite,
     )
 

@@ -62,7 +62,8 @@ class QuestionRecord:
     ``citation_relevant`` one flag per citation (does it point to a relevant passage).
     ``confidence`` is the answerer's own confidence when it has one; ``n_relevant`` is the number of
     relevant passages in the whole corpus when known (see the module docstring on nDCG); ``evidence``
-    is what the abstention model saw (``service.abstention.Evidence``), kept so it can be refitted.
+    is what the abstention model saw (``service.abstention.Evidence``), kept so it can be refitted;
+    ``reason`` why the answerer abstained (``service.abstention.REASONS``), None when it answered.
     """
 
     item_id: str
@@ -80,7 +81,8 @@ class QuestionRecord:
     question: str = ""
     confidence: float | None = None
     n_relevant: int | None = None
-    evidence: Mapping[str, float | bool] | None = None  # the abstention model's inputs, when recorded
+    evidence: Mapping[str, float | str] | None = None  # the abstention model's inputs, when recorded
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if not len(self.passage_ids) == len(self.scores) == len(self.relevant):
@@ -238,7 +240,18 @@ def summarise(records: Sequence[QuestionRecord]) -> dict[str, Any]:
     return {
         "overall": summarise_group(records),
         "by_lang": {lang: summarise_group([r for r in records if r.lang == lang]) for lang in langs},
+        "abstained_by": abstention_reasons(records),
     }
+
+
+def abstention_reasons(records: Sequence[QuestionRecord]) -> dict[str, dict[str, int]]:
+    """How many answerable and unanswerable questions abstained for each reason."""
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        if r.abstained:
+            counts = out.setdefault(r.reason or "unknown", {"answerable": 0, "unanswerable": 0})
+            counts["answerable" if r.answerable else "unanswerable"] += 1
+    return dict(sorted(out.items()))
 
 
 def record_to_json(record: QuestionRecord) -> dict[str, Any]:
@@ -260,6 +273,7 @@ def record_to_json(record: QuestionRecord) -> dict[str, Any]:
         "confidence": record.confidence,
         "n_relevant": record.n_relevant,
         "evidence": None if record.evidence is None else dict(record.evidence),
+        "reason": record.reason,
     }
 
 
@@ -282,6 +296,7 @@ def record_from_json(obj: dict[str, Any]) -> QuestionRecord:
         confidence=None if obj.get("confidence") is None else float(obj["confidence"]),
         n_relevant=None if obj.get("n_relevant") is None else int(obj["n_relevant"]),
         evidence=obj.get("evidence"),
+        reason=None if obj.get("reason") is None else str(obj["reason"]),
     )
 
 

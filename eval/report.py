@@ -38,8 +38,11 @@ class ThresholdRow:
 
 
 def confidence_of(record: QuestionRecord) -> float:
-    """The score that calibration thresholds: the answerer's confidence if set, else the top passage
-    score, else -inf (nothing retrieved: abstain at any threshold)."""
+    """The score that calibration thresholds: -inf when a check before the model abstained (the answer
+    type, the margin, the focus: abstain at any threshold), else the answerer's confidence if set, else
+    the top passage score, else -inf (nothing retrieved)."""
+    if record.reason is not None and record.reason != "low_confidence":
+        return -math.inf
     if record.confidence is not None:
         return record.confidence
     top = record.top_score

@@ -87,9 +87,10 @@ def evaluate(
                     relevant_by_rank.get(rank, False) for s in answer.sentences for rank in s.citations
                 ),
                 latency_ms=latency_ms,
-                confidence=float(answer.confidence),
+                confidence=answer.confidence,
                 n_relevant=None if corpus is None else count_relevant(item, corpus),
                 evidence=None if answer.evidence is None else answer.evidence.to_json(),
+                reason=answer.reason,
             )
         )
         if progress is not None:

@@ -1,24 +1,26 @@
-"""Abstention: how likely the retrieved evidence answers the question, from a small fitted model.
+"""Abstention: why the answerer may not answer, and how likely its evidence answers, from a fitted model.
 
-A single similarity says little on its own: e5 cosines sit in a narrow band that shifts with the language
-pair, and a near-topic question ("Who is the CEO of Alibaba Cloud?" over an article that mentions Alibaba)
-finds passages as similar as an answerable one does. Three signals together separate better:
+Every abstention carries a typed reason (``REASONS``), decided in this order by the answerer
+(``service.answer``):
 
-- ``margin``: the evidence sentence's similarity minus the question's similarity to unrelated background
-  text in the corpus's language (how much closer the evidence is than text that cannot answer);
-- ``top``: the best passage's dense score;
-- ``gap``: how far the best passage stands above the second (an answerable question usually has one
-  passage that fits clearly better than its neighbours; a near-topic one matches several about equally).
+- ``no_evidence``: nothing was retrieved;
+- ``type_mismatch``: no evidence sentence can state the kind of answer asked for (``service.answertype``);
+- ``off_topic``: the evidence is no closer to the question than unrelated background text is (the margin
+  below ``min_margin``);
+- ``focus_missing``: the passage does not state what the question asks about (``service.focus``): the
+  head term's support is below the language pair's ``min_head``;
+- ``low_confidence``: the pair's logistic model gives P(answerable) below its threshold.
 
-A logistic model per language pair (question in the corpus's script, or not) turns them into the
-probability that the question is answerable, and each pair has its own threshold: the answerer abstains
-below it. Both are fitted with ``citeqa fit-abstention`` on eval runs whose unanswerable questions are
-near-topic (the ``*-holdout`` benchmarks leave paragraphs out of the corpus, SQuAD 2.0-style), never on the
-seed set they are tested on. The threshold abstains on as many unanswerable questions of those runs as it
-can while keeping 97% of the answerable ones answered and being right at least 85% of the times it
-abstains (the issue's abstain-precision target); a pair where no threshold manages both never abstains on
-the model's word, only on the answer-type checks. The fitted model ships in
-``service/data/abstention.json`` with a record of what it was fitted on.
+The model's inputs (``FEATURES``) are the background ``margin`` (the evidence sentence's similarity minus
+the question's similarity to unrelated background text in the passage's language), ``top`` (the best
+passage's dense score), ``gap`` (how far it stands above the second), and the focus supports ``head``,
+``names`` and ``coverage``. There is one model per language pair (question language, evidence passage
+language: zh-zh, en-en, en-zh, zh-en), since similarities of different pairs are not on one scale.
+
+Both the model and ``min_head`` are fitted with ``citeqa fit-abstention`` on the fitting half of the
+near-topic benchmarks (``citeqa convert *-neartopic``: holdout and focus-swapped unanswerable questions),
+never on the seed set they are tested on, and shipped in ``service/data/abstention.json`` with a record of
+what they were fitted on.
 """
 
 from __future__ import annotations
@@ -28,18 +30,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from index.errors import CiteQAError
 
-FEATURES: tuple[str, ...] = ("margin", "top", "gap")  # every signal the answerer measures
-PAIRS: tuple[str, ...] = ("same", "cross")
+FEATURES: tuple[str, ...] = ("margin", "top", "gap", "head", "names", "coverage")
+PAIRS: tuple[str, ...] = ("zh-zh", "en-en", "en-zh", "zh-en")
+Reason = Literal["no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence"]
+REASONS: tuple[Reason, ...] = ("no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence")
+BEFORE_MODEL: frozenset[str] = frozenset({"no_evidence", "type_mismatch", "off_topic"})
 
 
 class AbstentionModelError(CiteQAError):
     """An abstention model file that cannot be used (missing, malformed, wrong features)."""
+
+
+def pair_of(question_lang: str, passage_lang: str) -> str:
+    """The language pair of a question and its evidence passage ("und" passages count as the question's)."""
+    passage = question_lang if passage_lang not in ("zh", "en") else passage_lang
+    return f"{question_lang}-{passage}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,33 +60,56 @@ class Evidence:
     margin: float
     top: float
     gap: float
-    cross: bool  # the question is not in the corpus's script
-
-    @property
-    def pair(self) -> str:
-        return "cross" if self.cross else "same"
+    pair: str
+    head: float = 1.0
+    names: float = 1.0
+    coverage: float = 1.0
 
     def vector(self, features: Sequence[str] = FEATURES) -> np.ndarray:
-        values = {"margin": self.margin, "top": self.top, "gap": self.gap}
+        values = {
+            "margin": self.margin,
+            "top": self.top,
+            "gap": self.gap,
+            "head": self.head,
+            "names": self.names,
+            "coverage": self.coverage,
+        }
         return np.array([values[name] for name in features], dtype=np.float64)
 
-    def to_json(self) -> dict[str, float | bool]:
-        return {"margin": self.margin, "top": self.top, "gap": self.gap, "cross": self.cross}
+    def to_json(self) -> dict[str, float | str]:
+        return {
+            "margin": self.margin,
+            "top": self.top,
+            "gap": self.gap,
+            "pair": self.pair,
+            "head": self.head,
+            "names": self.names,
+            "coverage": self.coverage,
+        }
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Evidence:
-        return cls(float(obj["margin"]), float(obj["top"]), float(obj["gap"]), bool(obj["cross"]))
+        return cls(
+            float(obj["margin"]),
+            float(obj["top"]),
+            float(obj["gap"]),
+            str(obj["pair"]),
+            float(obj.get("head", 1.0)),
+            float(obj.get("names", 1.0)),
+            float(obj.get("coverage", 1.0)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Logistic:
     """P(answerable) = sigmoid(weights . x + bias) over ``features`` (raw values); abstain below
-    ``threshold``."""
+    ``threshold``. ``min_head`` is the pair's focus threshold (``focus_missing`` below it)."""
 
     features: tuple[str, ...]
     weights: tuple[float, ...]
     bias: float
     threshold: float = 0.5
+    min_head: float = 0.0
 
     def probability(self, evidence: Evidence) -> float:
         return float(predict(self.weights, self.bias, evidence.vector(self.features)))
@@ -86,6 +120,7 @@ class Logistic:
             "weights": list(self.weights),
             "bias": self.bias,
             "threshold": self.threshold,
+            "min_head": self.min_head,
         }
 
     @classmethod
@@ -94,7 +129,13 @@ class Logistic:
         weights = tuple(float(w) for w in obj["weights"])
         if len(weights) != len(features):
             raise ValueError(f"{len(weights)} weights for {len(features)} features")
-        return cls(features, weights, float(obj["bias"]), float(obj.get("threshold", 0.5)))
+        return cls(
+            features,
+            weights,
+            float(obj["bias"]),
+            float(obj.get("threshold", 0.5)),
+            float(obj.get("min_head", 0.0)),
+        )
 
 
 def check_features(features: Sequence[str]) -> tuple[str, ...]:
@@ -117,6 +158,9 @@ class AbstentionModel:
     def threshold(self, evidence: Evidence) -> float:
         return self.models[evidence.pair].threshold
 
+    def min_head(self, pair: str) -> float:
+        return self.models[pair].min_head
+
     def to_json(self) -> dict[str, Any]:
         return {
             "models": {pair: m.to_json() for pair, m in self.models.items()},
@@ -134,7 +178,8 @@ class AbstentionModel:
         missing = [pair for pair in PAIRS if pair not in models]
         if missing:
             raise AbstentionModelError(
-                f"{source}: needs a model for each of {', '.join(PAIRS)} (missing: {', '.join(missing)})"
+                f"{source}: needs a model for each of {', '.join(PAIRS)} (missing: {', '.join(missing)}); "
+                "refit it with `citeqa fit-abstention`"
             )
         return cls(models, dict(obj.get("fitted_on", {})))
 
@@ -228,8 +273,9 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return float(greater + 0.5 * ties)
 
 
-def cross_validated_auc(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: float = 1.0) -> float | None:
-    """AUC of out-of-fold predictions (fold = index modulo ``folds``, so the result is deterministic)."""
+def out_of_fold(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: float = 1.0) -> np.ndarray:
+    """Each row's P(answerable) from a model fitted without its fold (fold = index modulo ``folds``, so
+    the result is deterministic): what the model will say of questions it was not fitted on."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     predictions = np.zeros(len(y))
@@ -238,4 +284,9 @@ def cross_validated_auc(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: flo
         train, test = fold != k, fold == k
         weights, bias = fit_logistic(x[train], y[train], l2=l2)
         predictions[test] = predict(weights, bias, x[test])
-    return auc(predictions.tolist(), y.astype(bool).tolist())
+    return predictions
+
+
+def cross_validated_auc(x: np.ndarray, y: np.ndarray, *, folds: int = 5, l2: float = 1.0) -> float | None:
+    """AUC of out-of-fold predictions (see ``out_of_fold``)."""
+    return auc(out_of_fold(x, y, folds=folds, l2=l2).tolist(), np.asarray(y).astype(bool).tolist())

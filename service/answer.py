@@ -5,18 +5,21 @@ at build time, so answering costs dot products, not model calls), plus lexical o
 shares the corpus's script, plus a small prior for the passage's rank. The best sentences are returned in
 passage order, each citing the passage it came from.
 
-Abstention, in three steps; failing any one, the answerer abstains and says so in the question's language:
-1. the evidence must be able to state what the question asks for (a number in the right unit, the title a
-   "who" question names, the years it names: ``service.expect``);
-2. it must be closer to the question than unrelated background text in the corpus's language is
-   (``service/data/background.txt``) by at least ``min_margin``: off-topic questions fail here;
-3. the abstention model (``service.abstention``), fitted on near-topic unanswerable questions, must find
-   it likely enough to answer.
+Abstention, in four steps; failing any one, the answerer abstains, says so in the question's language and
+gives the reason (``service.abstention.REASONS``):
+1. ``type_mismatch``: the evidence must be able to state the kind of answer asked for (a number, an amount
+   of money, a length, a date ...) and fit the years the question names (``service.answertype``);
+2. ``off_topic``: it must be closer to the question than unrelated background text in the passage's
+   language is (``service/data/background.txt``) by at least ``min_margin``;
+3. ``focus_missing``: its passage must state what the question asks about (``service.focus``);
+4. ``low_confidence``: the abstention model of the (question, passage) language pair
+   (``service.abstention``), fitted on near-topic unanswerable questions, must find it likely enough to
+   answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
@@ -27,8 +30,9 @@ from index.lexical import Script, script_of, tokenize
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
-from service.abstention import AbstentionModel, Evidence
-from service.expect import expected_answer
+from service.abstention import AbstentionModel, Evidence, Reason, pair_of
+from service.answertype import expected_answer
+from service.focus import FocusChecker, question_focus
 
 ABSTAIN_MESSAGES = {
     "zh": "抱歉，文档中没有找到足以回答这个问题的依据。下面列出的是最接近的段落，仅供参考。",
@@ -59,11 +63,12 @@ class Answer:
     text: str
     sentences: tuple[AnswerSentence, ...]
     abstained: bool
-    # P(answerable) from the abstention model; minus 1 when a check before it failed (the answer type, or
-    # the margin over background text), so that a threshold over confidences sees those as ruled out.
-    confidence: float
+    # P(answerable) from the abstention model of the evidence's language pair (None when nothing was
+    # retrieved); computed even when an earlier check abstained, so a run can be refitted.
+    confidence: float | None
     lang: str
     evidence: Evidence | None = None
+    reason: Reason | None = None  # why it abstained (None when it answered)
 
 
 class Answerer(Protocol):
@@ -77,6 +82,11 @@ class Answerer(Protocol):
 
 
 BACKGROUND_NEIGHBOURS = 3
+
+
+def background_by_lang(encode: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
+    """The background sentences' vectors per language ("zh", "en"), encoded with ``encode``."""
+    return {lang: encode(background_sentences(script)) for lang, script in (("zh", "han"), ("en", "latin"))}
 
 
 def background_sentences(script: str | None = None) -> list[str]:
@@ -113,8 +123,9 @@ class ExtractiveAnswerer:
         saved: SavedIndex,
         *,
         script: Script,
-        background: np.ndarray,
+        background: Mapping[str, np.ndarray],
         abstention: AbstentionModel,
+        focus: FocusChecker | None = None,
         threshold: float | None = None,
         min_margin: float = 0.02,
         max_sentences: int = 3,
@@ -124,8 +135,9 @@ class ExtractiveAnswerer:
         type_margin: float = 0.03,
     ) -> None:
         self.saved = saved
-        self.background = background
+        self.background = background  # per language ("zh", "en"): vectors of unrelated text
         self.abstention = abstention
+        self.focus = focus or FocusChecker()
         self.script = script  # the corpus's, as the retriever found it
         self.threshold = threshold
         self.min_margin = min_margin
@@ -171,14 +183,21 @@ class ExtractiveAnswerer:
         dense = sorted((h.dense_score for h in hits if h.dense_score is not None), reverse=True)
         ordered = dense or [best.dense]
         gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
-        cross = script_of(question) != self.script
-        return Evidence(self.background_margin(search.query_vector, best), ordered[0], gap, cross)
+        passage = hits[best.rank - 1].passage
+        pair = pair_of(question_lang(question), passage.lang)
+        support = self.focus.support(question_focus(question), passage.text, pair.split("-")[1])
+        margin = self.background_margin(search.query_vector, best, pair.split("-")[1])
+        return Evidence(margin, ordered[0], gap, pair, support.head, support.names, support.coverage)
 
-    def background_margin(self, query_vector: np.ndarray, evidence: ScoredSentence) -> float:
-        """The evidence sentence's similarity minus its mean similarity to the nearest background ones."""
-        if not len(self.background):
+    def background_margin(
+        self, query_vector: np.ndarray, evidence: ScoredSentence, lang: str = "zh"
+    ) -> float:
+        """The evidence sentence's similarity minus its mean similarity to the nearest background ones in
+        the evidence's language."""
+        background = self.background.get(lang)
+        if background is None or not len(background):
             return evidence.dense
-        near = np.sort(self.background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
+        near = np.sort(background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
         return float(evidence.dense - near.mean())
 
     def answer(
@@ -187,25 +206,20 @@ class ExtractiveAnswerer:
         lang = question_lang(question)
         scored = self.score(question, search, hits)
         if not scored:
-            return Answer(ABSTAIN_MESSAGES[lang], (), True, 0.0, lang), scored
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, None, lang, reason="no_evidence"), scored
         ranked = sorted(scored, key=lambda s: (-s.score, s.rank, s.start))
-        # The evidence must be able to state what the question asks for (service.expect): the best such
+        # The evidence must be able to state what the question asks for (service.answertype): the best such
         # sentence may come from a little further down the ranking, but not from far below the best match.
         wanted = expected_answer(question)
         texts = {rank: hit.passage.text for rank, hit in enumerate(hits, start=1)}
         typed = [s for s in ranked if wanted.stated_by(s.text, texts.get(s.rank))]
-        if not typed or typed[0].score < ranked[0].score - self.type_margin:
-            evidence = self.evidence(question, search, hits, ranked[0])
-            confidence = self.abstention.probability(evidence) - 1.0
-            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence), scored
-        best = typed[0]
+        typed_ok = bool(typed) and typed[0].score >= ranked[0].score - self.type_margin
+        best = typed[0] if typed_ok else ranked[0]
         evidence = self.evidence(question, search, hits, best)
         confidence = self.abstention.probability(evidence)
-        if evidence.margin < self.min_margin:  # no closer than unrelated text: off-topic
-            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence - 1.0, lang, evidence), scored
-        threshold = self.abstention.threshold(evidence) if self.threshold is None else self.threshold
-        if confidence < threshold:
-            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence), scored
+        reason = self.decide(evidence, confidence, typed_ok)
+        if reason is not None:
+            return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence, reason), scored
         chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
         chosen = chosen[: self.max_sentences]
         seen: set[str] = set()
@@ -218,3 +232,14 @@ class ExtractiveAnswerer:
             sentences.append(AnswerSentence(s.text, cites))
         text = join_with_citations(sentences)
         return Answer(text, tuple(sentences), False, confidence, lang, evidence), scored
+
+    def decide(self, evidence: Evidence, confidence: float, typed: bool) -> Reason | None:
+        """The reason to abstain on ``evidence``, or None to answer (the order of the module docstring)."""
+        if not typed:
+            return "type_mismatch"
+        if evidence.margin < self.min_margin:  # no closer than unrelated text
+            return "off_topic"
+        if evidence.head < self.abstention.min_head(evidence.pair):
+            return "focus_missing"
+        threshold = self.abstention.threshold(evidence) if self.threshold is None else self.threshold
+        return "low_confidence" if confidence < threshold else None

@@ -20,8 +20,9 @@ from index.search import Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, load_index
 from index.types import Hit
 from service.abstention import AbstentionModel
-from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_sentences
+from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_by_lang
 from service.batching import BatchingEncoder
+from service.focus import FocusChecker
 from service.grounding import check_sentences
 from service.settings import Settings
 
@@ -135,15 +136,14 @@ def ensure_index(
     return report
 
 
-_BACKGROUND: dict[tuple[str, str], np.ndarray] = {}
+_BACKGROUND: dict[str, dict[str, np.ndarray]] = {}
 
 
-def background_vectors(encoder: Encoder, script: str) -> np.ndarray:
-    """The background sentences' vectors, embedded once per model and script (reloads reuse them)."""
-    key = (encoder.fingerprint, script)
-    if key not in _BACKGROUND:
-        _BACKGROUND[key] = encoder.encode_passages(background_sentences(script))
-    return _BACKGROUND[key]
+def background_vectors(encoder: Encoder) -> dict[str, np.ndarray]:
+    """The background sentences' vectors per language, embedded once per model (reloads reuse them)."""
+    if encoder.fingerprint not in _BACKGROUND:
+        _BACKGROUND[encoder.fingerprint] = background_by_lang(encoder.encode_passages)
+    return _BACKGROUND[encoder.fingerprint]
 
 
 class Pipeline:
@@ -153,8 +153,11 @@ class Pipeline:
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
             script=retriever.script,
-            background=background_vectors(retriever.encoder, retriever.script),
+            background=background_vectors(retriever.encoder),
             abstention=AbstentionModel.load(settings.abstention_model),
+            # The focus check's word vectors come from the retrieval model; a dictionary translator for
+            # cross-lingual terms plugs in here (service.focus.Translator).
+            focus=FocusChecker(retriever.encoder),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,
             max_sentences=settings.max_answer_sentences,

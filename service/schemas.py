@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 TOP_K_MAX = 50
@@ -83,6 +85,16 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     grounded: bool = Field(description="Every answer sentence is supported by a passage it cites.")
     abstained: bool = Field(description="The evidence was too weak to answer; `answer.text` says so.")
+    abstained_reason: (
+        Literal["no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence"] | None
+    ) = Field(
+        default=None,
+        description="Why it abstained (null when it answered): `no_evidence` (nothing retrieved), "
+        "`type_mismatch` (no passage states the kind of answer asked for, e.g. an amount or a date), "
+        "`off_topic` (the passages are no closer to the question than unrelated text), `focus_missing` "
+        "(the passage does not state what the question asks about, e.g. the thing counted or the role), "
+        "`low_confidence` (the abstention model finds the evidence too unlikely to answer).",
+    )
     timings_ms: dict[str, float]
 
 

@@ -46,5 +46,6 @@ def ask_response(result: AskResult) -> AskResponse:
         passages=[passage_out(p) for p in result.passages],
         grounded=result.grounded,
         abstained=result.abstained,
+        abstained_reason=answer.reason if result.abstained else None,
         timings_ms=_timings(result.timings_ms),
     )

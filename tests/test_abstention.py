@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from eval.errors import EvalError
-from eval.fit import fit_abstention
+from eval.fit import MODEL_FEATURES, fit_abstention, rescore
 from eval.metrics import QuestionRecord
 from service.abstention import (
-    FEATURES,
+    PAIRS,
     AbstentionModel,
     AbstentionModelError,
     Evidence,
@@ -21,6 +21,7 @@ from service.abstention import (
     choose_threshold,
     cross_validated_auc,
     fit_logistic,
+    pair_of,
     predict,
 )
 
@@ -51,8 +52,8 @@ def test_fit_logistic_learns_which_features_matter() -> None:
     probs = predict(weights, bias, x)
     assert auc(probs.tolist(), y.astype(bool).tolist()) > 0.9
     assert all(0.0 < p < 1.0 for p in probs)
-    model = Logistic(FEATURES, weights, bias)
-    assert model.probability(Evidence(*x[0], cross=False)) == pytest.approx(probs[0])
+    model = Logistic(("margin", "top", "gap"), weights, bias)
+    assert model.probability(Evidence(*x[0], pair="zh-zh")) == pytest.approx(probs[0])
     held_out_x, held_out_y = synthetic(300, seed=1)
     held_out = predict(weights, bias, held_out_x)
     assert auc(held_out.tolist(), held_out_y.astype(bool).tolist()) > 0.9
@@ -91,33 +92,43 @@ def test_fit_logistic_refuses_one_class() -> None:
 
 
 def test_model_round_trips_through_json(tmp_path: Path) -> None:
+    cross = Logistic(("margin", "head"), (30.0, 2.0), -2.0, 0.0, 0.8)
     model = AbstentionModel(
-        {
-            "same": Logistic(("margin", "top", "gap"), (50.0, 1.0, 20.0), -3.0, 0.3),
-            "cross": Logistic(("margin",), (30.0,), -2.0, 0.0),
-        },
+        {"zh-zh": Logistic(("margin", "top", "gap"), (50.0, 1.0, 20.0), -3.0, 0.3), "en-en": cross}
+        | {"en-zh": cross, "zh-en": cross},
         {"runs": ["r1"]},
     )
     path = tmp_path / "m.json"
     path.write_text(json.dumps(model.to_json()), encoding="utf-8")
     loaded = AbstentionModel.load(path)
     assert loaded == model
-    same = Evidence(margin=0.05, top=0.9, gap=0.02, cross=False)
-    cross = Evidence(margin=0.05, top=0.9, gap=0.02, cross=True)
+    same = Evidence(margin=0.05, top=0.9, gap=0.02, pair="zh-zh")
+    other = Evidence(margin=0.05, top=0.9, gap=0.02, pair="en-zh", head=0.5)
     assert loaded.probability(same) == pytest.approx(1 / (1 + np.exp(-(2.5 + 0.9 + 0.4 - 3.0))))
-    assert loaded.probability(cross) == pytest.approx(1 / (1 + np.exp(-(1.5 - 2.0))))  # its own features
-    assert (loaded.threshold(same), loaded.threshold(cross)) == (0.3, 0.0)
-    assert Evidence.from_json(same.to_json()) == same
+    assert loaded.probability(other) == pytest.approx(
+        1 / (1 + np.exp(-(1.5 + 1.0 - 2.0)))
+    )  # its own features
+    assert (loaded.threshold(same), loaded.threshold(other)) == (0.3, 0.0)
+    assert (loaded.min_head("zh-zh"), loaded.min_head("en-zh")) == (0.0, 0.8)
+    assert Evidence.from_json(other.to_json()) == other
+
+
+def test_language_pairs() -> None:
+    assert pair_of("en", "zh") == "en-zh"
+    assert pair_of("zh", "und") == "zh-zh"  # a passage of no known language counts as the question's
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("{", "not valid JSON"),
-        ('{"models": {"same": {"features": ["pixels"], "weights": [1], "bias": 0}}}', "distinct names"),
-        ('{"models": {"same": {"features": ["margin"], "weights": [1, 2], "bias": 0}}}', "2 weights for 1"),
-        ('{"models": {"same": {"features": ["margin"], "weights": [1], "bias": 0}}}', "missing: cross"),
-        ('{"models": {"same": 1, "cross": 2}}', "not an abstention"),
+        ('{"models": {"zh-zh": {"features": ["pixels"], "weights": [1], "bias": 0}}}', "distinct names"),
+        ('{"models": {"zh-zh": {"features": ["margin"], "weights": [1, 2], "bias": 0}}}', "2 weights for 1"),
+        (
+            '{"models": {"zh-zh": {"features": ["margin"], "weights": [1], "bias": 0}}}',
+            "missing: en-en, en-zh",
+        ),
+        ('{"models": {"zh-zh": 1, "en-en": 2}}', "not an abstention"),
         ("[]", "not an abstention"),
     ],
 )
@@ -134,56 +145,80 @@ def test_the_shipped_model_loads_and_rises_with_the_evidence() -> None:
     model = AbstentionModel.load()
     assert model.fitted_on["runs"], "the shipped model records what it was fitted on"
     for pair, logistic in model.models.items():
-        assert all(w > 0 for w in logistic.weights), f"{pair}: more evidence must never lower P(answerable)"
-        assert 0.0 <= logistic.threshold < 1.0
-    for cross in (False, True):
-        weak = Evidence(0.02, 0.72, 0.0, cross)
-        strong = Evidence(0.12, 0.95, 0.05, cross)
-        assert model.probability(weak) < model.probability(strong)
-        assert model.probability(strong) > model.threshold(strong)
+        assert 0.0 <= logistic.threshold < 1.0 and 0.0 <= logistic.min_head <= 1.0
+        weak = Evidence(0.0, 0.75, 0.0, pair, head=0.8, names=0.8, coverage=0.8)
+        strong = Evidence(0.15, 0.95, 0.05, pair, head=1.0, names=1.0, coverage=1.0)
+        assert model.probability(weak) < model.probability(strong), pair
 
 
-def record(i: int, answerable: bool, evidence: Evidence, confidence: float = 0.5) -> QuestionRecord:
+def record(
+    i: int, answerable: bool, evidence: Evidence, reason: str | None = None, confidence: float = 0.5
+) -> QuestionRecord:
     return QuestionRecord(
         item_id=f"q{i}",
-        lang="en" if evidence.cross else "zh",
+        lang=evidence.pair[:2],
         answerable=answerable,
         passage_ids=(),
         scores=(),
         relevant=(),
         answer="",
-        abstained=False,
+        abstained=reason is not None,
         gold_answers=(),
         sentence_supported=(),
         citation_relevant=(),
         latency_ms=1.0,
         confidence=confidence,
         evidence=evidence.to_json(),
+        reason=reason,
     )
 
 
-def test_fit_abstention_fits_each_pair_on_type_checked_records_only() -> None:
-    x, y = synthetic(200)
-    records = [
-        record(i, bool(label), Evidence(*map(float, row), cross=bool(i % 2)))
-        for i, (row, label) in enumerate(zip(x, y, strict=True))
-    ]
-    # Records whose answer-type check failed (confidence below 0) are not the model's to decide.
-    records.append(record(999, True, Evidence(-5.0, 0.0, 0.0, cross=False), confidence=-0.9))
-    # So are those under the margin floor: they abstain before the model is asked.
-    records.append(record(998, False, Evidence(-0.5, 0.0, 0.0, cross=True)))
+def synthetic_records(n: int) -> list[QuestionRecord]:
+    x, y = synthetic(n)
+    rng = np.random.default_rng(3)
+    records = []
+    for i, (row, label) in enumerate(zip(x, y, strict=True)):
+        pair = PAIRS[i % len(PAIRS)]
+        # Unanswerable questions often lack their focus: a head support of 0.5 instead of 1.
+        head = 1.0 if label or rng.random() < 0.5 else 0.5
+        records.append(record(i, bool(label), Evidence(*map(float, row), pair=pair, head=head)))
+    return records
+
+
+def test_fit_abstention_fits_each_pair_and_a_focus_threshold() -> None:
+    records = synthetic_records(400)
+    # Records whose answer type was not found are not the model's to decide.
+    records.append(record(999, True, Evidence(-5.0, 0.0, 0.0, "zh-zh"), reason="type_mismatch"))
+    # Nor are those under the margin floor: they abstain before the model is asked.
+    records.append(record(998, False, Evidence(-0.5, 0.0, 0.0, "en-zh"), reason="off_topic"))
     model, fits = fit_abstention(records, sources=["runA"], min_margin=-0.2)
-    assert {f.pair for f in fits} == {"same", "cross"}
-    assert sum(f.n_answerable + f.n_unanswerable for f in fits) == 200
-    assert all(f.cv_auc is not None and f.cv_auc > 0.75 for f in fits)
+    assert [f.pair for f in fits] == list(PAIRS)
+    assert sum(f.n_answerable + f.n_unanswerable for f in fits) == 400
+    assert all(f.cv_auc is not None and f.cv_auc > 0.7 for f in fits)
+    assert all(0.5 < f.model.min_head <= 1.0 for f in fits)  # the focus check catches head 0.5
+    assert all(f.answerable_kept >= 0.97 for f in fits)
     assert model.fitted_on["runs"] == ["runA"]
-    assert model.models["same"].features == FEATURES
-    assert model.models["cross"].features == ("margin",)  # the default for questions in another script
+    assert model.models["zh-zh"].features == MODEL_FEATURES
 
 
 def test_fit_abstention_needs_unanswerable_questions_and_known_features() -> None:
-    records = [record(i, True, Evidence(0.05, 0.9, 0.01, cross=bool(i % 2))) for i in range(40)]
-    with pytest.raises(EvalError, match="holdout"):
+    records = [record(i, True, Evidence(0.05, 0.9, 0.01, PAIRS[i % 4])) for i in range(40)]
+    with pytest.raises(EvalError, match="neartopic"):
         fit_abstention(records)
     with pytest.raises(EvalError, match="distinct names"):
-        fit_abstention(records, features={"same": ["margin", "margin"], "cross": ["margin"]})
+        fit_abstention(records, features={pair: ["margin", "margin"] for pair in PAIRS})
+
+
+def test_rescore_replays_the_answerers_decision() -> None:
+    records = synthetic_records(400)
+    model, _ = fit_abstention(records, min_margin=-0.2)
+    rescored = rescore(records, model, min_margin=-0.2)
+    held = [r for r in rescored if r.abstained]
+    assert held and {r.reason for r in held} <= {"focus_missing", "low_confidence"}
+    assert all(r.sentence_supported == () and r.citation_relevant == () for r in held)
+    for r in rescored:
+        assert r.confidence == pytest.approx(model.probability(Evidence.from_json(r.evidence or {})))
+    # A question the run's model held back has no recorded answer: it cannot be answered on replay.
+    strong = Evidence(0.2, 0.95, 0.08, "zh-zh")
+    with pytest.raises(ValueError, match="not recorded"):
+        rescore([record(1, True, strong, reason="low_confidence")], model, min_margin=-0.2)

@@ -87,6 +87,7 @@ def test_ask_cites_the_hema_paragraph_in_both_languages(client: TestClient, ques
     assert r.status_code == 200
     body = r.json()
     assert not body["abstained"] and body["grounded"]
+    assert body["abstained_reason"] is None
     answer = body["answer"]
     assert "45万件" in answer["text"]
     ranks = {p["rank"]: p for p in body["passages"]}
@@ -99,6 +100,12 @@ def test_ask_cites_the_hema_paragraph_in_both_languages(client: TestClient, ques
     assert cited == {HEMA}
 
 
+def test_an_abstention_says_why(client: TestClient) -> None:
+    # The article names no amount of money: no passage can state what the question asks for.
+    body = client.post("/api/ask", json={"question": "马云公益基金会向河南捐款的金额是多少？"}).json()
+    assert body["abstained"] is True and body["abstained_reason"] == "type_mismatch"
+
+
 @pytest.mark.parametrize(
     "question",
     ["What is the capital of Australia?", "澳大利亚的首都是哪里？", "How do I bake sourdough bread?"],
@@ -106,6 +113,7 @@ def test_ask_cites_the_hema_paragraph_in_both_languages(client: TestClient, ques
 def test_off_topic_questions_abstain_in_their_language(client: TestClient, question: str) -> None:
     body = client.post("/api/ask", json={"question": question}).json()
     assert body["abstained"] is True
+    assert body["abstained_reason"] in ("off_topic", "low_confidence", "focus_missing")
     assert body["answer"]["sentences"] == []
     assert ("抱歉" in body["answer"]["text"]) == (question[0] == "澳")
     assert len(body["passages"]) == 5  # the closest passages are still listed

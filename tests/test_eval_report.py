@@ -73,6 +73,9 @@ def test_calibrate_threshold_maximises_balanced_accuracy() -> None:
 def test_calibration_prefers_confidence_and_abstains_without_scores() -> None:
     assert confidence_of(record("x", 0.9, True, confidence=0.1)) == 0.1
     assert confidence_of(record("x", 0.9, True, passage_ids=(), scores=(), relevant=())) == -math.inf
+    # A check before the model abstained: ruled out at any threshold, whatever the model said.
+    assert confidence_of(record("x", 0.9, False, confidence=0.8, reason="focus_missing")) == -math.inf
+    assert confidence_of(record("x", 0.9, False, confidence=0.2, reason="low_confidence")) == 0.2
     records = [
         record("a", 0.1, True, confidence=0.9),
         record("u", 0.9, False, confidence=0.2),

@@ -301,7 +301,7 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         log.close()
     failures = [x for x in results if x != 200]
     assert failures == []
-    assert len(results) >= 40, f"only {len(results)} queries ran"
+    assert len(results) >= 15, f"only {len(results)} queries ran"
 
 
 # --- a killed update ----------------------------------------------------------------------------------
@@ -316,17 +316,21 @@ def test_kill_9_mid_update_leaves_the_index_loadable_and_the_next_update_finishe
     before = read_manifest(index)
     # An incremental update with real work to do: a new document of a few dozen paragraphs.
     paragraphs = [
-        f"<p>Paragraph {i}: the harbour master logged {i * 7} boats on day {i}.</p>" for i in range(40)
+        f"<p>Paragraph {i}: the harbour master logged {i * 7} boats on day {i}.</p>" for i in range(200)
     ]
     (docs_copy / "zz_log.txt").write_text("---\ntitle: Harbour log\n---\n" + "\n".join(paragraphs), "utf-8")
     env = env_for(docs_copy, index)
     build = subprocess.Popen(
-        [str(CITEQA), "build"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(CITEQA), "build"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 240
         if moment == "while embedding":
-            time.sleep(4.0)  # past start-up, into the model load / embedding
+            # The first progress line of the embedding stage: one batch of the ~400 texts is done.
+            assert build.stderr is not None
+            for line in build.stderr:
+                if line.startswith("embedding:"):
+                    break
         else:  # the moment the new segment's temporary directory appears
             while time.monotonic() < deadline and build.poll() is None:
                 if any(p.name.startswith(".tmp-") for p in (index / SEGMENTS).iterdir()):
@@ -339,6 +343,8 @@ def test_kill_9_mid_update_leaves_the_index_loadable_and_the_next_update_finishe
         if build.poll() is None:
             build.kill()
             build.wait()
+        if build.stderr is not None:
+            build.stderr.close()
     encoder = pipeline.retriever.encoder
     saved = load_index(index, model=pipeline.model_name, fingerprint=encoder.fingerprint)
     assert saved.manifest == before
@@ -350,6 +356,6 @@ def test_kill_9_mid_update_leaves_the_index_loadable_and_the_next_update_finishe
     assert done.returncode == 0, done.stderr
     assert "1 added" in done.stdout
     saved = load_index(index, model=pipeline.model_name, fingerprint=encoder.fingerprint)
-    assert saved.store.size == 57 and not any(
+    assert saved.store.size == 217 and not any(
         p.name.startswith(".tmp-") for p in (index / SEGMENTS).iterdir()
     )

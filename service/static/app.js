@@ -180,6 +180,36 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     );
   }
 
+  // Why an answer was withheld (the API's abstained_reason), in the question's language.
+  const REASONS = {
+    no_evidence: {
+      en: "Nothing in the documents was found for this question.",
+      zh: "文档中没有检索到与这个问题相关的内容。",
+    },
+    type_mismatch: {
+      en: "The closest passages do not state the kind of answer asked for (such as a number, an amount or a date).",
+      zh: "最接近的段落没有给出问题所要的那类答案（例如数字、金额或日期）。",
+    },
+    off_topic: {
+      en: "The documents do not seem to be about this question.",
+      zh: "文档的内容似乎与这个问题无关。",
+    },
+    focus_missing: {
+      en: "The closest passages do not mention what the question asks about.",
+      zh: "最接近的段落没有提到问题所问的对象。",
+    },
+    low_confidence: {
+      en: "The closest passages are related, but too unlikely to hold the answer.",
+      zh: "最接近的段落虽然相关，但不太可能包含答案。",
+    },
+  };
+
+  function reasonText(reason, question) {
+    const words = REASONS[reason];
+    if (!words) return null;
+    return langOf(question || "") === "zh-CN" ? words.zh : words.en;
+  }
+
   function renderAnswer(turn) {
     const response = turn.response;
     const passages = Array.isArray(response.passages) ? response.passages : [];
@@ -206,6 +236,10 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     });
     article.append(h("p", { class: "answer-label" }, abstained ? "No answer found in the documents" : "Answer"));
     article.append(body);
+    const why = abstained ? reasonText(response.abstained_reason, turn.question) : null;
+    if (why) {
+      article.append(h("p", { class: "note abstain-reason", lang: langOf(why), dataset: { reason: response.abstained_reason } }, why));
+    }
 
     // An abstention's text already says so in the question's language; the label and the
     // "Closest passages" heading make it plain in the layout too.

@@ -109,6 +109,10 @@ def test_an_unanswerable_question_abstains_and_lists_the_closest_passages(page: 
     answer = turn.locator(".answer")
     expect(answer).to_have_class(re.compile("abstained"))
     expect(answer.locator(".answer-label")).to_have_text("No answer found in the documents")
+    # The reason, in the question's language.
+    reason = answer.locator(".abstain-reason")
+    expect(reason).to_have_attribute("lang", "en" if question.isascii() else "zh-CN")
+    expect(reason).to_have_attribute("data-reason", re.compile(r"^(off_topic|low_confidence|focus_missing)$"))
     expect(answer.locator(".answer-text button.cite")).to_have_count(0)
     expect(answer.locator(".sources h3")).to_have_text("Closest passages")
     cards = answer.locator(".source-card")

@@ -1,0 +1,126 @@
+"""Answer types from CLDR (service.answertype): what a question asks for, what a sentence states."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.answertype import (
+    DATE,
+    DURATION,
+    LENGTH,
+    MASS,
+    MONEY,
+    NUMBER,
+    PERCENT,
+    QUANTITIES,
+    SPEED,
+    TEMPERATURE,
+    asked_kinds,
+    dating_years,
+    expected_answer,
+    stated_kinds,
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kinds"),
+    [
+        ("Tickets cost 6 euros.", {MONEY, NUMBER}),
+        ("Entry is £3, or 3,000 yen.", {MONEY, NUMBER}),
+        ("总投资3亿元。", {MONEY, NUMBER}),
+        ("票价6欧元。", {MONEY, NUMBER}),
+        ("The tower is 34 metres tall.", {LENGTH, NUMBER}),
+        ("The tower is 34 meters tall.", {LENGTH, NUMBER}),
+        ("灯塔高34米。", {LENGTH, NUMBER}),
+        ("面积四十五万平方公里", {NUMBER}),  # area, checked below
+        ("It weighs 12 kg.", {MASS, NUMBER}),
+        ("气温零下5摄氏度", {TEMPERATURE, NUMBER}),
+        ("水温23~28℃", {TEMPERATURE, NUMBER}),  # NFKC: ℃ is °C
+        ("时速120公里", {NUMBER}),
+        ("It reached 60 km/h.", {SPEED, NUMBER}),
+        ("Turnout was 40%.", {PERCENT, NUMBER}),
+        ("增长了百分之三十", {PERCENT, NUMBER}),
+        ("It had 3,000 residents and 12 deaths.", {NUMBER}),
+        ("盒马7000个社区免费提供45万件蔬菜", {NUMBER}),
+        ("全国安全生产事故起数和死亡人数连续十八年“双下降”", {NUMBER, DURATION}),
+        ("The team won three times.", {NUMBER}),
+        ("阿里巴巴集团紧急捐款援驰。", set()),
+        ("统一部署，进一步加强。", set()),  # 一 inside words is not a number
+        ("一名工人受伤", {NUMBER}),
+    ],
+)
+def test_stated_kinds(sentence: str, kinds: set[str]) -> None:
+    assert kinds <= stated_kinds(sentence)
+    if not kinds:
+        assert not stated_kinds(sentence) & QUANTITIES
+
+
+def test_areas_durations_and_dates() -> None:
+    assert "area" in stated_kinds("面积四十五万平方公里")
+    assert DURATION in stated_kinds("They stayed for 3 days.")
+    for sentence in (
+        "It was built in 1886.",
+        "It was built during the reign of Henry VIII.",
+        "It was built in the nineteenth century.",
+        "去年夏天河南遭遇暴雨",
+        "江户时代传入日本",
+        "With 4:51 left in regulation",
+        "It opened in March.",
+    ):
+        assert DATE in stated_kinds(sentence), sentence
+    assert DATE not in stated_kinds("It was built by monks in Paris.")
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("How much does a ticket cost?", {MONEY}),
+        ("票价是多少？", {MONEY}),
+        ("How much money did Ant Group donate?", {MONEY}),
+        ("马云公益基金会向河南捐款的金额是多少？", {MONEY}),
+        ("What is the total investment in the bases?", {MONEY}),
+        ("How tall is the lighthouse?", {LENGTH}),
+        ("灯塔有多高？", {LENGTH}),
+        ("这座桥有多少米长？", {LENGTH}),
+        ("How many miles long is the river?", {LENGTH}),
+        ("他工作了几年？", {DURATION}),
+        ("How long did the war last?", {LENGTH, DURATION, DATE}),
+        ("What percentage of voters agreed?", {PERCENT, NUMBER}),
+        ("When did the heavy rain hit Henan?", {DATE}),
+        ("哪一年发布了白皮书？", {DATE}),
+        ("How many residents live there?", set(QUANTITIES)),
+        ("盒马提供了多少件生活日用品？", set(QUANTITIES)),
+        ("How many pounds of steam does it use?", {MASS, MONEY}),  # a unit and a currency
+        ("Who is the CEO of Alibaba Cloud?", set()),
+        ("Who was the leader when the Franks entered the valley?", set()),  # "when" is no question word
+        ("几乎所有人都去了哪里？", set()),  # 几乎 is "almost"
+        ("What is the area called near the gorge?", set()),
+        ("亚里士多德认为地球由多少个元素组成？", set(QUANTITIES)),  # 元素 is not 元 (yuan)
+    ],
+)
+def test_asked_kinds(question: str, kinds: set[str]) -> None:
+    assert asked_kinds(question) == kinds
+
+
+def test_the_kind_asked_must_be_stated() -> None:
+    assert expected_answer("How much does a ticket cost?").stated_by("Tickets cost 6 euros.")
+    assert not expected_answer("How much does a ticket cost?").stated_by("Tickets sell out every summer.")
+    assert expected_answer("How tall is the lighthouse?").stated_by("The tower is 34 metres tall.")
+    assert not expected_answer("How tall is the lighthouse?").stated_by("The tower was built in 1890.")
+    assert expected_answer("How many residents live there?").stated_by("The town has 3,000 residents.")
+    assert expected_answer("How many deaths were there?").stated_by("There were 12 deaths.")
+    assert not expected_answer("How many people died?").stated_by("Many people died.")
+    assert expected_answer("Who is the CEO?").stated_by("")  # no kind: anything may answer
+
+
+def test_years_date_a_passage_unless_they_are_a_baseline() -> None:
+    wanted = expected_answer("2021年全国GDP增长了多少？")
+    assert wanted.years == ("2021",)
+    assert wanted.stated_by("全国GDP较2020年增长8.1%。")  # 2020 is the baseline, not the date
+    assert not wanted.stated_by("2020年全国GDP增长2.3%。")
+    assert wanted.stated_by("2021年全国GDP较2020年增长8.1%。")
+    assert dating_years("Sales rose in 2021 compared with 2019.") == {"2021"}
+    sentence = "全国因自然灾害死亡失踪591人，为历史最低。"
+    assert not wanted.stated_by(sentence, "2020年我国多地遭受1998年以来最严重汛情。" + sentence)
+    assert wanted.stated_by(sentence, sentence)  # an undated passage may still answer
+    assert expected_answer("What happened in the 1970s?").years == ()  # decades are not years

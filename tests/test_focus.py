@@ -1,0 +1,84 @@
+"""Question focus (service.focus): what a question asks about, and its support in a passage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from service.focus import FocusChecker, question_focus
+from tests.fakes import HashingEncoder
+
+HEMA_ZH = (
+    "2021年夏天，河南遭遇罕见特大暴雨。盒马7000个社区免费提供45万件蔬菜、粮油等生活日用品；"
+    "9500家工厂库存直发河南。"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "head"),
+    [
+        ("How many trucks did Hema send to Henan?", ("trucks",)),
+        ("How many residents live in the town?", ("residents",)),
+        ("Who is the CEO of Alibaba Cloud?", ("ceo",)),
+        ("Who was the first chair of the IPCC?", ("chair",)),
+        ("盒马派出了多少辆卡车？", ("卡车",)),
+        ("白皮书有多少页？", ("页",)),  # the classifier is what is counted
+        ("阿里云的首席执行官是谁？", ("执行官",)),
+        ("How many times did they win?", ()),  # "times" is the answer's kind, not its focus
+        ("Which university took part?", ()),  # a category, not a head: the answer names an instance
+        ("几乎所有人都来了吗？", ()),
+    ],
+)
+def test_the_head_of_a_question(question: str, head: tuple[str, ...]) -> None:
+    assert question_focus(question).head == head
+
+
+def test_names_and_terms() -> None:
+    focus = question_focus("How many trucks did Hema send to Henan?")
+    assert focus.names == ("Hema", "Henan")
+    assert set(focus.terms) >= {"trucks", "hema", "henan"}
+    assert "how" not in focus.terms and "did" not in focus.terms
+
+
+def test_lexical_support_with_english_stems() -> None:
+    checker = FocusChecker()  # no encoder: what is not stated scores 0
+    stated = checker.support(question_focus("How many trucks did Hema send?"), "Hema sent a truck.", "en")
+    assert stated.head == 1.0 and stated.names == 1.0 and stated.missing == ()
+    missing = checker.support(question_focus("How many kayaks did Hema send?"), "Hema sent 40 trucks.", "en")
+    assert missing.head == 0.0 and missing.missing == ("kayaks",)
+    assert 0.0 < missing.coverage < 1.0
+    zh = checker.support(question_focus("盒马提供了多少件生活日用品？"), HEMA_ZH, "zh")
+    assert zh.head == 1.0
+    assert checker.support(question_focus("盒马派出了多少辆卡车？"), HEMA_ZH, "zh").head == 0.0
+
+
+def test_a_translator_plugs_in_for_other_languages() -> None:
+    table = {("trucks", "zh"): ["卡车", "货车"], ("factories", "zh"): ["工厂"]}
+
+    def translate(term: str, lang: str) -> Sequence[str]:
+        return table.get((term, lang), [])
+
+    checker = FocusChecker(translator=translate)
+    assert checker.support(question_focus("How many factories shipped goods?"), HEMA_ZH, "zh").head == 1.0
+    assert checker.support(question_focus("How many trucks did Hema send?"), HEMA_ZH, "zh").head == 0.0
+
+
+def test_embedding_support_is_graded_and_cached() -> None:
+    encoder = HashingEncoder()
+    checker = FocusChecker(encoder)
+    support = checker.support(
+        question_focus("How many truckloads did Hema send?"), "Hema sent 40 trucks.", "en"
+    )
+    assert 0.0 < support.head < 1.0  # no exact match, a similar word
+    calls = encoder.calls
+    checker.support(question_focus("How many truckloads did Hema send?"), "Hema sent 40 trucks.", "en")
+    assert encoder.calls == calls  # every word vector was cached
+
+
+def test_cross_lingual_support_with_the_real_model(encoder) -> None:  # type: ignore[no-untyped-def]
+    """Word vectors of the retrieval model: a translation is closer than an unrelated word."""
+    checker = FocusChecker(encoder)
+    stated = checker.support(question_focus("How many factories shipped goods to Henan?"), HEMA_ZH, "zh")
+    absent = checker.support(question_focus("How many kayaks shipped goods to Henan?"), HEMA_ZH, "zh")
+    assert stated.head > absent.head
