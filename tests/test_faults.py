@@ -321,7 +321,12 @@ def test_kill_9_mid_update_leaves_the_index_loadable_and_the_next_update_finishe
     (docs_copy / "zz_log.txt").write_text("---\ntitle: Harbour log\n---\n" + "\n".join(paragraphs), "utf-8")
     env = env_for(docs_copy, index)
     build = subprocess.Popen(
-        [str(CITEQA), "build"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [str(CITEQA), "build"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 240
