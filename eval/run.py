@@ -8,14 +8,13 @@ index of its documents folder, evaluates, and writes a run folder::
     out_dir/run.trec        the retrieved passages as a TREC run file
     out_dir/report.md       with recall_at_k.png and top_score_hist.png (eval.report.write_report)
 
-An eval set's index lives in ``<data_dir>/eval-indexes/<hash of the resolved documents path>``, so a
-second run over the same folder reuses it (the manifest decides whether it is still fresh) and
-never touches the service's own index.
+An eval set's index lives in ``<data_dir>/eval-indexes/<hash of the corpus's content>``, so a second
+run over the same corpus reuses it (the manifest decides whether it is still fresh) and never touches the
+service's own index.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +60,7 @@ def evaluate(
     ``latency_ms`` is the wall-clock time of the ``ask`` call, as a caller of the API sees it.
     """
     records: list[QuestionRecord] = []
+    corpus_langs = {p.lang for p in corpus or ()}
     for done, item in enumerate(items, start=1):
         t0 = time.perf_counter()
         result = pipeline.ask(item.question, top_k, mode)
@@ -89,11 +89,23 @@ def evaluate(
                 confidence=float(answer.confidence),
                 n_relevant=None if corpus is None else count_relevant(item, corpus),
                 evidence=None if answer.evidence is None else answer.evidence.to_json(),
+                gold_lang=gold_lang(item, corpus, corpus_langs),
             )
         )
         if progress is not None:
             progress(done, len(items))
     return records
+
+
+def gold_lang(item: EvalItem, corpus: Sequence[Passage] | None, corpus_langs: set[str]) -> str | None:
+    """The language of the passages that answer ``item`` (the most common one if they differ); for an
+    unanswerable item, the corpus's language when it has one; else None (no corpus given, or a mixed one)."""
+    if corpus is None:
+        return None
+    langs = [p.lang for p in corpus if is_relevant(item, p.id, p.text)] if item.answerable else []
+    if langs:
+        return max(sorted(set(langs)), key=langs.count)
+    return next(iter(corpus_langs)) if len(corpus_langs) == 1 else None
 
 
 def count_relevant(item: EvalItem, corpus: Sequence[Passage]) -> int:
@@ -102,8 +114,11 @@ def count_relevant(item: EvalItem, corpus: Sequence[Passage]) -> int:
 
 
 def eval_index_dir(settings: Settings, documents_dir: Path) -> Path:
-    """``<data_dir>/eval-indexes/<12 hex digits of the resolved documents path's sha256>``."""
-    digest = hashlib.sha256(str(documents_dir.resolve()).encode("utf-8")).hexdigest()[:12]
+    """``<data_dir>/eval-indexes/<12 hex digits of the corpus's content hash>``: identical corpora in
+    different folders (``xquad-en`` and ``xquad-en-zhq``) share one index."""
+    from index.documents import corpus_hash, document_files
+
+    digest = corpus_hash(document_files(documents_dir), documents_dir)[:12]
     return settings.data_dir / "eval-indexes" / digest
 
 
