@@ -1,14 +1,17 @@
 """The extractive answerer: pick the sentences of the retrieved passages that best answer the question.
 
 Each candidate sentence is scored by its dense similarity to the question (sentence vectors are computed
-at build time, so answering costs dot products, not model calls), plus lexical overlap when the question
-shares the corpus's script, plus a small prior for the passage's rank. The best sentences are returned in
-passage order, each citing the passage it came from.
+at build time, so answering costs dot products, not model calls), plus its lexical overlap with the search
+terms for its passage's language (the question's own words, or their dictionary translation when the
+passage is in the other language: ``index.translate``), plus a prior for its passage: the passage's dense
+score and its calibrated probability of being relevant (``index.search.Calibration``), which puts passages
+of different language pairs on one scale. The best sentences are returned in passage order, each citing the
+passage it came from.
 
 Abstention, in three steps; failing any one, the answerer abstains and says so in the question's language:
 1. the evidence must be able to state what the question asks for (a number in the right unit, the title a
    "who" question names, the years it names: ``service.expect``);
-2. it must be closer to the question than unrelated background text in the corpus's language is
+2. it must be closer to the question than unrelated background text in the evidence's language is
    (``service/data/background.txt``) by at least ``min_margin``: off-topic questions fail here;
 3. the abstention model (``service.abstention``), fitted on near-topic unanswerable questions, must find
    it likely enough to answer.
@@ -16,14 +19,14 @@ Abstention, in three steps; failing any one, the answerer abstains and says so i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
 
 import numpy as np
 
-from index.lexical import Script, script_of, tokenize
+from index.lexical import Script, Term, question_lang, script_of, tokenize
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
@@ -91,10 +94,6 @@ def background_sentences(script: str | None = None) -> list[str]:
     return same or lines
 
 
-def question_lang(question: str) -> str:
-    return "zh" if script_of(question) == "han" else "en"
-
-
 def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
     parts = []
     for s in sentences:
@@ -113,17 +112,20 @@ class ExtractiveAnswerer:
         saved: SavedIndex,
         *,
         script: Script,
-        background: np.ndarray,
+        background: np.ndarray | Mapping[str, np.ndarray],
         abstention: AbstentionModel,
         threshold: float | None = None,
         min_margin: float = 0.02,
         max_sentences: int = 3,
         lexical_weight: float = 0.3,
         passage_weight: float = 0.5,
+        relevance_weight: float = 0.2,
         margin: float = 0.03,
         type_margin: float = 0.03,
     ) -> None:
         self.saved = saved
+        # Background sentences per language (their similarities depend on the language pair); one array
+        # serves every language.
         self.background = background
         self.abstention = abstention
         self.script = script  # the corpus's, as the retriever found it
@@ -132,33 +134,48 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.lexical_weight = lexical_weight
         self.passage_weight = passage_weight
+        self.relevance_weight = relevance_weight
         self.margin = margin
         self.type_margin = type_margin
         self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
-        """Every sentence of the given hits, scored against the question."""
-        q_tokens = set(tokenize(question)) if search.lexical_used else set()
+        """Every sentence of the given hits, scored against the question (see the module docstring)."""
+        terms = self._terms(question, search) if search.lexical_used else {}
         out: list[ScoredSentence] = []
         for rank, hit in enumerate(hits, start=1):
             rows = self.saved.sentences_by_passage.get(self.saved.row_of[hit.passage.id])
             if rows is None:
                 continue
+            mine = terms.get(hit.passage.lang) or terms.get("*", ())
             dense = self.saved.sentence_vectors[rows] @ search.query_vector
+            prior = self.passage_weight * (hit.dense_score or 0.0)
+            if search.calibrated:
+                prior += self.relevance_weight * hit.score
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
-                lex = self._overlap(q_tokens, sent_row, text) if q_tokens else 0.0
-                score = float(d) + self.lexical_weight * lex + self.passage_weight * (hit.dense_score or 0.0)
+                lex = self._overlap(mine, sent_row, text) if mine else 0.0
+                score = float(d) + self.lexical_weight * lex + prior
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
 
-    def _overlap(self, question_tokens: set[str], sentence_row: int, text: str) -> float:
-        """Lexical overlap, with each sentence tokenised once per process (jieba is the costly part)."""
+    @staticmethod
+    def _terms(question: str, search: SearchResult) -> dict[str, tuple[Term, ...]]:
+        """The lexical terms per passage language (deduplicated: overlap counts a term once)."""
+        if not search.terms:
+            return {"*": tuple(Term(((t, 1.0),), t) for t in dict.fromkeys(tokenize(question)))}
+        return {lang: tuple({t.tokens: t for t in terms}.values()) for lang, terms in search.terms.items()}
+
+    def _overlap(self, terms: Sequence[Term], sentence_row: int, text: str) -> float:
+        """The weighted share of the terms the sentence contains (a term counts with its best candidate's
+        weight), with each sentence tokenised once per process (jieba is the costly part)."""
         tokens = self._tokens.get(sentence_row)
         if tokens is None:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
-        return len(question_tokens & tokens) / len(question_tokens)
+        total = sum(t.weight for t in terms)
+        found = sum(t.weight * max((w for c, w in t.candidates if c in tokens), default=0.0) for t in terms)
+        return found / total if total > 0 else 0.0
 
     def evidence(
         self,
@@ -171,14 +188,22 @@ class ExtractiveAnswerer:
         dense = sorted((h.dense_score for h in hits if h.dense_score is not None), reverse=True)
         ordered = dense or [best.dense]
         gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
-        cross = script_of(question) != self.script
-        return Evidence(self.background_margin(search.query_vector, best), ordered[0], gap, cross)
+        # Cross-lingual when the evidence's passage is in another language than the question.
+        lang = hits[best.rank - 1].passage.lang if 0 < best.rank <= len(hits) else "und"
+        cross = lang in ("zh", "en") and lang != question_lang(question)
+        return Evidence(self.background_margin(search.query_vector, best, lang), ordered[0], gap, cross)
 
-    def background_margin(self, query_vector: np.ndarray, evidence: ScoredSentence) -> float:
-        """The evidence sentence's similarity minus its mean similarity to the nearest background ones."""
-        if not len(self.background):
+    def background_margin(
+        self, query_vector: np.ndarray, evidence: ScoredSentence, lang: str = "und"
+    ) -> float:
+        """The evidence sentence's similarity minus its mean similarity to the nearest background ones in
+        the evidence's language."""
+        background = self.background
+        if isinstance(background, Mapping):
+            background = background.get(lang, next(iter(background.values()), np.zeros((0, 1))))
+        if not len(background):
             return evidence.dense
-        near = np.sort(self.background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
+        near = np.sort(background @ query_vector)[-BACKGROUND_NEIGHBOURS:]
         return float(evidence.dense - near.mean())
 
     def answer(

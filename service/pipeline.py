@@ -133,7 +133,11 @@ class Pipeline:
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
             script=retriever.script,
-            background=retriever.encoder.encode_passages(background_sentences(retriever.script)),
+            background={  # per language of the corpus's passages: the evidence is compared in its own
+                lang: retriever.encoder.encode_passages(background_sentences(script))
+                for lang, script in (("zh", "han"), ("en", "latin"))
+                if lang in retriever.langs or not set(retriever.langs) & {"zh", "en"}
+            },
             abstention=AbstentionModel.load(settings.abstention_model),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,
