@@ -92,16 +92,17 @@ def collect(
     retriever: Retriever, questions: Sequence[Question], progress: Callable[[int, int], None] | None = None
 ) -> list[Sample]:
     """Every question's candidates with their signals (``Retriever.candidates``)."""
-    lang_of = {p.id: p.lang for p in retriever.passages}
+    # A gold paragraph split into parts ("doc:1.1", "doc:1.2") is relevant in every part.
+    lang_of = {p.id.split(".")[0]: p.lang for p in retriever.passages}
     samples = []
     for done, q in enumerate(questions, start=1):
         candidates = retriever.signals(q.text)
-        ids = np.array([retriever.passages[c.row].id for c in candidates])
+        gold = np.array([retriever.passages[c.row].id.split(".")[0] == q.gold for c in candidates])
         samples.append(
             Sample(
                 pair=f"{q.lang}->{lang_of[q.gold]}",
                 features=np.vstack([c.features() for c in candidates]),
-                gold=ids == q.gold,
+                gold=gold,
                 pairs=np.array([c.pair for c in candidates]),
                 fit=q.article % HELD_OUT in FITTED,
             )
@@ -169,8 +170,9 @@ def fit_calibration(
     calibration = Calibration(
         fit_models(samples, l2=l2),
         {
-            "data": "XQuAD mixed corpus (Chinese paragraphs of the even-indexed articles + English paragraphs "
-            "of the odd-indexed ones; every question asked in both languages); fitted on the questions of "
+            "data": "XQuAD mixed corpus (Chinese paragraphs of the even-indexed articles + English "
+            "paragraphs of the odd-indexed ones; every question asked in both languages); fitted on the "
+            "questions of "
             "the articles with index 0 or 1 mod 4, the others held out",
             "model": "per candidate pair, logistic regression of 'is the gold paragraph' on "
             + ", ".join(FEATURES),
