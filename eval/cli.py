@@ -44,6 +44,7 @@ def register(app: typer.Typer) -> None:
     app.command("calibrate")(calibrate_command)
     app.command("fit-abstention")(fit_abstention_command)
     app.command("rescore")(rescore_command)
+    app.command("fit-calibration")(fit_calibration_command)
     app.command("convert")(convert_command)
     app.command("bench-quality")(bench_quality_command)
 
@@ -243,6 +244,46 @@ def rescore_command(
         typer.echo(f"wrote {out}/summary.json and results.jsonl")
 
 
+def fit_calibration_command(
+    datasets: Datasets,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the calibration here (default: print it only). The shipped one is "
+            "index/data/calibration.json.",
+        ),
+    ] = None,
+    l2: Annotated[float, typer.Option("--l2", min=0.0, help="L2 penalty on standardised weights.")] = 1.0,
+) -> None:
+    """Fit the search's per-language-pair score calibration on held-out XQuAD articles (see
+    eval/fit_calibration.py); print recall@1 per pair on the fitting and the held-out articles."""
+    from tqdm import tqdm
+
+    from eval.fit_calibration import fit_calibration
+    from index.search import FEATURES as SIGNALS
+
+    with _friendly_errors(), tqdm(total=0, unit="q", desc="questions", disable=None) as bar:
+        calibration, fits, _ = fit_calibration(_settings(), datasets, l2=l2, progress=_advance(bar))
+        typer.echo(
+            f"{'pair':<8}{'questions':>10}{'recall@1 fit':>14}{'held out':>10}"
+            f"   weights ({', '.join(SIGNALS)}), bias"
+        )
+        for f in fits:
+            weights = ", ".join(f"{w:+.2f}" for w in f.weights)
+            typer.echo(
+                f"{f.pair:<8}{f.n_questions:>10}{format_value('r', f.recall_fit):>14}"
+                f"{format_value('r', f.recall_held_out):>10}   {weights}, {f.bias:+.2f}"
+            )
+        text = json.dumps(calibration.to_json(), ensure_ascii=False, indent=2) + "\n"
+        if out is None:
+            typer.echo(text, nl=False)
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
 def convert_command(
     name: Annotated[str, typer.Argument(help=f"Benchmark: {', '.join(BENCHMARK_NAMES)}.")],
     datasets: Datasets,
@@ -280,8 +321,8 @@ def bench_quality_command(
     ] = None,
 ) -> None:
     """Convert and evaluate the benchmarks; print recall@1/@5, answer_hit and abstention per benchmark and
-    question language. A near-topic benchmark is evaluated per split, into <out>/<name>-fit and
-    <out>/<name>-report.
+    language pair (question -> gold passage). A near-topic benchmark is evaluated per split, into
+    <out>/<name>-fit and <out>/<name>-report.
 
     The converted data go under <data_dir>/benchmarks/ (outside the repository, CC BY-SA 4.0).
     """
@@ -325,7 +366,7 @@ def bench_quality_command(
 
 def format_summary(summary: Mapping[str, Any], keys: Sequence[str] = SUMMARY_KEYS) -> str:
     """A plain-text table of ``summary``: one row per metric, one column per group."""
-    groups = ["overall", *summary.get("by_lang", {})]
+    groups = ["overall", *summary.get("by_lang", {}), *summary.get("by_pair", {})]
     columns = [summary_group(summary, g) for g in groups]
     lines = [f"{'metric':<20}" + "".join(f"{g:>10}" for g in groups)]
     for key in keys:
@@ -338,9 +379,11 @@ def format_bench_table(summaries: Mapping[str, Mapping[str, Any]]) -> str:
     questions only)."""
     metrics = ("recall@1", "recall@5", "answer_hit", "abstain_precision", "abstain_recall")
     heads = ("recall@1", "recall@5", "answer_hit", "abst.prec", "abst.rec")
-    lines = [f"{'benchmark':<18}{'lang':<9}{'n':>6}" + "".join(f"{h:>11}" for h in heads)]
+    lines = [f"{'benchmark':<18}{'pair':<9}{'n':>6}" + "".join(f"{h:>11}" for h in heads)]
     for name, summary in summaries.items():
-        groups = ["overall", *(g for g, s in summary.get("by_lang", {}).items() if s.get("n"))]
+        # Per language pair (question -> gold passage) when the run knows them, else per question language.
+        pairs = [g for g, s in summary.get("by_pair", {}).items() if s.get("n")]
+        groups = ["overall", *(pairs or (g for g, s in summary.get("by_lang", {}).items() if s.get("n")))]
         for g in groups:
             s = summary_group(summary, g)
             lines.append(

@@ -82,6 +82,10 @@ class Benchmark:
     source: str
     holdout_every: int = 0  # see held_out: paragraphs left out of the corpus, their questions unanswerable
     swaps: bool = False  # add a focus-swapped unanswerable variant of each answerable question
+    own_questions: bool = True  # ask the corpus file's own questions (False: only the parallel ones)
+    # Parallel files ``(path, lang)`` whose paragraphs replace the corpus's in alternate articles: with one
+    # file, the odd-indexed articles (0-based) come from it, the even ones from ``corpus`` (a mixed corpus).
+    alternate_corpus: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,26 @@ def article_splits(n_articles: int) -> list[str]:
     for rank, article in enumerate(order):
         splits[article] = SPLITS[(rank + 1) % 2]
     return splits
+
+
+# Cross-lingual and mixed collections: Chinese questions over the English paragraphs; and ONE corpus of the
+# Chinese paragraphs of the even-indexed articles and the English paragraphs of the odd-indexed ones, every
+# item asked in both languages (all four question -> passage language pairs, one gold paragraph each).
+BENCHMARKS |= {
+    "xquad-en-zhq": replace(
+        BENCHMARKS["xquad-en"],
+        name="xquad-en-zhq",
+        prefix="xquad-en",
+        own_questions=False,
+        parallel_questions=(("xquad/xquad.zh.json", "zh"),),
+    ),
+    "xquad-mixed": replace(
+        BENCHMARKS["xquad-zh"],
+        name="xquad-mixed",
+        prefix="xquad-mixed",
+        alternate_corpus=(("xquad/xquad.en.json", "en"),),
+    ),
+}
 
 
 def document_id(prefix: str, number: int) -> str:
@@ -257,6 +281,11 @@ def squad_items(
     return items, dropped
 
 
+def corpus_paragraphs(sources: Sequence[Sequence[SquadParagraph]]) -> list[SquadParagraph]:
+    """The corpus's paragraphs from parallel ``sources``: article i comes from ``sources[i % len]``."""
+    return [sources[p.article_index % len(sources)][n] for n, p in enumerate(sources[0])]
+
+
 def check_parallel(a: Sequence[SquadParagraph], b: Sequence[SquadParagraph], names: tuple[str, str]) -> None:
     """Refuse two files whose articles and paragraphs do not line up position by position."""
     shape_a = [(p.article_index, p.paragraph_index) for p in a]
@@ -278,6 +307,8 @@ def convert_squad(
     source: str = "",
     holdout_every: int = 0,
     swaps: bool = False,
+    own_questions: bool = True,
+    alternate_corpus: Sequence[tuple[str | Path, str]] = (),
     overwrite: bool = False,
 ) -> ConversionStats:
     """Write ``out_dir/documents/`` from ``json_path`` and ``out_dir/questions.jsonl``.
@@ -289,28 +320,44 @@ def convert_squad(
     With ``swaps``, focus-swapped variants are added (see ``squad_items``) and the questions are also
     written split by article (``article_splits``) into ``fit.jsonl`` and ``report.jsonl``.
     ``out_dir/documents`` must be absent or empty unless ``overwrite``, which first removes the
-    ``.txt`` files there.
+    ``.txt`` files there. Without ``own_questions`` only the parallel questions are asked.
+    ``alternate_corpus`` files ``(path, lang)``, parallel to ``json_path``, take turns with it by
+    article (see ``corpus_paragraphs``): a mixed-language corpus whose every question has one gold paragraph,
+    in the language of that article.
     """
     json_path = Path(json_path)
     out = Path(out_dir)
-    paragraphs = read_squad(json_path)
-    if not paragraphs:
+    own = read_squad(json_path)
+    if not own:
         raise ConversionError(f"{json_path}: holds no paragraphs")
-    articles: dict[str, int] = {}
-    items, dropped = squad_items(
-        paragraphs, lang, prefix, holdout_every=holdout_every, swaps=swaps, articles=articles
-    )
-    for other_path, other_lang in parallel_questions:
+    sources = [(own, lang)]
+    for other_path, other_lang in alternate_corpus:
         other = read_squad(other_path)
-        check_parallel(paragraphs, other, (str(json_path), str(other_path)))
+        check_parallel(own, other, (str(json_path), str(other_path)))
+        sources.append((other, other_lang))
+    paragraphs = corpus_paragraphs([p for p, _ in sources])
+    # An answer is copied from the corpus's text, so every question's gold answers are those of the
+    # question with the same id (ids are shared across languages) in the language of its gold paragraph.
+    corpus_answers: dict[str, tuple[str, ...]] = {}
+    for k, (parallel, parallel_lang) in enumerate(sources):
+        mine = [p for p in parallel if p.article_index % len(sources) == k]
+        corpus_answers |= {
+            item.id.split("-", 1)[1]: item.answers
+            for item in squad_items(mine, parallel_lang, prefix, holdout_every=holdout_every)[0]
+        }
+    articles: dict[str, int] = {}
+    items: list[EvalItem] = []
+    dropped = 0
+    asked_files = ([(json_path, lang)] if own_questions else []) + [
+        (Path(q), ql) for q, ql in parallel_questions
+    ]
+    for questions_path, questions_lang in asked_files:
+        asked = own if questions_path == json_path else read_squad(questions_path)
+        check_parallel(own, asked, (str(json_path), str(questions_path)))
         more, more_dropped = squad_items(
-            other, other_lang, prefix, holdout_every=holdout_every, swaps=swaps, articles=articles
+            asked, questions_lang, prefix, holdout_every=holdout_every, swaps=swaps, articles=articles
         )
-        # An answer is copied from the corpus's text, so a parallel question's gold answers are the
-        # corpus-language answers of the question with the same id (ids are shared across languages).
-        corpus_answers = {item.id.split("-", 1)[1]: item.answers for item in items}
-        more = [replace(m, answers=corpus_answers.get(m.id.split("-", 1)[1], m.answers)) for m in more]
-        items += more
+        items += [replace(m, answers=corpus_answers.get(m.id.split("-", 1)[1], m.answers)) for m in more]
         dropped += more_dropped
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):
@@ -328,8 +375,10 @@ def convert_squad(
             write_items(path, [item for item in items if splits[articles[item.id]] == split])
         else:
             path.unlink(missing_ok=True)
+    names = ", ".join(Path(path).name for path, _ in alternate_corpus)
     notice = (
-        f"Converted from {json_path.name}{' and parallel questions' if parallel_questions else ''}.\n"
+        f"Converted from {json_path.name}{f' and {names} (alternate articles)' if names else ''}"
+        f"{' and parallel questions' if parallel_questions else ''}.\n"
         f"Source: {source or json_path}\n"
         "Licence: CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/).\n"
         "Derived data: keep it out of the CiteQA repository.\n"
@@ -377,6 +426,8 @@ def convert_benchmark(
         source=bench.source,
         holdout_every=bench.holdout_every,
         swaps=bench.swaps,
+        own_questions=bench.own_questions,
+        alternate_corpus=[(root / path, lang) for path, lang in bench.alternate_corpus],
         overwrite=overwrite,
     )
 

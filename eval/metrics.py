@@ -83,6 +83,7 @@ class QuestionRecord:
     n_relevant: int | None = None
     evidence: Mapping[str, float | str] | None = None  # the abstention model's inputs, when recorded
     reason: str | None = None
+    gold_lang: str | None = None  # the language of the passages that answer it (see ``pair``)
 
     def __post_init__(self) -> None:
         if not len(self.passage_ids) == len(self.scores) == len(self.relevant):
@@ -90,6 +91,12 @@ class QuestionRecord:
                 f"record {self.item_id!r}: passage_ids, scores and relevant must have the same length "
                 f"(got {len(self.passage_ids)}, {len(self.scores)}, {len(self.relevant)})"
             )
+
+    @property
+    def pair(self) -> str | None:
+        """The language pair "<question>-<gold passage>" ("en-zh": an English question answered by Chinese
+        text), when the gold passages' language is known."""
+        return None if self.gold_lang is None else f"{self.lang}-{self.gold_lang}"
 
     @property
     def top_score(self) -> float | None:
@@ -231,15 +238,18 @@ def summarise_group(records: Sequence[QuestionRecord]) -> dict[str, Any]:
 
 
 def summarise(records: Sequence[QuestionRecord]) -> dict[str, Any]:
-    """summary.json: ``{"overall": {...}, "by_lang": {"zh": {...}, "en": {...}}}``.
+    """summary.json: ``{"overall": {...}, "by_lang": {"zh": {...}, "en": {...}}, "by_pair": {...}}``.
 
     ``by_lang`` always holds zh and en (an absent language has ``n == 0`` and null rates), plus
-    any other language present in the records.
+    any other language present in the records. ``by_pair`` groups by question language and gold passage
+    language ("en-zh": English questions whose answer is in Chinese text), for the pairs present.
     """
     langs = list(LANGS) + sorted({r.lang for r in records} - set(LANGS))
+    pairs = sorted({r.pair for r in records if r.pair is not None})
     return {
         "overall": summarise_group(records),
         "by_lang": {lang: summarise_group([r for r in records if r.lang == lang]) for lang in langs},
+        "by_pair": {pair: summarise_group([r for r in records if r.pair == pair]) for pair in pairs},
         "abstained_by": abstention_reasons(records),
     }
 
@@ -274,6 +284,7 @@ def record_to_json(record: QuestionRecord) -> dict[str, Any]:
         "n_relevant": record.n_relevant,
         "evidence": None if record.evidence is None else dict(record.evidence),
         "reason": record.reason,
+        "gold_lang": record.gold_lang,
     }
 
 
@@ -297,6 +308,7 @@ def record_from_json(obj: dict[str, Any]) -> QuestionRecord:
         n_relevant=None if obj.get("n_relevant") is None else int(obj["n_relevant"]),
         evidence=obj.get("evidence"),
         reason=None if obj.get("reason") is None else str(obj["reason"]),
+        gold_lang=None if obj.get("gold_lang") is None else str(obj["gold_lang"]),
     )
 
 

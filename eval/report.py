@@ -340,7 +340,8 @@ def _group_names(*summaries: Mapping[str, Any]) -> list[str]:
 
 
 def summary_group(summary: Mapping[str, Any], group: str) -> Mapping[str, Any]:
-    found = summary.get("overall", {}) if group == "overall" else summary.get("by_lang", {}).get(group, {})
+    groups = summary.get("by_pair", {}) if "-" in group else summary.get("by_lang", {})
+    found = summary.get("overall", {}) if group == "overall" else groups.get(group, {})
     return found if isinstance(found, Mapping) else {}
 
 

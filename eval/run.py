@@ -8,9 +8,9 @@ index of its documents folder, evaluates, and writes a run folder::
     out_dir/run.trec        the retrieved passages as a TREC run file
     out_dir/report.md       with recall_at_k.png and top_score_hist.png (eval.report.write_report)
 
-An eval set's index lives in ``<data_dir>/eval-indexes/<hash of the resolved documents path>``, so a
-second run over the same folder reuses it (the manifest decides whether it is still fresh) and
-never touches the service's own index.
+An eval set's index lives in ``<data_dir>/eval-indexes/<hash of the corpus's content>``, so a second
+run over the same corpus reuses it (the manifest decides whether it is still fresh) and never touches the
+service's own index.
 """
 
 from __future__ import annotations
@@ -62,11 +62,13 @@ def evaluate(
     ``latency_ms`` is the wall-clock time of the ``ask`` call, as a caller of the API sees it.
     """
     records: list[QuestionRecord] = []
+    corpus_langs = {p.lang for p in corpus or ()}
     for done, item in enumerate(items, start=1):
         t0 = time.perf_counter()
         result = pipeline.ask(item.question, top_k, mode)
         latency_ms = (time.perf_counter() - t0) * 1000
         relevant = tuple(is_relevant(item, p.hit.passage.id, p.hit.passage.text) for p in result.passages)
+        gold = None if corpus is None else [p for p in corpus if is_relevant(item, p.id, p.text)]
         relevant_by_rank = {p.rank: rel for p, rel in zip(result.passages, relevant, strict=True)}
         answer = result.answer
         records.append(
@@ -88,9 +90,10 @@ def evaluate(
                 ),
                 latency_ms=latency_ms,
                 confidence=answer.confidence,
-                n_relevant=None if corpus is None else count_relevant(item, corpus),
+                n_relevant=None if gold is None else len(gold),
                 evidence=None if answer.evidence is None else answer.evidence.to_json(),
                 reason=answer.reason,
+                gold_lang=None if gold is None else gold_lang(gold, corpus_langs),
             )
         )
         if progress is not None:
@@ -98,15 +101,24 @@ def evaluate(
     return records
 
 
-def count_relevant(item: EvalItem, corpus: Sequence[Passage]) -> int:
-    """How many passages of ``corpus`` are relevant to ``item``."""
-    return sum(1 for p in corpus if is_relevant(item, p.id, p.text))
+def gold_lang(gold: Sequence[Passage], corpus_langs: set[str]) -> str | None:
+    """The language of the passages that answer a question (the most common one if they differ); for an
+    unanswerable one (no ``gold``), the corpus's language when it has one language, else None."""
+    langs = [p.lang for p in gold]
+    if langs:
+        return max(sorted(set(langs)), key=langs.count)
+    return next(iter(corpus_langs)) if len(corpus_langs) == 1 else None
 
 
 def eval_index_dir(settings: Settings, documents_dir: Path) -> Path:
-    """``<data_dir>/eval-indexes/<12 hex digits of the resolved documents path's sha256>``."""
-    digest = hashlib.sha256(str(documents_dir.resolve()).encode("utf-8")).hexdigest()[:12]
-    return settings.data_dir / "eval-indexes" / digest
+    """``<data_dir>/eval-indexes/<12 hex digits of the corpus's content hash>``: identical corpora in
+    different folders (``xquad-en`` and ``xquad-en-zhq``) share one index."""
+    from index.ingest import scan_folder
+
+    digest = hashlib.sha256()
+    for f in scan_folder(documents_dir):
+        digest.update(f"{f.rel}\0{hashlib.sha256(f.path.read_bytes()).hexdigest()}\0".encode())
+    return settings.data_dir / "eval-indexes" / digest.hexdigest()[:12]
 
 
 def run(

@@ -1,42 +1,118 @@
-"""Search: dense (FAISS) and lexical (BM25) candidates, fused by reciprocal rank.
+"""Search: per-language candidate pools (dense FAISS + structured BM25), merged on calibrated scores.
 
-A passage's dense score mixes its own similarity with that of its best sentence: a short sentence that
-states the answer matches a question better than the whole paragraph around it, while the paragraph keeps
-single sentences from winning on chance similarity. Cross-lingual sentence similarities are noisier, so
-the sentence weighs less when the question is not in the corpus's script. Measured (hybrid retrieval,
-recall@1): XQuAD, Chinese corpus, 300 questions each: zh 0.927 (w=0.7) -> 0.940 (w=0.8); en 0.827 (w=0.5)
--> 0.687 (w=0.8); passage alone en 0.785, best sentence alone en 0.505. Seed set: zh recall@5 reaches 1.00
-only from w=0.8.
+Every passage records its language (``Passage.lang``), so a question is scored against each passage for its
+own (question language, passage language) pair, never for a corpus-wide script:
 
-Lexical evidence is used only when the question is written in the corpus's script; an English
-question over Chinese text is answered by the dense retriever alone.
+1. *Pools.* The passages of each language form a pool with its own dense and lexical candidates (a row
+   filter on the one FAISS index), so passages in the question's language cannot crowd the right passage in
+   the other language out of the candidate list (measured on a mixed corpus: shared/notes/cross-lingual.md,
+   second experiment). A one-language corpus is one pool, searched without a filter.
+2. *Dense.* A passage's dense score mixes its own similarity with that of its best sentence: a short
+   sentence that states the answer matches a question better than the whole paragraph around it, while the
+   paragraph keeps single sentences from winning on chance similarity. Cross-lingual sentence similarities
+   are noisier, so the sentence weighs less when the passage is in another language than the question
+   (hybrid recall@1, XQuAD, Chinese corpus, 300 questions each: zh 0.927 (w=0.7) -> 0.940 (w=0.8); en 0.827
+   (w=0.5) -> 0.687 (w=0.8)).
+3. *Lexical.* BM25 over the pool, with the question's own tokens when it is in the pool's language, else
+   with its dictionary translation (``index.translate``) as a structured query.
+4. *Calibration.* Raw cosines of different language pairs are not on one scale (an English question scores
+   English passages higher than the right Chinese one). Each pair has a small logistic model
+   (``index/data/calibration.json``, fitted on held-out XQuAD articles by ``citeqa fit-calibration``) that
+   turns a candidate's dense score, its lead over its pool and its lexical score into P(relevant); the pools
+   are merged on it, and ``Hit.score`` is that probability (hybrid and dense modes).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from index.embed import Encoder
-from index.lexical import BM25Index, Script, corpus_script, script_of
+from index.errors import CiteQAError
+from index.lexical import PAIRS, BM25Index, Term, pair_of, plain_terms, question_lang, tokenize, top_rows
 from index.store import FaissStore, SavedIndex
+from index.translate import Translator
 from index.types import Hit, Passage
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+FEATURES: tuple[str, ...] = ("dense", "lead", "lexical")
+POOL_HEAD = 20  # "lead" is a candidate's dense score minus the mean of its pool's best POOL_HEAD
 
 
-def rrf_fuse(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
-    """Reciprocal rank fusion: row -> sum over rankings of 1 / (k + rank), rank from 1."""
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, row in enumerate(ranking, start=1):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank)
-    return fused
+class CalibrationError(CiteQAError):
+    """A score calibration file that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Per language pair, P(relevant) = sigmoid(weights . features + bias) over ``FEATURES`` (see the module
+    docstring), plus a record of how it was fitted."""
+
+    models: Mapping[str, tuple[tuple[float, ...], float]]
+    fitted_on: Mapping[str, Any] = field(default_factory=dict)
+
+    def probability(self, pair: str, features: np.ndarray) -> np.ndarray:
+        weights, bias = self.models[pair]
+        z = np.asarray(features, dtype=np.float64) @ np.asarray(weights, dtype=np.float64) + bias
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(FEATURES),
+            "models": {p: {"weights": list(w), "bias": b} for p, (w, b) in self.models.items()},
+            "fitted_on": dict(self.fitted_on),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, source: str = "calibration") -> Calibration:
+        try:
+            if list(obj["features"]) != list(FEATURES):
+                raise ValueError(f"features {obj['features']} are not {list(FEATURES)}")
+            models = {
+                str(pair): (tuple(float(w) for w in m["weights"]), float(m["bias"]))
+                for pair, m in obj["models"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CalibrationError(f"{source}: not a score calibration ({exc})") from exc
+        if missing := [pair for pair in PAIRS if pair not in models]:
+            raise CalibrationError(f"{source}: no model for {', '.join(missing)}")
+        if any(len(w) != len(FEATURES) for w, _ in models.values()):
+            raise CalibrationError(f"{source}: every model needs {len(FEATURES)} weights")
+        return cls(models, dict(obj.get("fitted_on", {})))
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Calibration:
+        """The calibration at ``path``, or the one shipped in ``index/data/calibration.json``."""
+        if path is None:
+            text = resources.files("index").joinpath("data/calibration.json").read_text(encoding="utf-8")
+            return cls.from_json(json.loads(text), "index/data/calibration.json")
+        try:
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CalibrationError(f"{path}: cannot read a score calibration ({exc})") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A passage found for a question, with what each signal said about it (see ``FEATURES``)."""
+
+    row: int
+    pair: str
+    dense: float
+    lead: float
+    lexical: float  # BM25 over the pool's best, 0..1 (0 without lexical evidence)
+    bm25: float  # the raw (structured) BM25 score
+
+    def features(self) -> np.ndarray:
+        return np.array([self.dense, self.lead, self.lexical], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -45,10 +121,26 @@ class SearchResult:
     query_vector: np.ndarray
     lexical_used: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The lexical query per passage language: the question's own tokens, or their translation.
+    terms: Mapping[str, tuple[Term, ...]] = field(default_factory=dict)
+    calibrated: bool = False  # hit scores are calibrated probabilities of relevance (hybrid and dense)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The passages of one language: their rows and, in a mixed corpus, the row filters that search only
+    them (None: the pool is the whole corpus)."""
+
+    lang: str
+    rows: np.ndarray
+    passage_filter: np.ndarray | None
+    sentence_filter: np.ndarray | None
+    sentences: int  # how many sentence rows belong to the pool
 
 
 class Retriever:
-    """A loaded index plus its encoder and BM25 index. Built once, shared by every request."""
+    """A loaded index plus its encoder, BM25 index, translator and pools. Built once, shared by every
+    request."""
 
     def __init__(
         self,
@@ -56,64 +148,78 @@ class Retriever:
         encoder: Encoder,
         *,
         candidates: int = 50,
-        rrf_k: int = 60,
         sentence_weight: float = 0.8,
         sentence_weight_cross: float = 0.5,
+        calibration: Calibration | None = None,
+        translator: Translator | None = None,
     ) -> None:
         self.saved = saved
         self.encoder = encoder
         self.candidates = candidates
-        self.rrf_k = rrf_k
         self.sentence_weight = sentence_weight
         self.sentence_weight_cross = sentence_weight_cross
-        texts = [p.text for p in saved.passages]
+        self.calibration = calibration or Calibration.load()
+        self.translator = translator  # None: no lexical evidence across languages
         self.sentence_store = FaissStore(saved.manifest.dimension)
         self.sentence_store.add(saved.sentence_vectors)
         self.sentence_rows = saved.sentence_passage_rows
-        self.lexical = BM25Index(texts, tokens=saved.tokens or None)
-        self.script: Script = corpus_script(texts)
+        self.lexical = BM25Index([p.text for p in saved.passages], tokens=saved.tokens or None)
+        self.langs = tuple(p.lang for p in saved.passages)
+        self.pools = self._pools()
+
+    def _pools(self) -> dict[str, Pool]:
+        """One pool per passage language; a one-language corpus is one pool without filters."""
+        langs = np.array(self.langs, dtype=object)
+        present = sorted(set(self.langs))
+        if len(present) <= 1:
+            lang = present[0] if present else "und"
+            rows = np.arange(len(self.langs), dtype=np.int64)
+            return {lang: Pool(lang, rows, None, None, len(self.sentence_rows))}
+        pools = {}
+        sentence_langs = langs[self.sentence_rows] if len(self.sentence_rows) else langs[:0]
+        for lang in present:
+            rows = np.flatnonzero(langs == lang).astype(np.int64)
+            sentences = np.flatnonzero(sentence_langs == lang).astype(np.int64)
+            pools[lang] = Pool(lang, rows, rows, sentences, len(sentences))
+        return pools
 
     @property
     def passages(self) -> tuple[Passage, ...]:
         return self.saved.passages
 
-    def uses_lexical(self, question: str, mode: Mode) -> bool:
-        return mode == "lexical" or (mode == "hybrid" and script_of(question) == self.script)
+    def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
+        """The lexical query for ``question`` over passages in ``passage_lang``: its own tokens when it is
+        written in that language, else its dictionary translation (none without a translator)."""
+        if passage_lang not in ("zh", "en") or passage_lang == question_lang(question):
+            return plain_terms(tokenize(question))
+        if self.translator is None:
+            return ()
+        return self.translator.terms(question, passage_lang)
 
     def search_batch(self, questions: Sequence[str], k: int, mode: Mode = "hybrid") -> list[SearchResult]:
-        """Batch first: one encoder call and one FAISS call for every question."""
+        """Batch first: one encoder call for every question, then per pool one FAISS call each."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         t0 = time.perf_counter()
         vectors = self.encoder.encode_queries(questions)
         t1 = time.perf_counter()
-        depth = min(max(k, self.candidates), self.saved.store.size)
-        dense_scores, dense_rows = self.saved.store.search(vectors, depth)
-        sent_scores, sent_ids = self.sentence_store.search(vectors, min(4 * depth, self.sentence_store.size))
+        found = {lang: self._dense_search(pool, vectors, k) for lang, pool in self.pools.items()}
         t2 = time.perf_counter()
         per_question = {
             "encode": (t1 - t0) * 1000 / max(1, len(questions)),
             "dense_search": (t2 - t1) * 1000 / max(1, len(questions)),
         }
-        return [
-            self._combine(
-                q,
-                vectors[i],
-                self._dense(
-                    vectors[i],
-                    dense_scores[i],
-                    dense_rows[i],
-                    sent_scores[i],
-                    sent_ids[i],
-                    self.sentence_weight if script_of(q) == self.script else self.sentence_weight_cross,
-                ),
-                k,
-                mode,
-                depth,
-                per_question,
+        results = []
+        for i, question in enumerate(questions):
+            t3 = time.perf_counter()
+            candidates, terms = self._candidates(
+                question, vectors[i], {lang: f[i] for lang, f in found.items()}, mode
             )
-            for i, q in enumerate(questions)
-        ]
+            hits = self._rank(candidates, vectors[i], k, mode)
+            timings = per_question | {"lexical_search": (time.perf_counter() - t3) * 1000}
+            lexical = mode != "dense" and any(terms.values())
+            results.append(SearchResult(hits, vectors[i], lexical, timings, terms, mode != "lexical"))
+        return results
 
     def search(self, question: str, k: int, mode: Mode = "hybrid") -> SearchResult:
         return self.search_batch([question], k, mode)[0]
@@ -121,22 +227,35 @@ class Retriever:
     def retrieve(self, question: str, k: int, mode: Mode = "hybrid") -> list[Hit]:
         return list(self.search(question, k, mode).hits)
 
-    def _dense(
-        self,
-        vector: np.ndarray,
-        passage_scores: np.ndarray,
-        passage_rows: np.ndarray,
-        sentence_scores: np.ndarray,
-        sentence_ids: np.ndarray,
-        weight: float,
-    ) -> dict[int, float]:
-        """Candidate row -> (1 - weight) * passage similarity + weight * best sentence similarity.
+    def signals(self, question: str) -> list[Candidate]:
+        """Every candidate of every pool for ``question`` with its signals (for fitting the calibration)."""
+        vector = self.encoder.encode_queries([question])
+        found = {lang: self._dense_search(pool, vector, self.candidates) for lang, pool in self.pools.items()}
+        return self._candidates(question, vector[0], {lang: f[0] for lang, f in found.items()}, "hybrid")[0]
 
-        Candidates are the rows found by either search; both similarities are then computed exactly.
-        """
-        rows = {int(r) for r in passage_rows if r >= 0}
-        rows |= {int(self.sentence_rows[i]) for i in sentence_ids if i >= 0}
-        own = {int(r): float(s) for r, s in zip(passage_rows, passage_scores, strict=True) if r >= 0}
+    def _dense_search(
+        self, pool: Pool, vectors: np.ndarray, k: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per question: passage rows, their similarities, and the passage rows of the best sentences."""
+        depth = min(max(k, self.candidates), len(pool.rows))
+        scores, ids = self.saved.store.search(vectors, depth, rows=pool.passage_filter)
+        sentence_depth = min(4 * depth, pool.sentences)
+        _, sent_ids = self.sentence_store.search(vectors, sentence_depth, rows=pool.sentence_filter)
+        out = []
+        for i in range(len(vectors)):
+            keep = ids[i] >= 0
+            sentences = sent_ids[i][sent_ids[i] >= 0] if sentence_depth else sent_ids[i][:0]
+            out.append((ids[i][keep], scores[i][keep], self.sentence_rows[sentences]))
+        return out
+
+    def _sentence_weight(self, pair: str) -> float:
+        question, passage = pair.split("-")
+        return self.sentence_weight if question == passage else self.sentence_weight_cross
+
+    def _dense(
+        self, vector: np.ndarray, rows: Sequence[int], own: Mapping[int, float], weight: float
+    ) -> dict[int, float]:
+        """Row -> (1 - weight) * passage similarity + weight * best sentence similarity, computed exactly."""
         dense = {}
         for row in rows:
             passage = own[row] if row in own else self.saved.store.similarity(vector, row)
@@ -149,42 +268,61 @@ class Retriever:
             dense[row] = (1 - weight) * passage + weight * best
         return dense
 
-    def _combine(
+    def _candidates(
         self,
         question: str,
         vector: np.ndarray,
-        dense: dict[int, float],
-        k: int,
+        found: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
         mode: Mode,
-        depth: int,
-        timings: dict[str, float],
-    ) -> SearchResult:
+    ) -> tuple[list[Candidate], dict[str, tuple[Term, ...]]]:
+        """Every pool's candidates (dense, sentence and lexical finds) with their signals, and the lexical
+        query used per pool."""
+        lang = question_lang(question)
+        out: list[Candidate] = []
+        all_terms: dict[str, tuple[Term, ...]] = {}
+        for pool_lang, pool in self.pools.items():
+            pair = pair_of(lang, pool_lang)
+            rows, sims, sentence_rows = found[pool_lang]
+            terms = self.terms(question, pool_lang) if mode != "dense" else ()
+            all_terms[pool_lang] = terms
+            bm25 = self.lexical.term_scores(terms, pool.passage_filter) if terms else None
+            lexical_rows = top_rows(bm25, self.candidates)[1] if bm25 is not None else rows[:0]
+            rows_all = dict.fromkeys([*rows.tolist(), *sentence_rows.tolist(), *lexical_rows.tolist()])
+            own = {int(r): float(s) for r, s in zip(rows, sims, strict=True)}
+            dense = self._dense(vector, [int(r) for r in rows_all], own, self._sentence_weight(pair))
+            head = np.sort(np.fromiter(dense.values(), dtype=np.float64))[::-1][:POOL_HEAD]
+            base = float(head.mean()) if len(head) else 0.0
+            best_lexical = float(bm25.max()) if bm25 is not None and len(bm25) else 0.0
+            for row, d in dense.items():
+                raw = float(bm25[row]) if bm25 is not None else 0.0
+                lexical = raw / best_lexical if best_lexical > 0 else 0.0
+                out.append(Candidate(row, pair, d, d - base, lexical, raw))
+        return out, all_terms
+
+    def _rank(
+        self, candidates: Sequence[Candidate], vector: np.ndarray, k: int, mode: Mode
+    ) -> tuple[Hit, ...]:
         passages = self.saved.passages
-        lexical_used = self.uses_lexical(question, mode)
-        t0 = time.perf_counter()
-        lexical: dict[int, float] = {}
-        if lexical_used:
-            lex_scores, lex_rows = self.lexical.search(question, depth)
-            lexical = {int(r): float(s) for r, s in zip(lex_rows, lex_scores, strict=True)}
-        if mode == "dense" or (mode == "hybrid" and not lexical):
-            scored = dense
-        elif mode == "lexical":
-            scored = lexical
+        if not candidates:
+            return ()
+        if mode == "lexical":
+            scored = {c.row: c.bm25 for c in candidates if c.bm25 > 0}
         else:
-            dense_rank = sorted(dense, key=lambda r: (-dense[r], passages[r].id))
-            lex_rank = sorted(lexical, key=lambda r: (-lexical[r], passages[r].id))
-            scored = rrf_fuse([dense_rank, lex_rank], self.rrf_k)
+            scored = {}
+            for pair in sorted({c.pair for c in candidates}):
+                mine = [c for c in candidates if c.pair == pair]
+                features = np.vstack([c.features() for c in mine])
+                probability = self.calibration.probability(pair, features)
+                scored |= {c.row: float(p) for c, p in zip(mine, probability, strict=True)}
+        by_row = {c.row: c for c in candidates}
         top = sorted(scored, key=lambda r: (-scored[r], passages[r].id))[:k]
-        similarity = {r: self.saved.store.similarity(vector, r) for r in top}
-        hits = tuple(
+        return tuple(
             Hit(
                 passage=passages[r],
                 score=scored[r],
-                dense_score=dense.get(r, similarity[r]),
-                lexical_score=lexical.get(r, 0.0) if lexical_used else None,
-                similarity=similarity[r],
+                dense_score=by_row[r].dense,
+                lexical_score=None if mode == "dense" else by_row[r].bm25,
+                similarity=self.saved.store.similarity(vector, r),
             )
             for r in top
         )
-        timings = timings | {"lexical_search": (time.perf_counter() - t0) * 1000}
-        return SearchResult(hits, vector, lexical_used, timings)

@@ -121,7 +121,9 @@ def expected_index_type(n: int, index_type: IndexType) -> str:
 class VectorStore(Protocol):
     def add(self, vectors: np.ndarray) -> None: ...
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(
+        self, vectors: np.ndarray, k: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def save(self, path: Path) -> None: ...
 
@@ -154,13 +156,40 @@ class FaissStore:
             faiss.extract_index_ivf(self._index).make_direct_map()  # for ``similarity`` (reconstruct)
         self._index.add(v)
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, vectors: np.ndarray, k: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best rows per query vector (ids -1 past the end); with ``rows``, only among those rows
+        (a filter inside FAISS, e.g. the passages of one language: nothing is copied)."""
         v = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self.size == 0:
+        size = self.size if rows is None else len(rows)
+        if size == 0 or k <= 0:
             return np.zeros((len(v), 0), dtype=np.float32), np.zeros((len(v), 0), dtype=np.int64)
-        k = max(1, min(k, self.size))
-        scores, ids = self._index.search(v, k)
+        k = min(k, size)
+        if rows is None:
+            scores, ids = self._index.search(v, k)
+            return scores, ids
+        allowed = np.zeros(self.size, dtype=bool)
+        allowed[rows] = True
+        bits = np.packbits(allowed, bitorder="little")  # kept alive until the search returns
+        selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
+        scores, ids = self._index.search(v, k, params=self._filtered(selector))
         return scores, ids
+
+    def _filtered(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
+        """Search parameters with ``selector``, keeping the index's own nprobe/efSearch."""
+        index = faiss.downcast_index(self._index)
+        params: Any
+        if isinstance(index, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF()
+            params.nprobe = index.nprobe
+        elif isinstance(index, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+            params.efSearch = index.hnsw.efSearch
+        else:
+            params = faiss.SearchParameters()
+        params.sel = selector
+        return params
 
     def similarity(self, vector: np.ndarray, row: int) -> float:
         """Inner product of one query vector with the stored vector of ``row``."""

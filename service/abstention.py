@@ -35,9 +35,10 @@ from typing import Any, Literal
 import numpy as np
 
 from index.errors import CiteQAError
+from index.lexical import PAIRS as PAIRS  # the language pairs are the retriever's
+from index.lexical import pair_of as pair_of
 
 FEATURES: tuple[str, ...] = ("margin", "top", "gap", "head", "names", "coverage")
-PAIRS: tuple[str, ...] = ("zh-zh", "en-en", "en-zh", "zh-en")
 Reason = Literal["no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence"]
 REASONS: tuple[Reason, ...] = ("no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence")
 BEFORE_MODEL: frozenset[str] = frozenset({"no_evidence", "type_mismatch", "off_topic"})
@@ -45,12 +46,6 @@ BEFORE_MODEL: frozenset[str] = frozenset({"no_evidence", "type_mismatch", "off_t
 
 class AbstentionModelError(CiteQAError):
     """An abstention model file that cannot be used (missing, malformed, wrong features)."""
-
-
-def pair_of(question_lang: str, passage_lang: str) -> str:
-    """The language pair of a question and its evidence passage ("und" passages count as the question's)."""
-    passage = question_lang if passage_lang not in ("zh", "en") else passage_lang
-    return f"{question_lang}-{passage}"
 
 
 @dataclass(frozen=True, slots=True)

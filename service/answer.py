@@ -1,9 +1,12 @@
 """The extractive answerer: pick the sentences of the retrieved passages that best answer the question.
 
 Each candidate sentence is scored by its dense similarity to the question (sentence vectors are computed
-at build time, so answering costs dot products, not model calls), plus lexical overlap when the question
-shares the corpus's script, plus a small prior for the passage's rank. The best sentences are returned in
-passage order, each citing the passage it came from.
+at build time, so answering costs dot products, not model calls), plus its lexical overlap with the search
+terms for its passage's language (the question's own words, or their dictionary translation when the
+passage is in the other language: ``index.translate``), plus a prior for its passage: the passage's dense
+score and its calibrated probability of being relevant (``index.search.Calibration``), which puts passages
+of different language pairs on one scale. The best sentences are returned in passage order, each citing the
+passage it came from.
 
 Abstention, in four steps; failing any one, the answerer abstains, says so in the question's language and
 gives the reason (``service.abstention.REASONS``):
@@ -26,7 +29,7 @@ from typing import Protocol
 
 import numpy as np
 
-from index.lexical import Script, script_of, tokenize
+from index.lexical import Term, question_lang, script_of, tokenize
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
@@ -101,10 +104,6 @@ def background_sentences(script: str | None = None) -> list[str]:
     return same or lines
 
 
-def question_lang(question: str) -> str:
-    return "zh" if script_of(question) == "han" else "en"
-
-
 def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
     parts = []
     for s in sentences:
@@ -122,7 +121,6 @@ class ExtractiveAnswerer:
         self,
         saved: SavedIndex,
         *,
-        script: Script,
         background: Mapping[str, np.ndarray],
         abstention: AbstentionModel,
         focus: FocusChecker | None = None,
@@ -131,6 +129,7 @@ class ExtractiveAnswerer:
         max_sentences: int = 3,
         lexical_weight: float = 0.3,
         passage_weight: float = 0.5,
+        relevance_weight: float = 0.2,
         margin: float = 0.03,
         type_margin: float = 0.03,
     ) -> None:
@@ -138,39 +137,53 @@ class ExtractiveAnswerer:
         self.background = background  # per language ("zh", "en"): vectors of unrelated text
         self.abstention = abstention
         self.focus = focus or FocusChecker()
-        self.script = script  # the corpus's, as the retriever found it
         self.threshold = threshold
         self.min_margin = min_margin
         self.max_sentences = max_sentences
         self.lexical_weight = lexical_weight
         self.passage_weight = passage_weight
+        self.relevance_weight = relevance_weight
         self.margin = margin
         self.type_margin = type_margin
         self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
-        """Every sentence of the given hits, scored against the question."""
-        q_tokens = set(tokenize(question)) if search.lexical_used else set()
+        """Every sentence of the given hits, scored against the question (see the module docstring)."""
+        terms = self._terms(question, search) if search.lexical_used else {}
         out: list[ScoredSentence] = []
         for rank, hit in enumerate(hits, start=1):
             rows = self.saved.sentences_by_passage.get(self.saved.row_of[hit.passage.id])
             if rows is None:
                 continue
+            mine = terms.get(hit.passage.lang) or terms.get("*", ())
             dense = self.saved.sentence_vectors[rows] @ search.query_vector
+            prior = self.passage_weight * (hit.dense_score or 0.0)
+            if search.calibrated:
+                prior += self.relevance_weight * hit.score
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
-                lex = self._overlap(q_tokens, sent_row, text) if q_tokens else 0.0
-                score = float(d) + self.lexical_weight * lex + self.passage_weight * (hit.dense_score or 0.0)
+                lex = self._overlap(mine, sent_row, text) if mine else 0.0
+                score = float(d) + self.lexical_weight * lex + prior
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
 
-    def _overlap(self, question_tokens: set[str], sentence_row: int, text: str) -> float:
-        """Lexical overlap, with each sentence tokenised once per process (jieba is the costly part)."""
+    @staticmethod
+    def _terms(question: str, search: SearchResult) -> dict[str, tuple[Term, ...]]:
+        """The lexical terms per passage language (deduplicated: overlap counts a term once)."""
+        if not search.terms:
+            return {"*": tuple(Term(((t, 1.0),), t) for t in dict.fromkeys(tokenize(question)))}
+        return {lang: tuple({t.tokens: t for t in terms}.values()) for lang, terms in search.terms.items()}
+
+    def _overlap(self, terms: Sequence[Term], sentence_row: int, text: str) -> float:
+        """The weighted share of the terms the sentence contains (a term counts with its best candidate's
+        weight), with each sentence tokenised once per process (jieba is the costly part)."""
         tokens = self._tokens.get(sentence_row)
         if tokens is None:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
-        return len(question_tokens & tokens) / len(question_tokens)
+        total = sum(t.weight for t in terms)
+        found = sum(t.weight * max((w for c, w in t.candidates if c in tokens), default=0.0) for t in terms)
+        return found / total if total > 0 else 0.0
 
     def evidence(
         self,
@@ -180,10 +193,15 @@ class ExtractiveAnswerer:
         best: ScoredSentence,
     ) -> Evidence:
         """The abstention model's inputs for the evidence sentence ``best`` (see ``service.abstention``)."""
-        dense = sorted((h.dense_score for h in hits if h.dense_score is not None), reverse=True)
+        passage = hits[best.rank - 1].passage
+        # Dense scores of different language pairs are on different scales: the best score and its gap
+        # are taken among the hits in the evidence passage's language.
+        dense = sorted(
+            (h.dense_score for h in hits if h.dense_score is not None and h.passage.lang == passage.lang),
+            reverse=True,
+        )
         ordered = dense or [best.dense]
         gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
-        passage = hits[best.rank - 1].passage
         pair = pair_of(question_lang(question), passage.lang)
         support = self.focus.support(question_focus(question), passage.text, pair.split("-")[1])
         margin = self.background_margin(search.query_vector, best, pair.split("-")[1])

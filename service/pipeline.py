@@ -17,7 +17,8 @@ from index.embed import Encoder, load_encoder
 from index.errors import EmptyQuestionError, QuestionTooLongError
 from index.ingest import ProgressSink, UpdateReport, index_status, update_index
 from index.search import Mode, Retriever, SearchResult
-from index.store import ANN_ABOVE, load_index
+from index.store import ANN_ABOVE, SavedIndex, load_index
+from index.translate import Translator, translator_for
 from index.types import Hit
 from service.abstention import AbstentionModel
 from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_by_lang
@@ -136,6 +137,12 @@ def ensure_index(
     return report
 
 
+def corpus_translator(settings: Settings, saved: SavedIndex) -> Translator:
+    """The dictionary translator for this index's vocabulary (``index.translate``: the parsed dictionary
+    under the data dir, built on first use; an unchanged vocabulary reuses this process's translator)."""
+    return translator_for({t for tokens in saved.tokens for t in tokens}, settings.dictionaries_dir)
+
+
 _BACKGROUND: dict[str, dict[str, np.ndarray]] = {}
 
 
@@ -152,7 +159,6 @@ class Pipeline:
         self.retriever = retriever
         self.answerer: Answerer = answerer or ExtractiveAnswerer(
             retriever.saved,
-            script=retriever.script,
             background=background_vectors(retriever.encoder),
             abstention=AbstentionModel.load(settings.abstention_model),
             # The focus check's word vectors come from the retrieval model; a dictionary translator for
@@ -187,7 +193,7 @@ class Pipeline:
             saved,
             encoder,
             candidates=settings.candidates,
-            rrf_k=settings.rrf_k,
+            translator=corpus_translator(settings, saved),
             sentence_weight=settings.sentence_weight,
             sentence_weight_cross=settings.sentence_weight_cross,
         )

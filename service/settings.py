@@ -57,15 +57,20 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = Field(default=5, ge=1, le=50)
     search_mode: SearchMode = "hybrid"
-    rrf_k: int = Field(default=60, ge=1)
     sentence_weight: float = Field(
         default=0.8, ge=0.0, le=1.0, description="Weight of a passage's best sentence in its dense score."
     )
     sentence_weight_cross: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="The same, for a question not in the corpus's script."
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="The same, for a passage in another language than the question.",
     )
     candidates: int = Field(
-        default=50, ge=1, le=1000, description="Hits taken from each retriever before fusion."
+        default=50,
+        ge=1,
+        le=1000,
+        description="Candidates per language pool from each of dense and lexical search before merging.",
     )
 
     # Answering.
@@ -155,6 +160,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def dictionaries_dir(self) -> Path:
+        """The parsed CC-CEDICT (derived data, CC BY-SA: see index.translate)."""
+        return self.data_dir / "dictionaries"
 
 
 @lru_cache(maxsize=1)

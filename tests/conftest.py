@@ -13,6 +13,7 @@ from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DOCS = REPO / "documents"
+DICTIONARIES = REPO / ".citeqa" / "dictionaries"  # the parsed CC-CEDICT (index.translate), built on first use
 
 # A small article that tests add to a copy of the corpus while it is being served.
 NEW_ARTICLE = """---

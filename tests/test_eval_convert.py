@@ -240,3 +240,42 @@ def test_real_holdout_benchmark_leaves_out_paragraphs_and_articles(tmp_path: Pat
     assert Counter(i.lang for i in unanswerable) == {"zh": 383, "en": 383}
     doc_ids = {f.stem for f in (tmp_path / "documents").iterdir()}
     assert all(i.gold_passages[0].removesuffix(":1") in doc_ids for i in items if i.answerable)
+
+
+def test_mixed_corpus_alternates_articles_and_answers_in_the_gold_language(tmp_path: Path) -> None:
+    zh, en = write_json(tmp_path / "zh.json", ZH), write_json(tmp_path / "en.json", EN)
+    stats = convert_squad(
+        zh, tmp_path / "out", "zh", "mixed", parallel_questions=[(en, "en")], alternate_corpus=[(en, "en")]
+    )
+    assert stats.documents == 3 and stats.questions_by_lang == {"zh": 3, "en": 3}
+    docs = tmp_path / "out" / "documents"
+    # Article 0 (paragraphs 1-2) in Chinese, article 1 (paragraph 3) in English.
+    assert "黑豹队" in (docs / "mixed-0001.txt").read_text(encoding="utf-8")
+    assert "Denver Broncos" in (docs / "mixed-0003.txt").read_text(encoding="utf-8")
+    items = {i.id: i for i in load_items(tmp_path / "out" / "questions.jsonl")}
+    # Both languages' questions point at the one gold paragraph; answers are in its language.
+    assert items["zh-a1"].answers == items["en-a1"].answers == ("308", "308分")
+    assert items["zh-b1"].answers == items["en-b1"].answers == ("Denver Broncos",)
+    assert items["zh-b1"].gold_passages == items["en-b1"].gold_passages == ("mixed-0003:1",)
+
+
+def test_parallel_questions_alone(tmp_path: Path) -> None:
+    zh, en = write_json(tmp_path / "zh.json", ZH), write_json(tmp_path / "en.json", EN)
+    stats = convert_squad(
+        en, tmp_path / "out", "en", "xq", parallel_questions=[(zh, "zh")], own_questions=False
+    )
+    assert stats.questions_by_lang == {"zh": 3}
+    items = {i.id: i for i in load_items(tmp_path / "out" / "questions.jsonl")}
+    assert items["zh-b1"].answers == ("Denver Broncos",)  # the English corpus's answer
+
+
+@pytest.mark.skipif(DATASETS is None, reason="shared datasets folder (../shared/datasets) is absent")
+def test_real_mixed_and_cross_benchmarks(tmp_path: Path) -> None:
+    assert DATASETS is not None
+    mixed = convert_benchmark("xquad-mixed", DATASETS, tmp_path / "mixed")
+    assert mixed.documents == 240 and mixed.questions_by_lang == {"zh": 1190, "en": 1190}
+    texts = [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "mixed" / "documents").iterdir())]
+    chinese = sum(1 for t in texts if any("\u4e00" <= c <= "\u9fff" for c in t.split("---", 2)[2]))
+    assert chinese == 120  # the even-indexed articles' paragraphs
+    cross = convert_benchmark("xquad-en-zhq", DATASETS, tmp_path / "cross")
+    assert cross.documents == 240 and cross.questions_by_lang == {"zh": 1190}

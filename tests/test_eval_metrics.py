@@ -241,3 +241,19 @@ def test_record_checks_parallel_lists_and_round_trips() -> None:
     assert record(passage_ids=(), scores=(), relevant=()).top_score is None
     for r in RECORDS + [record(confidence=0.7, n_relevant=2, question="问")]:
         assert record_from_json(record_to_json(r)) == r
+
+
+def test_summarise_by_language_pair() -> None:
+    records = [
+        record(item_id="a", lang="en", gold_lang="zh"),
+        record(item_id="b", lang="en", gold_lang="zh", relevant=(False, True)),
+        record(item_id="c", lang="en", gold_lang="en"),
+        record(item_id="d", lang="zh", gold_lang=None),  # pair unknown: counted by language only
+    ]
+    summary = summarise(records)
+    assert list(summary["by_pair"]) == ["en->en", "en->zh"]
+    assert summary["by_pair"]["en->zh"]["n"] == 2 and summary["by_pair"]["en->zh"]["recall@1"] == 0.5
+    assert summary["by_pair"]["en->en"]["recall@1"] == 1.0
+    assert summary["by_lang"]["en"]["n"] == 3 and summary["by_lang"]["zh"]["n"] == 1
+    assert record_from_json(record_to_json(records[0])).pair == "en->zh"
+    assert record_from_json(record_to_json(records[3])).pair is None

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from eval.cli import format_bench_table, format_summary, read_summary
 from eval.dataset import EvalItem, load_items, write_items
-from eval.metrics import QuestionRecord, summarise
+from eval.metrics import QuestionRecord, answer_hit, summarise
 from eval.run import OUTPUT_FILES, evaluate
 from index.search import Mode
 from index.types import Hit, Passage
@@ -152,15 +152,31 @@ def seed_records(pipeline: Pipeline) -> list[QuestionRecord]:
     return evaluate(load_items(SEED), pipeline, top_k=10, corpus=pipeline.retriever.saved.passages)
 
 
-@pytest.mark.parametrize("group", ["overall", "zh", "en"])
+@pytest.mark.parametrize("group", ["overall", "zh", "en", "zh->zh", "en->zh", "en->en", "zh->en"])
 def test_seed_gates_recall_at_5_and_grounded(seed_records: list[QuestionRecord], group: str) -> None:
+    """Per question language and per language pair (question -> gold passage: the seed corpus mixes a
+    Chinese and an English article)."""
     summary = summarise(seed_records)
-    figures = summary["overall"] if group == "overall" else summary["by_lang"][group]
-    mine = [r for r in seed_records if group in ("overall", r.lang)]
+    groups = summary["by_pair"] if "->" in group else summary["by_lang"]
+    figures = summary["overall"] if group == "overall" else groups[group]
+    mine = [r for r in seed_records if group in ("overall", r.lang, r.pair)]
     missed = [r.item_id for r in mine if r.answerable and not any(r.relevant[:5])]
     ungrounded = [r.item_id for r in mine if not r.abstained and not all(r.sentence_supported)]
     assert figures["recall@5"] == 1.0, f"{group}: recall@5 {figures['recall@5']}, missed {missed}"
     assert figures["grounded"] == 1.0, f"{group}: grounded {figures['grounded']}, ungrounded {ungrounded}"
+
+
+@pytest.mark.parametrize("pair", ["zh->zh", "en->zh", "en->en", "zh->en"])
+def test_seed_gates_answers_per_language_pair(seed_records: list[QuestionRecord], pair: str) -> None:
+    """answer_hit >= 0.90 for every question -> gold passage language pair of the mixed seed corpus (an
+    unanswerable question has no gold passage, so abstention is gated per question language below)."""
+    figures = summarise(seed_records)["by_pair"][pair]
+    missed = [
+        r.item_id
+        for r in seed_records
+        if r.pair == pair and r.answerable and (r.abstained or not answer_hit(r.answer, r.gold_answers))
+    ]
+    assert figures["answer_hit"] >= 0.90, f"{pair}: answer_hit {figures['answer_hit']}, missed {missed}"
 
 
 @pytest.mark.parametrize("group", ["zh", "en"])

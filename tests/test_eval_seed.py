@@ -1,4 +1,8 @@
-"""The hand-written seed eval set: every quote and answer is in the article, every paragraph is covered."""
+"""The hand-written seed eval set: every quote and answer is in its article, every paragraph is covered.
+
+Two articles: the seed article as delivered (Chinese) and an English one written for the cross-lingual
+gates (documents/001_kettleby_tidal_mill.txt), asked about in both languages.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,32 @@ from eval.dataset import EvalItem, is_relevant, load_items
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "eval" / "seed.jsonl"
-ARTICLE = ROOT / "documents" / "000_df1882c45adb6c58.txt"
 DOC_ID = "000_df1882c45adb6c58"
+ENGLISH_ID = "001_kettleby_tidal_mill"
+ARTICLE = ROOT / "documents" / f"{DOC_ID}.txt"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def article_paragraphs() -> list[str]:
-    """Paragraph texts numbered as the indexer numbers them: one per <p>; the source URL line after
+def article_paragraphs(doc_id: str = DOC_ID) -> list[str]:
+    """Paragraph texts numbered as the indexer numbers them: one per <p>; a source URL line after
     the last <p> joins the last paragraph (the "（文章来源：东方网）" passage)."""
-    text = ARTICLE.read_text(encoding="utf-8")
+    text = (ROOT / "documents" / f"{doc_id}.txt").read_text(encoding="utf-8")
     _, _, body = text.split("---", 2)
     soup = BeautifulSoup(body, "html.parser")
     paragraphs = [p.get_text() for p in soup.find_all("p")]
     url = re.search(r"<(https?://[^>]+)>", body)
-    assert url is not None
-    paragraphs[-1] = f"{paragraphs[-1]} {url.group(1)}"
+    if url is not None:
+        paragraphs[-1] = f"{paragraphs[-1]} {url.group(1)}"
     return paragraphs
+
+
+def all_paragraphs() -> list[tuple[str, int, str]]:
+    """(document id, paragraph number, text) for every paragraph of both articles."""
+    return [
+        (doc, n, text)
+        for doc in (DOC_ID, ENGLISH_ID)
+        for n, text in enumerate(article_paragraphs(doc), start=1)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -38,21 +52,24 @@ def items() -> list[EvalItem]:
 
 @pytest.fixture(scope="module")
 def paragraphs() -> list[str]:
-    return article_paragraphs()
+    """Every paragraph of both articles, the seed article's first."""
+    return [text for _, _, text in all_paragraphs()]
 
 
 def paragraphs_of(item: EvalItem, paragraphs: list[str]) -> set[int]:
     return {n for n, text in enumerate(paragraphs, start=1) for q in item.gold_quotes if q in text}
 
 
-def test_article_has_17_paragraphs(paragraphs: list[str]) -> None:
-    assert len(paragraphs) == 17
-    assert paragraphs[-1].startswith("（文章来源：东方网）")
+def test_articles_have_17_and_6_paragraphs() -> None:
+    seed = article_paragraphs()
+    assert len(seed) == 17
+    assert seed[-1].startswith("（文章来源：东方网）")
+    assert len(article_paragraphs(ENGLISH_ID)) == 6
 
 
 def test_counts_and_language_balance(items: list[EvalItem]) -> None:
     langs = Counter(item.lang for item in items)
-    assert len(items) >= 64
+    assert len(items) >= 84
     assert langs["zh"] == langs["en"] == len(items) // 2
     unanswerable = Counter(item.lang for item in items if not item.answerable)
     assert sum(unanswerable.values()) >= 10
@@ -87,7 +104,9 @@ def test_every_answer_is_in_a_gold_paragraph(items: list[EvalItem], paragraphs: 
         gold = paragraphs_of(item, paragraphs)
         assert gold, item.id
         for answer in item.answers:
-            assert CJK.search(answer) or re.search(r"\d", answer), (item.id, answer)
+            # Answers to questions about the Chinese article are Chinese text or numbers.
+            english = all(paragraphs[n - 1].isascii() for n in gold)
+            assert english or CJK.search(answer) or re.search(r"\d", answer), (item.id, answer)
             assert any(answer in paragraphs[n - 1] for n in gold), (item.id, answer)
 
 
@@ -95,12 +114,16 @@ def test_every_paragraph_is_covered_twice(items: list[EvalItem], paragraphs: lis
     coverage: Counter[int] = Counter()
     for item in items:
         coverage.update(paragraphs_of(item, paragraphs))
-    assert {n: coverage[n] for n in range(1, 18) if coverage[n] < 2} == {}
+    assert {n: coverage[n] for n in range(1, len(paragraphs) + 1) if coverage[n] < 2} == {}
 
 
-def test_relevance_finds_the_gold_passage(items: list[EvalItem], paragraphs: list[str]) -> None:
+def test_the_english_article_is_asked_about_in_both_languages(items: list[EvalItem]) -> None:
+    english = article_paragraphs(ENGLISH_ID)
+    about = [i for i in items if any(q in text for q in i.gold_quotes for text in english)]
+    assert Counter(i.lang for i in about) == {"zh": 9, "en": 9}
+
+
+def test_relevance_finds_the_gold_passage(items: list[EvalItem]) -> None:
     for item in items:
-        relevant = [
-            n for n, text in enumerate(paragraphs, start=1) if is_relevant(item, f"{DOC_ID}:{n}", text)
-        ]
+        relevant = [(doc, n) for doc, n, text in all_paragraphs() if is_relevant(item, f"{doc}:{n}", text)]
         assert bool(relevant) == item.answerable, item.id

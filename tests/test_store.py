@@ -6,9 +6,11 @@ import pytest
 
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.ingest import embedding_text, index_status, update_index
-from index.search import Retriever, rrf_fuse
+from index.lexical import pair_of
+from index.search import FEATURES, Calibration, CalibrationError, Retriever
 from index.store import MANIFEST, SEGMENTS, load_index, read_manifest
-from tests.conftest import SEED_DOCS, SEED_ID
+from index.translate import translator_for
+from tests.conftest import DICTIONARIES, SEED_DOCS, SEED_ID
 from tests.fakes import HashingEncoder
 
 
@@ -121,28 +123,42 @@ def test_an_empty_folder_gives_an_empty_index_that_answers_nothing(tmp_path: Pat
     assert Retriever(saved, enc).search("anything", 5).hits == ()
 
 
-def test_rrf_fusion_and_deterministic_ties() -> None:
-    fused = rrf_fuse([[1, 2, 3], [3, 1]], k=60)
-    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
-    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
-    assert fused[2] == pytest.approx(1 / 62)
-
-
-def test_lexical_evidence_only_for_questions_in_the_corpus_script(built: tuple[Path, HashingEncoder]) -> None:
+def test_lexical_evidence_per_question_and_passage_language(built: tuple[Path, HashingEncoder]) -> None:
+    """Each passage language is its own pool: a question gets its own tokens as lexical evidence over
+    passages in its language and their dictionary translation over the others (index.translate)."""
     path, enc = built
-    r = Retriever(_load(path, enc), enc)
-    assert r.script == "han"
+    saved = _load(path, enc)
+    translator = translator_for({t for tokens in saved.tokens for t in tokens}, DICTIONARIES)
+    r = Retriever(saved, enc, translator=translator)
+    assert set(r.pools) == {"zh", "en"}  # the seed article and the English test article
     zh = r.search("盒马提供了多少件生活日用品", 5, "hybrid")
     en = r.search("How many items did Hema give away", 5, "hybrid")
-    assert zh.lexical_used and not en.lexical_used
+    assert zh.lexical_used and en.lexical_used
+    assert {t.source for t in zh.terms["zh"]} >= {"盒马", "生活"}
+    assert any("件" in t.tokens or "物品" in t.tokens for t in en.terms["zh"])  # "items", translated
+    assert {t.source for t in en.terms["en"]} >= {"items", "hema"}
     assert zh.hits[0].passage.id == f"{SEED_ID}:2"
-    assert all(h.lexical_score is None for h in en.hits)
+    assert all(h.lexical_score is not None for h in en.hits)
+    untranslated = Retriever(saved, enc).search("How many items did Hema give away", 5, "hybrid")
+    assert untranslated.terms["zh"] == ()  # without a dictionary, no lexical evidence across languages
     lexical = r.search("盒马", 5, "lexical")
     assert [h.passage.id for h in lexical.hits] == [f"{SEED_ID}:2"]  # zero-score hits dropped
     ranked = r.search("安全应急", 10, "dense").hits
     keys = [(-h.score, h.passage.id) for h in ranked]
     assert keys == sorted(keys)
     assert np.isfinite([h.score for h in ranked]).all()
+
+
+def test_pairs_and_calibration_files() -> None:
+    assert pair_of("en", "zh") == "en-zh" and pair_of("zh", "und") == "zh-zh"
+    shipped = Calibration.load()
+    assert set(shipped.models) >= {"zh-zh", "en-en", "en-zh", "zh-en"}
+    assert "command" in shipped.fitted_on
+    with pytest.raises(CalibrationError, match="no model for zh-en"):
+        Calibration.from_json({"features": list(FEATURES), "models": {p: {"weights": [0, 0, 0], "bias": 0}
+                               for p in ("zh-zh", "en-en", "en-zh")}})  # fmt: skip
+    with pytest.raises(CalibrationError, match="not a score calibration"):
+        Calibration.from_json({"features": ["dense"], "models": {}})
 
 
 def test_similarity_is_the_passage_cosine_in_every_mode(built: tuple[Path, HashingEncoder]) -> None:

