@@ -47,7 +47,7 @@ log = logging.getLogger("citeqa.collection")
 
 router = APIRouter()
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 404, 409, 413, 415, 422)
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 415, 422)
 }
 
 

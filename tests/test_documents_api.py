@@ -164,6 +164,12 @@ def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path
         assert "CITEQA_MAX_UPLOAD_REQUEST_BYTES" in r.json()["detail"]
         r = client.post("/api/documents", json={"files": "x"})
         assert r.status_code == 415 and "multipart/form-data" in r.json()["detail"]
+        r = client.post(
+            "/api/documents",
+            content=b"--b\r\nnot a part header--b--\r\n",
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert r.status_code == 400 and r.json()["error"] == "bad_request", r.text
         assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt"]
 
 
