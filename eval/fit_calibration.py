@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,7 +157,7 @@ def fit_calibration(
     from eval.run import eval_index_dir
     from index.search import FEATURES, Calibration, Retriever
     from index.store import load_index
-    from service.pipeline import corpus_translator, encoder_for, ensure_index
+    from service.pipeline import background_vectors, corpus_translator, encoder_for, ensure_index
 
     corpora = convert_corpora(datasets, settings.data_dir / "benchmarks")
     encoder = encoder_for(settings)
@@ -174,6 +174,8 @@ def fit_calibration(
             sentence_weight=settings.sentence_weight,
             sentence_weight_cross=settings.sentence_weight_cross,
             translator=corpus_translator(settings, saved),
+            background=background_vectors(encoder),
+            rrf_k=settings.rrf_k,
         )
         samples += collect(retriever, questions, progress)
     calibration = Calibration(
@@ -204,4 +206,9 @@ def fit_calibration(
                 recall_at_1(calibration, [s for s in mine if not s.fit]),
             )
         )
-    return calibration, fits, samples
+    record = dict(calibration.fitted_on) | {
+        "encoder": f"{encoder.name} ({settings.encoder_backend})",
+        "questions": {"fit": sum(s.fit for s in samples), "held_out": sum(not s.fit for s in samples)},
+        "recall@1 per pair (fit / held out)": {f.pair: [f.recall_fit, f.recall_held_out] for f in fits},
+    }
+    return replace(calibration, fitted_on=record), fits, samples

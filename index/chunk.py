@@ -14,9 +14,13 @@ from index.types import Document, Passage
 LANG_OF_SCRIPT = {"han": "zh", "latin": "en"}
 
 
+_ADDRESS = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.]+", re.IGNORECASE)
+
+
 def language_of(text: str) -> str:
-    """A passage's language as its script tells: "zh" (Han), "en" (Latin) or "und"."""
-    return LANG_OF_SCRIPT.get(script_of(text), "und")
+    """A passage's language as its script tells: "zh" (Han), "en" (Latin) or "und". Web and mail
+    addresses are Latin in every language, so they do not count."""
+    return LANG_OF_SCRIPT.get(script_of(_ADDRESS.sub(" ", text)), "und")
 
 
 TokenCounter = Callable[[str], int]

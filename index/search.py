@@ -13,8 +13,9 @@ own (question language, passage language) pair, never for a corpus-wide script:
    are noisier, so the sentence weighs less when the passage is in another language than the question
    (hybrid recall@1, XQuAD, Chinese corpus, 300 questions each: zh 0.927 (w=0.7) -> 0.940 (w=0.8); en 0.827
    (w=0.5) -> 0.687 (w=0.8)).
-3. *Lexical.* BM25 over the pool, with the question's own tokens when it is in the pool's language, else
-   with its dictionary translation (``index.translate``) as a structured query.
+3. *Lexical.* BM25 over the pool (the pool is its own collection: its own document frequencies and
+   lengths), with the question's own tokens when it is in the pool's language, else with its dictionary
+   translation (``index.translate``) as a structured query.
 4. *Calibration.* Raw cosines of different language pairs are not on one scale (an English question scores
    English passages higher than the right Chinese one). Each pair has a small logistic model
    (``index/data/calibration.json``, fitted on held-out XQuAD articles by ``citeqa fit-calibration``) that
@@ -44,7 +45,7 @@ from index.types import Hit, Passage
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 FEATURES: tuple[str, ...] = ("dense", "lead", "lexical")
-POOL_HEAD = 20  # "lead" is a candidate's dense score minus the mean of its pool's best POOL_HEAD
+POOL_HEAD = 20  # "lead": dense score minus the mean of the best POOL_HEAD of its pool and the background
 
 
 class CalibrationError(CiteQAError):
@@ -152,20 +153,31 @@ class Retriever:
         sentence_weight_cross: float = 0.5,
         calibration: Calibration | None = None,
         translator: Translator | None = None,
+        background: Mapping[str, np.ndarray] | None = None,
+        rrf_k: int = 60,
     ) -> None:
         self.saved = saved
         self.encoder = encoder
         self.candidates = candidates
+        self.rrf_k = rrf_k
         self.sentence_weight = sentence_weight
         self.sentence_weight_cross = sentence_weight_cross
         self.calibration = calibration or Calibration.load()
         self.translator = translator  # None: no lexical evidence across languages
+        # Per language, vectors of unrelated sentences (service/data/background.txt): they fill a pool's
+        # head up to POOL_HEAD, so "lead" stays a lead over unrelated text in a small pool (see _candidates).
+        self.background = dict(background or {})
         self.sentence_store = FaissStore(saved.manifest.dimension)
         self.sentence_store.add(saved.sentence_vectors)
         self.sentence_rows = saved.sentence_passage_rows
-        self.lexical = BM25Index([p.text for p in saved.passages], tokens=saved.tokens or None)
         self.langs = tuple(p.lang for p in saved.passages)
         self.pools = self._pools()
+        # BM25 per pool: each language's passages are their own collection (document frequencies and
+        # lengths of the other language's passages say nothing about a word's weight in this one).
+        tokens = saved.tokens or [tokenize(p.text) for p in saved.passages]
+        self.lexical = {
+            lang: BM25Index(tokens=[tokens[int(r)] for r in pool.rows]) for lang, pool in self.pools.items()
+        }
 
     def _pools(self) -> dict[str, Pool]:
         """One pool per passage language; a one-language corpus is one pool without filters."""
@@ -285,12 +297,17 @@ class Retriever:
             rows, sims, sentence_rows = found[pool_lang]
             terms = self.terms(question, pool_lang) if mode != "dense" else ()
             all_terms[pool_lang] = terms
-            bm25 = self.lexical.term_scores(terms, pool.passage_filter) if terms else None
+            bm25 = self._bm25(pool, terms) if terms else None
             lexical_rows = top_rows(bm25, self.candidates)[1] if bm25 is not None else rows[:0]
             rows_all = dict.fromkeys([*rows.tolist(), *sentence_rows.tolist(), *lexical_rows.tolist()])
             own = {int(r): float(s) for r, s in zip(rows, sims, strict=True)}
             dense = self._dense(vector, [int(r) for r in rows_all], own, self._sentence_weight(pair))
-            head = np.sort(np.fromiter(dense.values(), dtype=np.float64))[::-1][:POOL_HEAD]
+            # The pool's best POOL_HEAD scores, with unrelated text in the pool's language among them: in a
+            # large pool the head is unrelated passages anyway, while a pool of a few passages of one
+            # document would otherwise measure each passage's lead over its own siblings.
+            unrelated = self.background.get(pool_lang, np.zeros((0, len(vector)), dtype=np.float32)) @ vector
+            scores = np.concatenate([np.fromiter(dense.values(), dtype=np.float64), unrelated])
+            head = np.sort(scores)[::-1][:POOL_HEAD]
             base = float(head.mean()) if len(head) else 0.0
             best_lexical = float(bm25.max()) if bm25 is not None and len(bm25) else 0.0
             for row, d in dense.items():
@@ -298,6 +315,24 @@ class Retriever:
                 lexical = raw / best_lexical if best_lexical > 0 else 0.0
                 out.append(Candidate(row, pair, d, d - base, lexical, raw))
         return out, all_terms
+
+    def _fused_order(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """``candidates`` by reciprocal-rank fusion (k = ``rrf_k``) of their dense ranking and their BM25
+        ranking (positive scores only), ties by passage id."""
+        ids = {c.row: self.saved.passages[c.row].id for c in candidates}
+        fused = dict.fromkeys(ids, 0.0)
+        dense = sorted(candidates, key=lambda c: (-c.dense, ids[c.row]))
+        lexical = sorted((c for c in candidates if c.bm25 > 0), key=lambda c: (-c.bm25, ids[c.row]))
+        for ranking in (dense, lexical):
+            for rank, c in enumerate(ranking, start=1):
+                fused[c.row] += 1.0 / (self.rrf_k + rank)
+        return sorted(candidates, key=lambda c: (-fused[c.row], ids[c.row]))
+
+    def _bm25(self, pool: Pool, terms: Sequence[Term]) -> np.ndarray:
+        """BM25 of ``terms`` over ``pool``, as an array over every row (0 outside the pool)."""
+        scores = np.zeros(len(self.langs), dtype=np.float32)
+        scores[pool.rows] = self.lexical[pool.lang].term_scores(terms)
+        return scores
 
     def _rank(
         self, candidates: Sequence[Candidate], vector: np.ndarray, k: int, mode: Mode
@@ -313,9 +348,17 @@ class Retriever:
                 mine = [c for c in candidates if c.pair == pair]
                 features = np.vstack([c.features() for c in mine])
                 probability = self.calibration.probability(pair, features)
+                question, passage = pair.split("-")
+                if question == passage:
+                    # Same language: the pool keeps the order of reciprocal-rank fusion of its dense and BM25
+                    # rankings (as measured before pools: XQuAD zh->zh 0.951), and its calibrated
+                    # probabilities, best first, go down that order: they only place it among other pools.
+                    mine = self._fused_order(mine)
+                    probability = np.sort(probability)[::-1]
                 scored |= {c.row: float(p) for c, p in zip(mine, probability, strict=True)}
         by_row = {c.row: c for c in candidates}
-        top = sorted(scored, key=lambda r: (-scored[r], passages[r].id))[:k]
+        position = {row: i for i, row in enumerate(scored)}  # a pool's own order breaks ties
+        top = sorted(scored, key=lambda r: (-scored[r], position[r], passages[r].id))[:k]
         return tuple(
             Hit(
                 passage=passages[r],

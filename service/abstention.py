@@ -14,8 +14,10 @@ Every abstention carries a typed reason (``REASONS``), decided in this order by 
 The model's inputs (``FEATURES``) are the background ``margin`` (the evidence sentence's similarity minus
 the question's similarity to unrelated background text in the passage's language), ``top`` (the best
 passage's dense score), ``gap`` (how far it stands above the second), and the focus supports ``head``,
-``names`` and ``coverage``. There is one model per language pair (question language, evidence passage
-language: zh-zh, en-en, en-zh, zh-en), since similarities of different pairs are not on one scale.
+``names`` and ``coverage``, and ``relevance``, the best hit's calibrated probability of being the passage
+that answers (``index.search.Calibration``: on one scale for every pair). There is one model per language
+pair (question language, evidence passage language: zh-zh, en-en, en-zh, zh-en), since similarities of
+different pairs are not on one scale.
 
 Both the model and ``min_head`` are fitted with ``citeqa fit-abstention`` on the fitting half of the
 near-topic benchmarks (``citeqa convert *-neartopic``: holdout and focus-swapped unanswerable questions),
@@ -38,7 +40,7 @@ from index.errors import CiteQAError
 from index.lexical import PAIRS as PAIRS  # the language pairs are the retriever's
 from index.lexical import pair_of as pair_of
 
-FEATURES: tuple[str, ...] = ("margin", "top", "gap", "head", "names", "coverage")
+FEATURES: tuple[str, ...] = ("margin", "top", "gap", "head", "names", "coverage", "relevance")
 Reason = Literal["no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence"]
 REASONS: tuple[Reason, ...] = ("no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence")
 BEFORE_MODEL: frozenset[str] = frozenset({"no_evidence", "type_mismatch", "off_topic"})
@@ -59,6 +61,7 @@ class Evidence:
     head: float = 1.0
     names: float = 1.0
     coverage: float = 1.0
+    relevance: float = 1.0  # the best hit's calibrated probability of relevance (index.search.Calibration)
 
     def vector(self, features: Sequence[str] = FEATURES) -> np.ndarray:
         values = {
@@ -68,6 +71,7 @@ class Evidence:
             "head": self.head,
             "names": self.names,
             "coverage": self.coverage,
+            "relevance": self.relevance,
         }
         return np.array([values[name] for name in features], dtype=np.float64)
 
@@ -80,6 +84,7 @@ class Evidence:
             "head": self.head,
             "names": self.names,
             "coverage": self.coverage,
+            "relevance": self.relevance,
         }
 
     @classmethod
@@ -92,6 +97,7 @@ class Evidence:
             float(obj.get("head", 1.0)),
             float(obj.get("names", 1.0)),
             float(obj.get("coverage", 1.0)),
+            float(obj.get("relevance", 1.0)),
         )
 
 

@@ -128,8 +128,9 @@ class ExtractiveAnswerer:
         min_margin: float = 0.02,
         max_sentences: int = 3,
         lexical_weight: float = 0.3,
+        lexical_weight_cross: float = 0.2,
         passage_weight: float = 0.5,
-        relevance_weight: float = 0.2,
+        relevance_weight: float = 0.1,
         margin: float = 0.03,
         type_margin: float = 0.03,
     ) -> None:
@@ -141,6 +142,8 @@ class ExtractiveAnswerer:
         self.min_margin = min_margin
         self.max_sentences = max_sentences
         self.lexical_weight = lexical_weight
+        # Overlap with a dictionary translation is noisier than with the question's own words.
+        self.lexical_weight_cross = lexical_weight_cross
         self.passage_weight = passage_weight
         self.relevance_weight = relevance_weight
         self.margin = margin
@@ -150,21 +153,28 @@ class ExtractiveAnswerer:
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
         """Every sentence of the given hits, scored against the question (see the module docstring)."""
         terms = self._terms(question, search) if search.lexical_used else {}
+        lang = question_lang(question)
         out: list[ScoredSentence] = []
         for rank, hit in enumerate(hits, start=1):
             rows = self.saved.sentences_by_passage.get(self.saved.row_of[hit.passage.id])
             if rows is None:
                 continue
             mine = terms.get(hit.passage.lang) or terms.get("*", ())
+            cross = hit.passage.lang in ("zh", "en") and hit.passage.lang != lang
+            lexical_weight = self.lexical_weight_cross if cross else self.lexical_weight
             dense = self.saved.sentence_vectors[rows] @ search.query_vector
-            prior = self.passage_weight * (hit.dense_score or 0.0)
+            # Similarities of different language pairs are not on one scale: each is taken relative to the
+            # question's similarity to unrelated text in the passage's language (a constant in a one-language
+            # corpus, where it changes nothing).
+            base = self._baseline(search.query_vector, hit.passage.lang)
+            prior = self.passage_weight * ((hit.dense_score or 0.0) - base)
             if search.calibrated:
                 prior += self.relevance_weight * hit.score
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
                 lex = self._overlap(mine, sent_row, text) if mine else 0.0
-                score = float(d) + self.lexical_weight * lex + prior
+                score = float(d) - base + lexical_weight * lex + prior
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
 
@@ -205,7 +215,17 @@ class ExtractiveAnswerer:
         pair = pair_of(question_lang(question), passage.lang)
         support = self.focus.support(question_focus(question), passage.text, pair.split("-")[1])
         margin = self.background_margin(search.query_vector, best, pair.split("-")[1])
-        return Evidence(margin, ordered[0], gap, pair, support.head, support.names, support.coverage)
+        relevance = max((h.score for h in hits), default=0.0) if search.calibrated else 1.0
+        return Evidence(
+            margin, ordered[0], gap, pair, support.head, support.names, support.coverage, relevance
+        )
+
+    def _baseline(self, query_vector: np.ndarray, lang: str) -> float:
+        """The question's mean similarity to its nearest background sentences in ``lang`` (0 without)."""
+        background = self.background.get(lang)
+        if background is None or not len(background):
+            return 0.0
+        return float(np.sort(background @ query_vector)[-BACKGROUND_NEIGHBOURS:].mean())
 
     def background_margin(
         self, query_vector: np.ndarray, evidence: ScoredSentence, lang: str = "zh"

@@ -99,6 +99,11 @@ def model(
             if prepare or force:
                 path = prepare_backend(s.model, s.models_dir, name, force=force)
                 typer.echo(f"prepared:    {path}")
+        if prepare or force:
+            from index.translate import prepare_dictionary
+
+            # CC-CEDICT parsed once into the data dir (index.translate), so no start-up pays for it.
+            typer.echo(f"dictionary:  {prepare_dictionary(s.dictionaries_dir)}")
         if not (prepare or force) and is_bundled(s.model):
             typer.echo(f"folder:      {s.models_dir} (run `citeqa model --prepare` to materialise it)")
 

@@ -194,6 +194,8 @@ class Pipeline:
             encoder,
             candidates=settings.candidates,
             translator=corpus_translator(settings, saved),
+            background=background_vectors(encoder),
+            rrf_k=settings.rrf_k,
             sentence_weight=settings.sentence_weight,
             sentence_weight_cross=settings.sentence_weight_cross,
         )

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = Field(default=5, ge=1, le=50)
     search_mode: SearchMode = "hybrid"
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank fusion constant (same-language pools).")
     sentence_weight: float = Field(
         default=0.8, ge=0.0, le=1.0, description="Weight of a passage's best sentence in its dense score."
     )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import atexit
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,13 @@ from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DOCS = REPO / "documents"
+# The seed eval set's corpus mixes the seed article with an English document written for it (not part of
+# the delivered corpus): a folder holding both, made once per test session.
+SEED_EXTRA = REPO / "eval" / "seed_documents"
+MIXED_SEED_DOCS = Path(tempfile.mkdtemp(prefix="citeqa-mixed-seed-"))
+for _doc in (*SEED_DOCS.glob("*.txt"), *SEED_EXTRA.glob("*.txt")):
+    shutil.copy2(_doc, MIXED_SEED_DOCS / _doc.name)
+atexit.register(shutil.rmtree, MIXED_SEED_DOCS, True)
 DICTIONARIES = REPO / ".citeqa" / "dictionaries"  # the parsed CC-CEDICT (index.translate), built on first use
 
 # A small article that tests add to a copy of the corpus while it is being served.
@@ -53,6 +62,13 @@ def encoder(seed_settings: Settings):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def pipeline(seed_settings: Settings, encoder) -> Pipeline:  # type: ignore[no-untyped-def]
     return Pipeline.load(seed_settings, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def mixed_pipeline(tmp_path_factory: pytest.TempPathFactory, encoder) -> Pipeline:  # type: ignore[no-untyped-def]
+    """The real pipeline over the mixed seed corpus (``MIXED_SEED_DOCS``), for the seed gates."""
+    settings = make_settings(tmp_path_factory.mktemp("mixed"), documents_dir=MIXED_SEED_DOCS)
+    return Pipeline.load(settings, encoder=encoder)
 
 
 @pytest.fixture(scope="session")

@@ -251,9 +251,9 @@ def test_summarise_by_language_pair() -> None:
         record(item_id="d", lang="zh", gold_lang=None),  # pair unknown: counted by language only
     ]
     summary = summarise(records)
-    assert list(summary["by_pair"]) == ["en->en", "en->zh"]
-    assert summary["by_pair"]["en->zh"]["n"] == 2 and summary["by_pair"]["en->zh"]["recall@1"] == 0.5
-    assert summary["by_pair"]["en->en"]["recall@1"] == 1.0
+    assert list(summary["by_pair"]) == ["en-en", "en-zh"]
+    assert summary["by_pair"]["en-zh"]["n"] == 2 and summary["by_pair"]["en-zh"]["recall@1"] == 0.5
+    assert summary["by_pair"]["en-en"]["recall@1"] == 1.0
     assert summary["by_lang"]["en"]["n"] == 3 and summary["by_lang"]["zh"]["n"] == 1
-    assert record_from_json(record_to_json(records[0])).pair == "en->zh"
+    assert record_from_json(record_to_json(records[0])).pair == "en-zh"
     assert record_from_json(record_to_json(records[3])).pair is None

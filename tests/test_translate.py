@@ -61,6 +61,9 @@ def test_synonyms_share_one_term_and_rows_can_be_kept() -> None:
 
 def test_languages_of_texts_and_questions() -> None:
     assert [language_of(t) for t in ("灯塔很高", "The tower", "1788 — 2023")] == ["zh", "en", "und"]
+    # A web or mail address is Latin in any language: a Chinese source line with a long URL stays Chinese.
+    assert language_of("（文章来源：东方网） https://news.example.com/html_News/NewsShare.html?id=1") == "zh"
+    assert language_of("Write to press@example.com") == "en"
     assert question_lang("Who is Maren Holt?") == "en" and question_lang("谁是Maren Holt？") == "zh"
 
 
