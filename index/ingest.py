@@ -560,7 +560,7 @@ class _Updater:
             if chars / rate > SLOW_FILE_SECONDS:
                 message = (
                     f"{p.source.rel} ({p.source.size / 1e6:.1f} MB, {len(p.passages):,} passages) will take "
-                    f"about {_duration(chars / rate)} to embed"
+                    f"about {format_duration(chars / rate)} to embed"
                 )
                 self.warnings.append(message)
                 log.warning("warning: %s", message)
@@ -729,7 +729,8 @@ def _skip(f: SourceFile, digest: str, code: str, reason: str) -> SkippedFile:
     return SkippedFile(f.rel, f.document_id, code, reason, f.size, f.mtime_ns, digest)
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Seconds for people: "40 s", "12 min", "1.5 h"."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

@@ -390,7 +390,8 @@ def _write_jsonl(path: Path, rows: Sequence[Any]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (the directory entry itself is flushed)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -424,9 +425,9 @@ def write_segment(index_dir: Path, data: SegmentData, generation: int) -> Segmen
             with (tmp / fname).open("rb") as f:
                 os.fsync(f.fileno())
             files[fname] = sha256_file(tmp / fname)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         os.rename(tmp, root / name)
-        _fsync_dir(root)
+        fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -480,7 +481,7 @@ def write_manifest(index_dir: Path, manifest: Manifest) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, index_dir / MANIFEST)
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
 
 
 def read_manifest(path: Path) -> Manifest:
