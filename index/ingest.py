@@ -46,7 +46,7 @@ from index.store import (
     SkippedFile,
     collect_garbage,
     read_manifest,
-    read_segment,
+    read_segment_texts,
     sha256_file,
     verify_segment,
     with_generation,
@@ -498,13 +498,17 @@ class _Updater:
             if info.name in damaged:
                 continue
             try:
-                seg = read_segment(self.index_dir, info, verify=False)
-            except CiteQAError:
+                passages, sentences = read_segment_texts(self.index_dir, info)
+                if (len(passages), len(sentences)) != (info.passages, info.sentences):
+                    continue  # damaged: its rows are embedded again
+                sentence_texts = [
+                    embedding_text(passages[s.passage_row].text[s.start : s.end]) for s in sentences
+                ]
+            except (ValueError, TypeError, KeyError, IndexError, OSError):
                 continue
-            for row, p in enumerate(seg.passages):
+            for row, p in enumerate(passages):
                 cache.setdefault(passage_embedding_text(p), (info.name, "p", row))
-            for row, s in enumerate(seg.sentences):
-                text = embedding_text(seg.passages[s.passage_row].text[s.start : s.end])
+            for row, text in enumerate(sentence_texts):
                 cache.setdefault(text, (info.name, "s", row))
         return cache
 

@@ -448,18 +448,32 @@ def verify_segment(index_dir: Path, info: SegmentInfo) -> None:
             )
 
 
+def _read_jsonl(path: Path) -> list[Any]:
+    """All rows of a JSON-lines file, parsed in one call (several times faster than line by line)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return list(json.loads("[" + ",".join(line for line in lines if line.strip()) + "]"))
+
+
+def read_segment_texts(
+    index_dir: Path, info: SegmentInfo
+) -> tuple[tuple[Passage, ...], tuple[SentenceSpan, ...]]:
+    """A segment's passages and sentence spans only (what the vector cache needs), unverified.
+
+    Raises ValueError, TypeError, KeyError or OSError on a damaged file."""
+    folder = Path(index_dir) / SEGMENTS / info.name
+    passages = tuple(passage_from_json(row) for row in _read_jsonl(folder / "passages.jsonl"))
+    sentences = tuple(SentenceSpan(*row) for row in _read_jsonl(folder / "sentences.jsonl"))
+    return passages, sentences
+
+
 def read_segment(index_dir: Path, info: SegmentInfo, *, verify: bool = True) -> SegmentData:
     """Load one segment (checksums first unless ``verify`` is false)."""
     if verify:
         verify_segment(index_dir, info)
     folder = Path(index_dir) / SEGMENTS / info.name
     try:
-        with (folder / "passages.jsonl").open(encoding="utf-8") as f:
-            passages = tuple(passage_from_json(json.loads(line)) for line in f)
-        with (folder / "sentences.jsonl").open(encoding="utf-8") as f:
-            sentences = tuple(SentenceSpan(*json.loads(line)) for line in f)
-        with (folder / "tokens.jsonl").open(encoding="utf-8") as f:
-            tokens = tuple(tuple(json.loads(line)) for line in f)
+        passages, sentences = read_segment_texts(index_dir, info)
+        tokens = tuple(tuple(t) for t in _read_jsonl(folder / "tokens.jsonl"))
         passage_vectors = np.load(folder / "passages.npy")
         sentence_vectors = np.load(folder / "sentences.npy")
     except (ValueError, TypeError, KeyError, OSError) as exc:
