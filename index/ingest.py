@@ -46,7 +46,7 @@ from index.store import (
     SkippedFile,
     collect_garbage,
     read_manifest,
-    read_segment,
+    read_segment_texts,
     sha256_file,
     verify_segment,
     with_generation,
@@ -498,13 +498,17 @@ class _Updater:
             if info.name in damaged:
                 continue
             try:
-                seg = read_segment(self.index_dir, info, verify=False)
-            except CiteQAError:
+                passages, sentences = read_segment_texts(self.index_dir, info)
+                if (len(passages), len(sentences)) != (info.passages, info.sentences):
+                    continue  # damaged: its rows are embedded again
+                sentence_texts = [
+                    embedding_text(passages[s.passage_row].text[s.start : s.end]) for s in sentences
+                ]
+            except (ValueError, TypeError, KeyError, IndexError, OSError):
                 continue
-            for row, p in enumerate(seg.passages):
+            for row, p in enumerate(passages):
                 cache.setdefault(passage_embedding_text(p), (info.name, "p", row))
-            for row, s in enumerate(seg.sentences):
-                text = embedding_text(seg.passages[s.passage_row].text[s.start : s.end])
+            for row, text in enumerate(sentence_texts):
                 cache.setdefault(text, (info.name, "s", row))
         return cache
 
@@ -560,7 +564,7 @@ class _Updater:
             if chars / rate > SLOW_FILE_SECONDS:
                 message = (
                     f"{p.source.rel} ({p.source.size / 1e6:.1f} MB, {len(p.passages):,} passages) will take "
-                    f"about {_duration(chars / rate)} to embed"
+                    f"about {format_duration(chars / rate)} to embed"
                 )
                 self.warnings.append(message)
                 log.warning("warning: %s", message)
@@ -729,7 +733,8 @@ def _skip(f: SourceFile, digest: str, code: str, reason: str) -> SkippedFile:
     return SkippedFile(f.rel, f.document_id, code, reason, f.size, f.mtime_ns, digest)
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Seconds for people: "40 s", "12 min", "1.5 h"."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

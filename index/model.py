@@ -718,19 +718,11 @@ def _readme() -> str:
 
 def _is_complete(folder: Path, fingerprint: str) -> bool:
     """The marker is there, for this fingerprint, and every file it lists has its size."""
-    try:
-        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-        if not (
-            isinstance(marker, dict)
-            and marker.get("fingerprint") == fingerprint
-            and marker.get("converter_version") == CONVERTER_VERSION
-            and isinstance(marker.get("files"), dict)
-            and "model.safetensors" in marker["files"]
-        ):
-            return False
-        return all((folder / rel).stat().st_size == size for rel, size in marker["files"].items())
-    except (OSError, ValueError, TypeError):
-        return False
+    from index.export import marker_is_complete
+
+    return marker_is_complete(
+        folder, fingerprint, ("converter_version", CONVERTER_VERSION), "model.safetensors", MARKER_NAME
+    )
 
 
 @contextlib.contextmanager

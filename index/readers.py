@@ -394,7 +394,9 @@ def _textual_content(text: str, encoding: str, suffix: str) -> _Content:
         title, blocks = markdown_blocks(body)
         fmt = "markdown"
     else:
-        title, blocks = None, [Block(p) for p in _plain_paragraphs(body)]
+        paragraphs = _plain_paragraphs(body)
+        title = _plain_title(paragraphs)
+        blocks = [Block(p) for p in paragraphs]
         fmt = "text"
     return _Content(
         format=fmt,
@@ -407,11 +409,26 @@ def _textual_content(text: str, encoding: str, suffix: str) -> _Content:
     )
 
 
+_PLAIN_TITLE_MAX_CHARS = 80
+_SENTENCE_END = frozenset(".!?;:,。！？；：，、…")
+
+
 def _plain_paragraphs(body: str) -> list[str]:
     """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like one."""
     body = _RULE_LINE.sub("\n", body.replace("\r\n", "\n"))
     paragraphs = (join_lines(p.split("\n")) for p in _BLANK_LINES.split(body))
     return [p for p in paragraphs if p]
+
+
+def _plain_title(paragraphs: Sequence[str]) -> str | None:
+    """A plain text's title: its first paragraph when that is one short line with no sentence-ending or
+    clause punctuation and text follows it (the way people head a note); else none (the file name then)."""
+    if len(paragraphs) < 2:
+        return None
+    first = paragraphs[0]
+    if len(first) > _PLAIN_TITLE_MAX_CHARS or first[-1] in _SENTENCE_END:
+        return None
+    return first
 
 
 def _article(meta: dict[str, object], body: str, encoding: str) -> _Content:

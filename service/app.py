@@ -119,6 +119,7 @@ def load_for_serving(settings: Settings) -> Pipeline:
     """The pipeline a server starts with: a missing index is built first (with progress in the log); a
     stale one is served as it is while a background job brings it up to date (``Collection.start``)."""
     from index.ingest import index_status
+    from index.store import read_manifest
     from service.pipeline import encoder_for
     from service.progress import ProgressReporter
 
@@ -130,13 +131,24 @@ def load_for_serving(settings: Settings) -> Pipeline:
         max_tokens=settings.max_passage_tokens,
         verify=False,
     ).state
-    if state == "missing":
+    build = state == "missing"
+    if build:
         log.info(
             "no index at %s yet: building it from %s", settings.resolved_index_dir, settings.documents_dir
         )
-    return Pipeline.load(
-        settings, encoder=encoder, build=state == "missing", progress=ProgressReporter(bars=False)
-    )
+    elif (
+        state == "stale"
+        and read_manifest(settings.resolved_index_dir).model_fingerprint != encoder.fingerprint
+    ):
+        # Vectors of another model or backend cannot answer this encoder's queries: re-embed first.
+        build = True
+        log.info(
+            "the index at %s holds vectors of another model or encoder backend: re-embedding it for %s (%s)",
+            settings.resolved_index_dir,
+            encoder.name,
+            encoder.backend,
+        )
+    return Pipeline.load(settings, encoder=encoder, build=build, progress=ProgressReporter(bars=False))
 
 
 def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:

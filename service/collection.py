@@ -283,14 +283,7 @@ async def add_documents(
     """Add files to the collection: stored at once, indexed by a background job (202 with the job)."""
     if document_id is not None and len(files) != 1:
         raise HTTPException(422, "`document_id` names one document: send exactly one file with it")
-    uploads = await _read_uploads(files, settings.max_upload_bytes)
-    stored = await run_in_threadpool(
-        store_files,
-        settings.documents_dir,
-        [(name, data, document_id) for name, data in uploads],
-        replace=False,
-    )
-    return accepted(_submit(collection, "upload", [(s.rel, s.document_id) for s in stored]))
+    return await _store_and_index(collection, settings, files, document_id, replace=False)
 
 
 @router.put(
@@ -309,11 +302,27 @@ async def replace_document(
     """Replace the document (or create it) with the uploaded file, whatever its format was before."""
     if len(files) != 1:
         raise HTTPException(422, f"send exactly one file to replace {document_id!r} (got {len(files)})")
+    return await _store_and_index(collection, settings, files, document_id, replace=True)
+
+
+async def _store_and_index(
+    collection: Collection,
+    settings: Settings,
+    files: list[UploadFile],
+    document_id: str | None,
+    *,
+    replace: bool,
+) -> JSONResponse:
+    """Read the uploads within the limits, store them all or none, and submit the job that indexes them."""
     uploads = await _read_uploads(files, settings.max_upload_bytes)
     stored = await run_in_threadpool(
-        store_files, settings.documents_dir, [(uploads[0][0], uploads[0][1], document_id)], replace=True
+        store_files,
+        settings.documents_dir,
+        [(name, data, document_id) for name, data in uploads],
+        replace=replace,
     )
-    return accepted(_submit(collection, "replace", [(s.rel, s.document_id) for s in stored]))
+    entries = [(s.rel, s.document_id) for s in stored]
+    return accepted(_submit(collection, "replace" if replace else "upload", entries))
 
 
 @router.delete(

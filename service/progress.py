@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from index.ingest import Progress, UpdateReport
+from index.ingest import Progress, UpdateReport, format_duration
 
 log = logging.getLogger("citeqa.ingest")
 
@@ -30,16 +30,8 @@ def describe(p: Progress) -> str:
     if p.rate:
         text += f", {p.rate:,.1f} {unit}/s"
     if p.eta_s is not None and p.done < p.total:
-        text += f", about {_eta(p.eta_s)} left"
+        text += f", about {format_duration(p.eta_s)} left"
     return text
-
-
-def _eta(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class ProgressReporter:

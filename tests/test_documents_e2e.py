@@ -7,8 +7,6 @@ Servers bind loopback only; loads and waits are bounded in count and time.
 from __future__ import annotations
 
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +14,16 @@ import httpx
 import pytest
 
 from service.pipeline import Pipeline
-from tests.test_faults import CITEQA, REPO, copy_index, env_for, free_port, stop_server, wait_healthy
+from tests.test_faults import (
+    CITEQA,
+    REPO,
+    QueryLoad,
+    copy_index,
+    env_for,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 QUESTION = "盒马提供了多少件生活日用品？"
 GUIDE = """# Harbour guide
@@ -42,37 +49,12 @@ def test_an_upload_under_query_load_fails_no_query(
     pipeline: Pipeline, tmp_path: Path, docs_copy: Path
 ) -> None:
     index = copy_index(pipeline, tmp_path / "index")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env_for(docs_copy, index),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    results: list[int | str] = []
-    finished_at: list[float] = []
-    stop = threading.Event()
-
-    def load() -> None:
-        with httpx.Client(base_url=base, timeout=60) as c:
-            while not stop.is_set() and len(results) < 400:
-                route = "/api/ask" if len(results) % 2 else "/api/retrieve"
-                try:
-                    r = c.post(route, json={"question": QUESTION, "top_k": 3})
-                    ok = r.status_code == 200 and len(r.json()["passages"]) == 3
-                    results.append(200 if ok else f"{r.status_code} {r.text[:200]}")
-                except httpx.HTTPError as exc:
-                    results.append(repr(exc))
-                finished_at.append(time.monotonic())
-                time.sleep(0.05)
-
-    worker = threading.Thread(target=load, daemon=True)
+    server, base = start_server(env_for(docs_copy, index), log)
+    load = QueryLoad(base, ["/api/retrieve", "/api/ask"], limit=400, pause=0.05, timeout=60)
     try:
         wait_healthy(base, server)
-        worker.start()
+        load.start()
         files = [
             ("files", ("harbour.md", GUIDE.encode(), "text/markdown")),
             ("files", ("log.md", LOG.encode())),
@@ -90,12 +72,9 @@ def test_an_upload_under_query_load_fails_no_query(
         committed = time.monotonic()
         assert job["status"] == "done", job
         assert [(f["status"], f["passages"]) for f in job["files"]] == [("indexed", 2), ("indexed", 150)]
-        during = sum(1 for t in finished_at if submitted <= t <= committed)
+        during = sum(1 for t in load.finished_at if submitted <= t <= committed)
         assert during >= 3, f"only {during} queries were answered while the job ran"
-        served_before = len(results)
-        deadline = time.monotonic() + 60
-        while len(results) < served_before + 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        load.wait_for(10, timeout=60)
         answer = httpx.post(
             f"{base}/api/ask", json={"question": "How tall is the lighthouse?"}, timeout=60
         ).json()
@@ -108,14 +87,10 @@ def test_an_upload_under_query_load_fails_no_query(
             jobs,
         )
     finally:
-        stop.set()
-        if worker.is_alive():
-            worker.join(timeout=60)
+        load.stop()
         stop_server(server)
         log.close()
-    failures = [x for x in results if x != 200]
-    assert failures == []
-    assert len(results) >= 15, f"only {len(results)} queries ran"
+    load.check(at_least=15)
 
 
 @pytest.mark.slow

