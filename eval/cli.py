@@ -200,13 +200,18 @@ def fit_abstention_command(
             f"keeps {keep:.0%} of its answerable questions answered, with abstentions right "
             f"{min_precision:.0%} of the time, or its model never abstains: threshold 0)"
         )
-        text = json.dumps(model.to_json(), ensure_ascii=False, indent=2) + "\n"
-        if out is None:
-            typer.echo(text, nl=False)
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}; use it with CITEQA_ABSTENTION_MODEL={out}")
+        _write_fitted(model.to_json(), out, f"; use it with CITEQA_ABSTENTION_MODEL={out}")
+
+
+def _write_fitted(fitted: object, out: Path | None, hint: str = "") -> None:
+    """A fitted model as JSON: to ``out``, or printed when there is none."""
+    text = json.dumps(fitted, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}{hint}")
 
 
 def rescore_command(
@@ -221,7 +226,8 @@ def rescore_command(
     """Measure an abstention model on a run without running it again (its answers and evidence are
     recorded); exact for runs made with a model that never abstains."""
     from eval.fit import rescore
-    from eval.metrics import record_to_json, summarise
+    from eval.metrics import summarise
+    from eval.run import write_results
     from service.abstention import AbstentionModel
 
     with _friendly_errors():
@@ -233,13 +239,7 @@ def rescore_command(
             raise EvalError(str(exc)) from exc
         summary = dict(summarise(records))
         summary["config"] = {"rescored_from": str(run_dir), "abstention_model": str(model or "shipped")}
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(
-            json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        with (out / "results.jsonl").open("w", encoding="utf-8", newline="\n") as f:
-            for record in records:
-                f.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
+        write_results(out, summary, records)
         typer.echo(format_summary(summary))
         typer.echo(f"wrote {out}/summary.json and results.jsonl")
 
@@ -275,13 +275,7 @@ def fit_calibration_command(
                 f"{f.pair:<8}{f.n_questions:>10}{format_value('r', f.recall_fit):>14}"
                 f"{format_value('r', f.recall_held_out):>10}   {weights}, {f.bias:+.2f}"
             )
-        text = json.dumps(calibration.to_json(), ensure_ascii=False, indent=2) + "\n"
-        if out is None:
-            typer.echo(text, nl=False)
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}")
+        _write_fitted(calibration.to_json(), out)
 
 
 def convert_command(

@@ -169,6 +169,14 @@ def run(
     }
 
     out = Path(out_dir)
+    write_results(out, summary, records)
+    write_trec_run(out / "run.trec", records, run_name=f"citeqa-{mode}")
+    write_report(out, summary, records)
+    return summary
+
+
+def write_results(out: Path, summary: dict[str, Any], records: Sequence[QuestionRecord]) -> None:
+    """A run's ``summary.json`` and ``results.jsonl`` (one record per question) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
@@ -176,6 +184,3 @@ def run(
     with (out / "results.jsonl").open("w", encoding="utf-8", newline="\n") as f:
         for record in records:
             f.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
-    write_trec_run(out / "run.trec", records, run_name=f"citeqa-{mode}")
-    write_report(out, summary, records)
-    return summary
