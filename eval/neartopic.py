@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from service.focus import EN_FUNCTION, EN_WORD
+
 NAME = "name"
 PLACE = "place"
 ORG = "org"
@@ -49,18 +51,8 @@ DECIMAL = "decimal"
 
 # jieba part-of-speech tags -> the kind of term (nr person, ns place, nt organisation, nz other proper noun).
 _ZH_KINDS = {"nr": NAME, "ns": PLACE, "nt": ORG, "nz": PROPER, "n": NOUN}
-_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d")
 _DIGITS = re.compile(r"\d[\d,.]*\d|\d")
 _YEAR = re.compile(r"^(?:1[5-9]|20)\d\d$")
-# Words that start English questions or join names; never a term themselves.
-_EN_FUNCTION = frozenset(
-    "a an the of to in on at for and or but is are was were be been being by with from as that this these "
-    "those it its what which who whom whose when where why how did do does done has have had many much "
-    "not no into than then there their they he she his her him we our you your i me my can could would "
-    "should will shall may might must also after before during about over under between while if so "
-    "such some any each every other most more less few several one two three four five six seven eight "
-    "nine ten first second third last next".split()
-)
 _DETERMINERS = frozenset(
     "the a an this these those its their his her our each every many several some any two three four five "
     "six seven eight nine ten first second new".split()
@@ -119,17 +111,17 @@ def en_nouns(texts: Sequence[str]) -> frozenset[str]:
     punctuation ("the trucks were", "a kayak."): nouns, not the adjectives of "the new company"."""
     found: set[str] = set()
     for text in texts:
-        matches = list(_EN_WORD.finditer(text))
+        matches = list(EN_WORD.finditer(text))
         for before, word, after in zip(matches, matches[1:], [*matches[2:], None], strict=False):
             w = word.group()
             if before.group().lower() not in _DETERMINERS or not w.isalpha() or not w.islower():
                 continue
-            if len(w) < 3 or w in _EN_FUNCTION:
+            if len(w) < 3 or w in EN_FUNCTION:
                 continue
             if (
                 after is None
                 or text[word.end() : after.start()].strip()
-                or after.group().lower() in _EN_FUNCTION
+                or after.group().lower() in EN_FUNCTION
             ):
                 found.add(w)
     return frozenset(found)
@@ -139,7 +131,7 @@ def en_terms(text: str, nouns: frozenset[str], *, question: bool = False) -> lis
     """Names (runs of capitalised words, not a sentence's first word alone), numbers, and the words of
     ``text`` that ``nouns`` holds (lower-case in ``text``)."""
     out: list[Term] = []
-    tokens = list(_EN_WORD.finditer(text))
+    tokens = list(EN_WORD.finditer(text))
     run: list[str] = []
 
     def close() -> None:
@@ -159,7 +151,7 @@ def en_terms(text: str, nouns: frozenset[str], *, question: bool = False) -> lis
             and text[match.end() : match.end() + 1] == "."
             and match.end() + 1 < len(text.rstrip())
         )
-        if word[0].isupper() and word.lower() not in _EN_FUNCTION and not abbreviation:
+        if word[0].isupper() and word.lower() not in EN_FUNCTION and not abbreviation:
             if sentence_start and (question or word.lower() in nouns):
                 close()  # a question's first word is capitalised whatever it is
                 continue

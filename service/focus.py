@@ -35,18 +35,22 @@ from index.embed import Encoder
 Translator = Callable[[str, str], Sequence[str]]
 """``(term, target_lang) -> terms`` in the target language ("zh"/"en"), best first; empty if unknown."""
 
-_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d")
+EN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d")
+"""An English word or a number, as the focus check and the near-topic benchmarks split questions."""
 _HAN = re.compile(r"[\u3400-\u9fff]")
-# Function words and interrogatives: never a focus (closed classes).
-_EN_FUNCTION = frozenset(
+EN_FUNCTION = frozenset(
     "a an the of to in on at for and or but is are was were be been being by with from as that this these "
-    "those it its what which who whom whose when where why how did do does done has have had many much not "
-    "no "
-    "into than then there their they he she his her him we our you your i me my can could would should will "
-    "shall may might must also after before during about over under between while if so such some any each "
-    "every other most more less few several one two three four five six seven eight nine ten first second "
-    "third last next name named called kind type sort part same different according use used make made get "
-    "got give given take taken say said".split()
+    "those it its what which who whom whose when where why how did do does done has have had many much "
+    "not no into than then there their they he she his her him we our you your i me my can could would "
+    "should will shall may might must also after before during about over under between while if so "
+    "such some any each every other most more less few several one two three four five six seven eight "
+    "nine ten first second third last next".split()
+)
+"""English function words, interrogatives, small numbers and ordinals (closed classes)."""
+# Never a focus: the closed classes, and verbs and nouns that only frame a question ("what is it called").
+_EN_FUNCTION = EN_FUNCTION | frozenset(
+    "name named called kind type sort part same different according use used make made get got give given "
+    "take taken say said".split()
 )
 # Words that name the kind of answer, not what it is about ("how many times", "how much money"): the
 # answer-type check (service.answertype) covers them.
@@ -126,7 +130,7 @@ def question_focus(question: str) -> Focus:
 
 
 def _en_focus(question: str) -> Focus:
-    words = _EN_WORD.findall(question)
+    words = EN_WORD.findall(question)
     head = []
     for match in _EN_HEAD.finditer(question):
         word = next(g for g in match.groups() if g)
@@ -236,7 +240,7 @@ def _states(term: str, text: str) -> bool:
     if re.search(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", text, re.IGNORECASE):
         return True
     stem = _stem(term)
-    return any(_stem(w) == stem for w in _EN_WORD.findall(text) if w[:1].lower() == stem[:1])
+    return any(_stem(w) == stem for w in EN_WORD.findall(text) if w[:1].lower() == stem[:1])
 
 
 @lru_cache(maxsize=8192)
@@ -245,7 +249,7 @@ def passage_words(text: str, lang: str) -> tuple[str, ...]:
     if lang == "zh" or _HAN.search(text):
         jieba, _ = _jieba()
         words = [w for w in jieba.lcut(text) if _HAN.search(w) and w not in _ZH_FUNCTION]
-        words += [w.lower() for w in _EN_WORD.findall(text) if w.lower() not in _EN_FUNCTION and len(w) > 2]
+        words += [w.lower() for w in EN_WORD.findall(text) if w.lower() not in _EN_FUNCTION and len(w) > 2]
     else:
-        words = [w.lower() for w in _EN_WORD.findall(text) if w.lower() not in _EN_FUNCTION and len(w) > 2]
+        words = [w.lower() for w in EN_WORD.findall(text) if w.lower() not in _EN_FUNCTION and len(w) > 2]
     return tuple(dict.fromkeys(words))
