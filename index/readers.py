@@ -595,7 +595,7 @@ def _read_html(data: bytes, suffix: str) -> _Content:
         whole = clean(trafilatura.html2txt(text) or "")
         blocks = [Block(whole)] if whole else []
     metadata = trafilatura.extract_metadata(text, extensive=False, date_config={"extensive_search": False})
-    title = (metadata.title if metadata else None) or first_h1 or _first_tag_text(text, ("title", "h1"))
+    title = _html_title(text) or (metadata.title if metadata else None) or first_h1
     return _Content(
         format="html",
         blocks=tuple(blocks),
@@ -606,13 +606,26 @@ def _read_html(data: bytes, suffix: str) -> _Content:
     )
 
 
-def _first_tag_text(html: str, names: Sequence[str]) -> str | None:
+_TITLE_SEPARATOR = re.compile(r"\s+[-|–—·»]\s+")
+
+
+def _html_title(html: str) -> str | None:
+    """The title the page's author marked: the part of ``<title>`` ("Page - Site") that is also an
+    ``<h1>``, else the only ``<h1>``, else ``<title>``'s first part; None when the page has neither.
+
+    Marked-up titles come before an extractor's guess, which may take any element with "title" in its
+    class (a help dialog's heading, say)."""
     soup = BeautifulSoup(html, "html.parser")
-    for name in names:
-        tag = soup.find(name)
-        if tag is not None and clean(tag.get_text(" ")):
-            return clean(tag.get_text(" "))
-    return None
+    h1s = [t for t in (clean(h.get_text(" ")) for h in soup.find_all("h1")) if t]
+    tag = soup.find("title")
+    whole = clean(tag.get_text(" ")) if tag is not None else ""
+    pieces = [p for p in map(clean, _TITLE_SEPARATOR.split(whole)) if p]
+    for part in (whole, *pieces):
+        if part in h1s:
+            return part
+    if len(h1s) == 1:
+        return h1s[0]
+    return pieces[0] if pieces else None
 
 
 # ---------------------------------------------------------------------------------------------------

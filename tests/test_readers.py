@@ -273,6 +273,28 @@ def test_html_page_main_content_with_sections(tmp_path: Path) -> None:
         assert boilerplate not in text
 
 
+@pytest.mark.parametrize(
+    ("head", "body", "title"),
+    [
+        # A book page (mdbook's shape): the site's <h1> and the page's, and a dialog heading whose class
+        # says "title" (the extractor's own guess takes it).
+        (
+            "<title>What is rustdoc? - The rustdoc book</title>",
+            '<h1 class="menu-title">The rustdoc book</h1><h2 class="help-title">Keyboard shortcuts</h2>'
+            '<h1 id="what">What is rustdoc?</h1>',
+            "What is rustdoc?",
+        ),
+        ("<title>Tide tables | Harbour Office</title>", "", "Tide tables"),
+        ("<title>Home</title>", "<h1>Kettleby tidal mill</h1>", "Kettleby tidal mill"),
+    ],
+    ids=["title-part-that-is-an-h1", "title-first-part", "only-h1"],
+)
+def test_html_title_is_the_marked_up_one(tmp_path: Path, head: str, body: str, title: str) -> None:
+    text = "The mill grinds wheat at every ebb tide, as it has since 1790. " * 3
+    page = f"<html><head>{head}</head><body>{body}<main><p>{text}</p></main></body></html>"
+    assert read(write(tmp_path / "page.html", page.encode())).title == title
+
+
 def test_tiny_html_page_still_gives_its_text(tmp_path: Path) -> None:
     doc = read(write(tmp_path / "tiny.htm", b"<html><body><div>Opening hours: 9 to 5.</div></body></html>"))
     assert (doc.title, doc.paragraphs) == ("tiny", ("Opening hours: 9 to 5.",))
