@@ -43,6 +43,7 @@ CANDIDATES_PER_TERM = 6
 MAX_PHRASE = 3  # words in the longest English phrase looked up
 FALLBACK_WEIGHT = 0.3  # a word inside a longer gloss, against a gloss that is the word itself
 SINGLE_CHAR_PENALTY = 0.5  # single Han characters are ambiguous
+STRONG_SENSE = 0.5  # of the best candidate's weight: the focus check's translations (Translator.words)
 CEDICT = "data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
 FORMAT = 1  # of the SQLite file; a change of the parsing below must raise it
 
@@ -269,6 +270,19 @@ class Translator:
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
         return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab)
+
+    def words(self, word: str, target_lang: str) -> tuple[str, ...]:
+        """The corpus words that translate one question ``word`` into ``target_lang`` ("zh"/"en"), best
+        first: the focus check's translator (``service.focus.Translator``). Only candidates with at least
+        ``STRONG_SENSE`` of the best one's weight count: a word met only inside a longer gloss ("truck" in
+        "fire truck") is no translation of it."""
+        if target_lang == "zh":
+            key = (stem(word),)
+            found = _top(self.names_to_zh.get(key, {})) if word[:1].isupper() else ()
+            found = found or _top(self.en_to_zh.get(key, {}))
+        else:
+            found = _top(self.zh_to_en.get(word, {}))
+        return tuple(token for token, weight in found if weight >= STRONG_SENSE)
 
     def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
         """Search terms for ``question`` over passages in ``passage_lang`` ("zh" or "en"), which is not the

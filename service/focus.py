@@ -6,8 +6,9 @@ city", "哪所大学") and the names the question mentions must be stated where 
 *supported* by a passage when:
 
 1. the passage states it (same script: the word, or its English stem; Chinese: the string);
-2. a translator gives a target-language term that the passage states (the seam for the cross-lingual
-   dictionary: any ``Translator``, a callable ``(term, target_lang) -> terms``); or
+2. a translator gives a target-language term that the passage states (any ``Translator``, a callable
+   ``(term, target_lang) -> terms``; the service passes the corpus's CC-CEDICT translator,
+   ``index.translate.Translator.words``, which keeps only a word's strong senses); or
 3. failing both, by word embeddings: the term's best cosine with the passage's words (the encoder's own
    vectors, one per word, cached), a graded support below 1.
 

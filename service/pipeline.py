@@ -161,9 +161,11 @@ class Pipeline:
             retriever.saved,
             background=background_vectors(retriever.encoder),
             abstention=AbstentionModel.load(settings.abstention_model),
-            # The focus check's word vectors come from the retrieval model; a dictionary translator for
-            # cross-lingual terms plugs in here (service.focus.Translator).
-            focus=FocusChecker(retriever.encoder),
+            # The focus check's word vectors come from the retrieval model, its translations of a question's
+            # words from the corpus's dictionary translator (the retriever's).
+            focus=FocusChecker(
+                retriever.encoder, retriever.translator.words if retriever.translator is not None else None
+            ),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,
             max_sentences=settings.max_answer_sentences,

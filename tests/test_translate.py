@@ -114,3 +114,19 @@ def test_the_dictionary_is_cc_cedict_filtered_to_the_corpus(english_translator: 
     # Only English corpus tokens are targets of Chinese words: the filtered tables stay small.
     targets = {token for found in english_translator.zh_to_en.values() for token in found}
     assert targets <= english_translator.vocabulary
+
+
+def test_words_are_strong_translations_for_the_focus_check() -> None:
+    from service.focus import FocusChecker, question_focus
+
+    harbour = [*CHINESE, "消防车和卡车停在港口。"]
+    translator = translator_for(BM25Index(harbour).vocabulary, DICTIONARIES)
+    assert translator.words("trucks", "zh") == ("卡车",)  # not 消防车: "fire truck" only contains it
+    english = translator_for(BM25Index(ENGLISH).vocabulary, DICTIONARIES)
+    assert english.words("灯塔", "en") == ("lighthouse",) and english.words("米", "en") == ()
+    checker = FocusChecker(translator=translator.words)  # no encoder: what is not stated scores 0
+    question = question_focus("How many trucks are in the harbor?")
+    assert checker.support(question, "卡车停在港口。", "zh").head == 1.0
+    assert checker.support(question, "消防车停在港口。", "zh").head == 0.0
+    back = FocusChecker(translator=english.words).support(question_focus("灯塔有多高？"), ENGLISH[0], "en")
+    assert back.coverage == 1.0
