@@ -229,11 +229,16 @@ class Translator:
         names_to_zh: Mapping[tuple[str, ...], Mapping[str, float]],
         zh_to_en: Mapping[str, Mapping[str, float]],
         vocabulary: frozenset[str],
+        weak: frozenset[tuple[str, ...] | str] = frozenset(),
     ) -> None:
         self.en_to_zh = en_to_zh
         self.names_to_zh = names_to_zh
         self.zh_to_en = zh_to_en
         self.vocabulary = vocabulary
+        # Keys of en_to_zh (stem tuples) and zh_to_en (headwords) whose candidates all come from a word met
+        # inside a longer gloss ("give" in "to give birth" -> 生产): their terms count FALLBACK_WEIGHT, and
+        # they are no translation for the focus check.
+        self.weak = weak
 
     @classmethod
     def for_vocabulary(cls, vocabulary: Iterable[str], source: Dictionary) -> Translator:
@@ -246,6 +251,7 @@ class Translator:
         vocab = frozenset(vocabulary)
         en_to_zh: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
         names: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
+        direct: set[tuple[str, ...] | str] = set()
         han = [t for t in vocab if _HAN.search(t)]
         for token, proper, order, sense in source.senses(han):
             prior = _jieba_frequency(token) ** 0.25 * (SINGLE_CHAR_PENALTY if len(token) == 1 else 1.0)
@@ -256,6 +262,7 @@ class Translator:
                 continue
             if len(stems) <= MAX_PHRASE:
                 _raise(target[stems], token, weight)
+                direct.add(stems)
             if proper and len(stems) > 1:  # "Richard Milhous Nixon": the surname alone
                 _raise(names[stems[-1:]], token, weight * 0.8)
             for st in dict.fromkeys(stems):
@@ -269,7 +276,11 @@ class Translator:
             weight = (1.0 if size == 1 else FALLBACK_WEIGHT / size**0.5) / (1 + order) ** 0.5
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
-        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab)
+            if size == 1:
+                direct.add(headword)
+        keys: set[tuple[str, ...] | str] = {*en_to_zh, *zh_to_en}
+        weak = frozenset(keys - direct)
+        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak)
 
     def words(self, word: str, target_lang: str) -> tuple[str, ...]:
         """The corpus words that translate one question ``word`` into ``target_lang`` ("zh"/"en"), best
@@ -279,9 +290,10 @@ class Translator:
         if target_lang == "zh":
             key = (stem(word),)
             found = _top(self.names_to_zh.get(key, {})) if word[:1].isupper() else ()
-            found = found or _top(self.en_to_zh.get(key, {}))
+            if not found and key not in self.weak:
+                found = _top(self.en_to_zh.get(key, {}))
         else:
-            found = _top(self.zh_to_en.get(word, {}))
+            found = () if word in self.weak else _top(self.zh_to_en.get(word, {}))
         return tuple(token for token, weight in found if weight >= STRONG_SENSE)
 
     def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
@@ -301,18 +313,20 @@ class Translator:
                 key = tuple(stem(w) for w in span)
                 is_name = all(w[:1].isupper() for w in span)
                 found: dict[str, float] = {}
+                weight = 1.0
                 if is_name:
                     found = dict(_top(self.names_to_zh.get(key, {})))
                 if not found:
                     found = dict(_top(self.en_to_zh.get(key, {})))
+                    weight = FALLBACK_WEIGHT if key in self.weak else 1.0
                     if n == 1 and is_name:  # a name CC-CEDICT lacks stays a name, not a common word
                         found = {}
-                if n == 1:
-                    own = span[0].lower()
-                    if own in self.vocabulary:
-                        found[own] = 1.0
+                own = span[0].lower()
+                if n == 1 and own in self.vocabulary:  # the word itself, at full weight
+                    found = {token: w * weight for token, w in found.items()} | {own: 1.0}
+                    weight = 1.0
                 if found:
-                    terms.append(Term(_top(found), " ".join(span)))
+                    terms.append(Term(_top(found), " ".join(span), weight))
                     i += n
                     break
             else:
@@ -336,6 +350,7 @@ class Translator:
             found = self.zh_to_en.get(word)
             if found:
                 weight = SINGLE_CHAR_PENALTY if len(word) == 1 else 1.0
+                weight *= FALLBACK_WEIGHT if word in self.weak else 1.0
                 terms.append(Term(_top(found), word, weight))
                 continue
             for part in _jieba().cut_for_search(word):

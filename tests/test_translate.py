@@ -130,3 +130,13 @@ def test_words_are_strong_translations_for_the_focus_check() -> None:
     assert checker.support(question, "消防车停在港口。", "zh").head == 0.0
     back = FocusChecker(translator=english.words).support(question_focus("灯塔有多高？"), ENGLISH[0], "en")
     assert back.coverage == 1.0
+
+
+def test_a_word_met_only_inside_longer_glosses_is_a_weak_term() -> None:
+    vocabulary = BM25Index(["盒马提供生活日用品，推动安全生产。"]).vocabulary
+    translator = translator_for(vocabulary, DICTIONARIES)
+    give = next(t for t in translator.to_chinese("What did Hema give?") if t.source == "give")
+    assert give.weight == pytest.approx(0.3)  # "to give birth" -> 生产: no sense of "give" itself
+    assert translator.words("give", "zh") == ()
+    supply = next(t for t in translator.to_chinese("What did Hema supply?") if t.source == "supply")
+    assert supply.weight == 1.0 and "提供" in supply.tokens
