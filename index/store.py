@@ -23,6 +23,9 @@ until compaction rewrites the live rows into a new segment (no re-embedding).
 
 Loading assembles the live rows of every document, in document order, into one ``SavedIndex`` and builds
 the FAISS index over their vectors: exact (IndexFlatIP) below ``ANN_ABOVE`` passages, IVFFlat above.
+
+``IndexStore`` (at the end) is the seam ingest writes through and the loader reads from: ``FilesStore`` is
+this directory, ``index.milvus.MilvusStore`` the same segments and manifest in Milvus (``CITEQA_STORE``).
 """
 
 from __future__ import annotations
