@@ -75,7 +75,7 @@ ID_BYTES = 4_096
 INSERT_BATCH = 1_000
 # Rows per query. Reading vectors back costs more than linearly in the rows of one answer (milvus-lite
 # 2.5.1 + pymilvus 2.5.18, 384-d: 500 rows 0.05 s, 1,000 0.14 s, 2,000 0.5-0.8 s, 4,000 8 s, 8,192 over
-# 120 s), so reads go in small windows.
+# 120 s; the client only waits on gRPC meanwhile: the time is the engine's), so reads go in small windows.
 READ_WINDOW = 500
 PK_BATCH = READ_WINDOW
 

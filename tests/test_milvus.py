@@ -242,6 +242,7 @@ def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_sur
         while httpx.get(f"{base_b}/healthz").json()["passages"] != 19:
             assert time.monotonic() - committed < 30, "replica B never loaded the new generation"
             time.sleep(0.2)
+        print(f"replica B served the new generation {time.monotonic() - committed:.1f} s after the job")
         assert _answer(base_b, question) == _answer(base_a, question)
         assert "312" in str(_answer(base_b, question)["answer"])
 
