@@ -62,6 +62,7 @@ refit-abstention: model
 # Speed figures (latency, throughput, peers, build, scale): printed, and written to bench/results/.
 bench: model
 	$(BIN)/python -m bench.run --out bench/results/latest.json
+	$(BIN)/python -m bench.milvus --out bench/results/milvus.json
 	$(BIN)/python -m pytest -q -s -m load tests/test_load.py
 
 clean:

@@ -68,3 +68,14 @@ class DocumentNotFoundError(CiteQAError):
 
 class FileTooLargeError(CiteQAError):
     """A file over the configured size limit."""
+
+
+class StoreUnavailableError(CiteQAError):
+    """The index store (Milvus) did not answer within its timeout, or refused the connection."""
+
+    def __init__(self, uri: str, detail: str) -> None:
+        super().__init__(
+            f"the index store at {uri} is unavailable ({detail}); check that Milvus is running there "
+            "(CITEQA_MILVUS_URI) and retry"
+        )
+        self.uri = uri

@@ -32,27 +32,27 @@ import numpy as np
 
 from index.chunk import chunk_document, split_sentences
 from index.embed import Encoder
-from index.errors import CiteQAError, EmptyCorpusError, IndexCorruptError, UnreadableDocumentError
+from index.errors import (
+    CiteQAError,
+    EmptyCorpusError,
+    IndexCorruptError,
+    StoreUnavailableError,
+    UnreadableDocumentError,
+)
 from index.lexical import tokenize
 from index.readers import document_id_for, read_document
 from index.store import (
     FORMAT_VERSION,
-    SEGMENTS,
     DocumentRecord,
+    IndexStore,
     Manifest,
     SegmentData,
     SegmentInfo,
     SentenceSpan,
     SkippedFile,
-    collect_garbage,
-    read_manifest,
-    read_segment_texts,
+    as_store,
     sha256_file,
-    verify_segment,
     with_generation,
-    write_manifest,
-    write_segment,
-    writer_lock,
 )
 from index.types import Document, Passage
 
@@ -249,18 +249,29 @@ def folder_changes(root: Path, manifest: Manifest) -> str:
 
 
 def index_status(
-    documents_dir: Path, index_dir: Path, *, fingerprint: str, max_tokens: int, verify: bool = True
+    documents_dir: Path,
+    index_dir: Path | IndexStore,
+    *,
+    fingerprint: str,
+    max_tokens: int,
+    verify: bool = True,
 ) -> IndexStatus:
     """``missing`` (or unreadable manifest), ``damaged`` (a segment fails its checksum), ``stale`` (the
-    folder, model, chunking or format changed) or ``fresh``, with the reason in words."""
+    folder, model, chunking or format changed) or ``fresh``, with the reason in words. A store that cannot
+    be reached raises (``StoreUnavailableError``): that is not a missing index."""
+    store = as_store(index_dir)
     try:
-        manifest = read_manifest(index_dir)
+        manifest = store.read_manifest()
+    except StoreUnavailableError:
+        raise
     except CiteQAError as exc:
         return IndexStatus("missing", str(exc))
     if verify:
         try:
             for info in manifest.segments:
-                verify_segment(index_dir, info)
+                store.verify_segment(info)
+        except StoreUnavailableError:
+            raise
         except CiteQAError as exc:
             return IndexStatus("damaged", str(exc))
     reason = stale_reason(manifest, documents_dir, fingerprint, max_tokens)
@@ -284,7 +295,7 @@ def stale_reason(manifest: Manifest, documents_dir: Path, fingerprint: str, max_
 
 def update_index(
     documents_dir: Path,
-    index_dir: Path,
+    index_dir: Path | IndexStore,
     encoder: Encoder,
     *,
     max_tokens: int = 480,
@@ -302,9 +313,11 @@ def update_index(
     committed (so a killed update loses little). A damaged segment is repaired (its documents re-read and
     re-embedded) with ``repair``; without it the damage is raised as ``IndexCorruptError``. Holds the
     writer lock for the whole update, so concurrent updates of one index run one after the other.
+    ``index_dir`` is a directory (the files store) or any ``IndexStore``.
     """
-    with writer_lock(index_dir):
-        updater = _Updater(documents_dir, index_dir, encoder, max_tokens, batch_size, progress)
+    store = as_store(index_dir)
+    with store.writer_lock():
+        updater = _Updater(documents_dir, store, encoder, max_tokens, batch_size, progress)
         updater.checkpoint_seconds = checkpoint_seconds
         updater.group_texts = group_texts
         return updater.run(force, repair)
@@ -314,14 +327,14 @@ class _Updater:
     def __init__(
         self,
         documents_dir: Path,
-        index_dir: Path,
+        store: IndexStore,
         encoder: Encoder,
         max_tokens: int,
         batch_size: int,
         progress: ProgressSink | None,
     ) -> None:
         self.root = Path(documents_dir)
-        self.index_dir = Path(index_dir)
+        self.store = store
         self.encoder = encoder
         self.max_tokens = max_tokens
         self.batch_size = batch_size
@@ -356,9 +369,11 @@ class _Updater:
             chunking=chunking_params(self.max_tokens),
         )
         try:
-            old = read_manifest(self.index_dir)
+            old = self.store.read_manifest()
+        except StoreUnavailableError:
+            raise
         except CiteQAError as exc:
-            missing = not (self.index_dir / "manifest.json").exists()
+            missing = not self.store.has_manifest()
             return empty, "" if missing else f"the index could not be read ({exc})", set(), False
         if old.model_fingerprint != self.encoder.fingerprint:
             return (
@@ -370,7 +385,7 @@ class _Updater:
         damaged = set()
         for info in old.segments:
             try:
-                verify_segment(self.index_dir, info)
+                self.store.verify_segment(info)
             except IndexCorruptError as exc:
                 if not repair:
                     raise
@@ -498,7 +513,7 @@ class _Updater:
             if info.name in damaged:
                 continue
             try:
-                passages, sentences = read_segment_texts(self.index_dir, info)
+                passages, sentences = self.store.read_segment_texts(info)
                 if (len(passages), len(sentences)) != (info.passages, info.sentences):
                     continue  # damaged: its rows are embedded again
                 sentence_texts = [
@@ -527,9 +542,8 @@ class _Updater:
             else:
                 missing.setdefault(text, []).append(i)
         for (name, kind), pairs in stored.items():
-            fname = "passages.npy" if kind == "p" else "sentences.npy"
-            array = np.load(self.index_dir / SEGMENTS / name / fname, mmap_mode="r")
-            out[[i for i, _ in pairs]] = array[[row for _, row in pairs]]
+            rows = self.store.segment_vectors(name, "p" if kind == "p" else "s", [row for _, row in pairs])
+            out[[i for i, _ in pairs]] = rows
         self.reused += len(texts) - sum(len(v) for v in missing.values())
         unique = sorted(missing, key=len)
         for start in range(0, len(unique), self.batch_size):
@@ -616,7 +630,7 @@ class _Updater:
             np.vstack([sv for _, _, sv in pending]) if pending else np.zeros((0, dim), np.float32),
             tuple(tokens),
         )
-        info = write_segment(self.index_dir, data, self.current.generation + 1)
+        info = self.store.write_segment(data, self.current.generation + 1)
         now = _now()
         for p, rows, sentence_rows in spans:
             doc = p.document
@@ -672,8 +686,8 @@ class _Updater:
         if final:
             manifest = self._maybe_compact(manifest)
         self._emit("commit", 0, 1)
-        write_manifest(self.index_dir, manifest)
-        collect_garbage(self.index_dir, manifest)
+        self.store.write_manifest(manifest)
+        self.store.collect_garbage(manifest)
         self.current = manifest
         self._emit("commit", 1, 1)
 
@@ -683,18 +697,19 @@ class _Updater:
         dead = (total - manifest.passages) / total if total else 0.0
         if len(manifest.segments) <= COMPACT_SEGMENTS and dead <= COMPACT_DEAD_SHARE:
             return manifest
-        return compact(self.index_dir, manifest)
+        return compact(self.store, manifest)
 
 
-def compact(index_dir: Path, manifest: Manifest) -> Manifest:
+def compact(index_dir: Path | IndexStore, manifest: Manifest) -> Manifest:
     """The same documents with their live rows copied into one new segment (no re-embedding)."""
     from index.store import assemble
 
-    saved = assemble(index_dir, manifest, index_type="flat", verify=False)
+    store = as_store(index_dir)
+    saved = assemble(store, manifest, index_type="flat", verify=False)
     data = SegmentData(
         saved.passages, saved.passage_vectors, saved.sentences, saved.sentence_vectors, saved.tokens
     )
-    info = write_segment(index_dir, data, manifest.generation)
+    info = store.write_segment(data, manifest.generation)
     documents = []
     p_at = s_at = 0
     for d in manifest.documents:

@@ -23,6 +23,9 @@ until compaction rewrites the live rows into a new segment (no re-embedding).
 
 Loading assembles the live rows of every document, in document order, into one ``SavedIndex`` and builds
 the FAISS index over their vectors: exact (IndexFlatIP) below ``ANN_ABOVE`` passages, IVFFlat above.
+
+``IndexStore`` (at the end) is the seam ingest writes through and the loader reads from: ``FilesStore`` is
+this directory, ``index.milvus.MilvusStore`` the same segments and manifest in Milvus (``CITEQA_STORE``).
 """
 
 from __future__ import annotations
@@ -551,7 +554,7 @@ def read_manifest(path: Path) -> Manifest:
         raise IndexCorruptError(f"{mpath} has unexpected fields ({exc}); run `citeqa build`") from exc
 
 
-def check_compatible(manifest: Manifest, *, model: str, fingerprint: str, path: Path) -> None:
+def check_compatible(manifest: Manifest, *, model: str, fingerprint: str, path: Path | str) -> None:
     if manifest.model_fingerprint != fingerprint and manifest.model == model:
         made_by = f"the {manifest.backend} encoder backend" if manifest.backend else "another encoder backend"
         raise IndexMismatchError(
@@ -623,13 +626,15 @@ def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
 
 
 def assemble(
-    index_dir: Path,
+    index_dir: Path | IndexStore,
     manifest: Manifest,
     *,
     index_type: IndexType = "auto",
     verify: bool = True,
 ) -> SavedIndex:
-    """The live rows of every document of ``manifest``, in document order, with a FAISS index over them."""
+    """The live rows of every document of ``manifest``, in document order, with a FAISS index over them
+    (read from whichever store holds them: a directory is the files store)."""
+    source = as_store(index_dir)
     segments = {info.name: info for info in manifest.segments}
     loaded: dict[str, SegmentData] = {}
     passages: list[Passage] = []
@@ -641,11 +646,11 @@ def assemble(
         info = segments.get(doc.segment)
         if info is None:
             raise IndexCorruptError(
-                f"the manifest of {index_dir} names segment {doc.segment!r} for {doc.id!r} but does not "
-                "list it; run `citeqa build`"
+                f"the manifest of {source.location} names segment {doc.segment!r} for {doc.id!r} but does "
+                "not list it; run `citeqa build`"
             )
         if doc.segment not in loaded:
-            loaded[doc.segment] = read_segment(index_dir, info, verify=verify)
+            loaded[doc.segment] = source.read_segment(info, verify=verify)
         seg = loaded[doc.segment]
         (p0, p1), (s0, s1) = doc.rows, doc.sentence_rows
         if not (0 <= p0 <= p1 <= info.passages and 0 <= s0 <= s1 <= info.sentences):
@@ -676,13 +681,18 @@ def assemble(
 
 
 def load_index(
-    path: Path, *, model: str, fingerprint: str, index_type: IndexType = "auto", verify: bool = True
+    path: Path | IndexStore,
+    *,
+    model: str,
+    fingerprint: str,
+    index_type: IndexType = "auto",
+    verify: bool = True,
 ) -> SavedIndex:
     """Load a saved index; refuse a mismatch or a damaged file with a message that says what to run."""
-    path = Path(path)
-    manifest = read_manifest(path)
-    check_compatible(manifest, model=model, fingerprint=fingerprint, path=path)
-    return assemble(path, manifest, index_type=index_type, verify=verify)
+    store = as_store(path)
+    manifest = store.read_manifest()
+    check_compatible(manifest, model=model, fingerprint=fingerprint, path=store.location)
+    return assemble(store, manifest, index_type=index_type, verify=verify)
 
 
 def with_generation(manifest: Manifest, **changes: Any) -> Manifest:
@@ -693,3 +703,121 @@ def with_generation(manifest: Manifest, **changes: Any) -> Manifest:
         previous_segments=tuple(s.name for s in manifest.segments),
         **changes,
     )
+
+
+# -- the store seam ------------------------------------------------------------------------------------
+
+
+class IndexStore(Protocol):
+    """Where segments and manifests live. Ingest and the loader go through this and never ask which one
+    they have: ``FilesStore`` (the directory above, the default) and ``index.milvus.MilvusStore``.
+
+    The contract: a segment is written once and never changed; ``write_manifest`` is the commit (atomic: a
+    reader sees the previous manifest or this one); readers read only segments a committed manifest names;
+    ``collect_garbage`` removes segments neither this manifest nor the previous one names (run after the
+    commit, by the writer holding ``writer_lock``).
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the index is, for messages (a directory, or a Milvus URI and collection prefix)."""
+        ...
+
+    def has_manifest(self) -> bool: ...
+
+    def read_manifest(self) -> Manifest:
+        """The committed manifest; IndexMissingError when there is none."""
+        ...
+
+    def committed(self) -> tuple[int, str] | None:
+        """The committed generation and model fingerprint, cheaply (None when there is no readable
+        manifest); what a server polls to learn that another process committed."""
+        ...
+
+    def verify_segment(self, info: SegmentInfo) -> None: ...
+
+    def read_segment_texts(
+        self, info: SegmentInfo
+    ) -> tuple[tuple[Passage, ...], tuple[SentenceSpan, ...]]: ...
+
+    def read_segment(self, info: SegmentInfo, *, verify: bool = True) -> SegmentData: ...
+
+    def segment_vectors(self, name: str, kind: Literal["p", "s"], rows: Sequence[int]) -> np.ndarray:
+        """Stored vectors of passage (``p``) or sentence (``s``) ``rows`` of segment ``name``, in order."""
+        ...
+
+    def write_segment(self, data: SegmentData, generation: int) -> SegmentInfo: ...
+
+    def write_manifest(self, manifest: Manifest) -> None: ...
+
+    def collect_garbage(self, manifest: Manifest) -> int: ...
+
+    def writer_lock(self, *, wait: bool = True) -> contextlib.AbstractContextManager[None]: ...
+
+
+class FilesStore:
+    """The index directory described in the module docstring (the functions above, unchanged on disk)."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+        self._seen: tuple[int, tuple[int, str] | None] | None = None  # (manifest mtime, committed)
+
+    @property
+    def location(self) -> str:
+        return str(self.index_dir)
+
+    def has_manifest(self) -> bool:
+        return (self.index_dir / MANIFEST).exists()
+
+    def read_manifest(self) -> Manifest:
+        return read_manifest(self.index_dir)
+
+    def committed(self) -> tuple[int, str] | None:
+        """Parsed only when the manifest's mtime moved."""
+        try:
+            mtime = (self.index_dir / MANIFEST).stat().st_mtime_ns
+        except OSError:
+            return None
+        if self._seen is not None and self._seen[0] == mtime:
+            return self._seen[1]
+        try:
+            manifest = read_manifest(self.index_dir)
+        except IndexMissingError:
+            return None
+        except (IndexCorruptError, IndexMismatchError):
+            return None
+        self._seen = (mtime, (manifest.generation, manifest.model_fingerprint))
+        return self._seen[1]
+
+    def verify_segment(self, info: SegmentInfo) -> None:
+        verify_segment(self.index_dir, info)
+
+    def read_segment_texts(self, info: SegmentInfo) -> tuple[tuple[Passage, ...], tuple[SentenceSpan, ...]]:
+        return read_segment_texts(self.index_dir, info)
+
+    def read_segment(self, info: SegmentInfo, *, verify: bool = True) -> SegmentData:
+        return read_segment(self.index_dir, info, verify=verify)
+
+    def segment_vectors(self, name: str, kind: Literal["p", "s"], rows: Sequence[int]) -> np.ndarray:
+        fname = "passages.npy" if kind == "p" else "sentences.npy"
+        array = np.load(self.index_dir / SEGMENTS / name / fname, mmap_mode="r")
+        return np.asarray(array[list(rows)], dtype=np.float32)
+
+    def write_segment(self, data: SegmentData, generation: int) -> SegmentInfo:
+        return write_segment(self.index_dir, data, generation)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        write_manifest(self.index_dir, manifest)
+
+    def collect_garbage(self, manifest: Manifest) -> int:
+        return collect_garbage(self.index_dir, manifest)
+
+    def writer_lock(self, *, wait: bool = True) -> contextlib.AbstractContextManager[None]:
+        return writer_lock(self.index_dir, wait=wait)
+
+
+def as_store(index: Path | str | IndexStore) -> IndexStore:
+    """A directory (``Path`` or ``str``) is the files store; a store is itself."""
+    if isinstance(index, (Path, str)):
+        return FilesStore(Path(index))
+    return index

@@ -27,6 +27,7 @@ from index.errors import (
     InvalidDocumentNameError,
     ModelError,
     QuestionTooLongError,
+    StoreUnavailableError,
     UnreadableDocumentError,
     UnsupportedFileTypeError,
 )
@@ -57,6 +58,7 @@ ERROR_STATUS: dict[type[CiteQAError], tuple[int, str]] = {
     IndexCorruptError: (503, "index_corrupt"),
     EmptyCorpusError: (503, "empty_corpus"),
     ModelError: (503, "model_unavailable"),
+    StoreUnavailableError: (503, "store_unavailable"),
     InvalidDocumentNameError: (422, "invalid_name"),
     UnreadableDocumentError: (422, "unreadable_document"),
     UnsupportedFileTypeError: (415, "unsupported_type"),
@@ -119,32 +121,27 @@ def load_for_serving(settings: Settings) -> Pipeline:
     """The pipeline a server starts with: a missing index is built first (with progress in the log); a
     stale one is served as it is while a background job brings it up to date (``Collection.start``)."""
     from index.ingest import index_status
-    from index.store import read_manifest
-    from service.pipeline import encoder_for
+    from service.pipeline import encoder_for, store_for
     from service.progress import ProgressReporter
 
     encoder = encoder_for(settings)
+    store = store_for(settings)
     state = index_status(
         settings.documents_dir,
-        settings.resolved_index_dir,
+        store,
         fingerprint=encoder.fingerprint,
         max_tokens=settings.max_passage_tokens,
         verify=False,
     ).state
     build = state == "missing"
     if build:
-        log.info(
-            "no index at %s yet: building it from %s", settings.resolved_index_dir, settings.documents_dir
-        )
-    elif (
-        state == "stale"
-        and read_manifest(settings.resolved_index_dir).model_fingerprint != encoder.fingerprint
-    ):
+        log.info("no index at %s yet: building it from %s", store.location, settings.documents_dir)
+    elif state == "stale" and store.read_manifest().model_fingerprint != encoder.fingerprint:
         # Vectors of another model or backend cannot answer this encoder's queries: re-embed first.
         build = True
         log.info(
             "the index at %s holds vectors of another model or encoder backend: re-embedding it for %s (%s)",
-            settings.resolved_index_dir,
+            store.location,
             encoder.name,
             encoder.backend,
         )
@@ -207,6 +204,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             reasons.append(f"the index does not match the documents folder{working}: {stale}")
         if failed is not None:
             reasons.append(f"job {failed.id} failed: {failed.error}")
+        if collection.store_error is not None:
+            generation = pipeline.retriever.saved.manifest.generation
+            reasons.append(f"{collection.store_error}; answering from generation {generation} held in memory")
         manifest = pipeline.retriever.saved.manifest
         return HealthResponse(
             status="degraded" if reasons else "ok",

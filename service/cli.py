@@ -127,7 +127,7 @@ def _progress() -> ProgressSink:
     return ProgressReporter()
 
 
-def _print_update(report: UpdateReport, index_dir: Path) -> None:
+def _print_update(report: UpdateReport, index_dir: str) -> None:
     from service.progress import summary
 
     for line in summary(report, index_dir):
@@ -140,7 +140,7 @@ def build(
     documents: Documents = None,
 ) -> None:
     """Bring the index up to date with the documents folder: only new and changed files are embedded."""
-    from service.pipeline import encoder_for, ensure_index
+    from service.pipeline import encoder_for, ensure_index, store_for
 
     def go() -> None:
         s = _settings(documents)
@@ -148,10 +148,10 @@ def build(
         report = ensure_index(s, encoder, force=force, progress=_progress())
         if report is None:
             typer.echo(
-                f"index at {s.resolved_index_dir} is up to date with {s.documents_dir} (--force rebuilds)"
+                f"index at {store_for(s).location} is up to date with {s.documents_dir} (--force rebuilds)"
             )
             return
-        _print_update(report, s.resolved_index_dir)
+        _print_update(report, store_for(s).location)
         if not report.documents:
             raise EmptyCorpusError(
                 f"no documents could be indexed from {s.documents_dir}: add files of a supported type "
@@ -263,7 +263,7 @@ def add(
 ) -> None:
     """Copy FILES into the documents folder (checked: type, readability, id) and index them."""
     from index.folder import copy_into
-    from service.pipeline import encoder_for, update
+    from service.pipeline import encoder_for, store_for, update
 
     def go() -> None:
         s = _settings(documents)
@@ -274,7 +274,7 @@ def add(
             replaced = f" (replacing {', '.join(f.replaced)})" if f.replaced else ""
             typer.echo(f"stored {f.rel} as document {f.document_id}{replaced}")
         report = update(s, encoder_for(s), progress=_progress())
-        _print_update(report, s.resolved_index_dir)
+        _print_update(report, store_for(s).location)
 
     _run(go)
 
@@ -286,28 +286,54 @@ def remove(
 ) -> None:
     """Delete DOCUMENT_ID's file from the documents folder and its passages from the index."""
     from index.folder import remove_document
-    from service.pipeline import encoder_for, update
+    from service.pipeline import encoder_for, store_for, update
 
     def go() -> None:
         s = _settings(documents)
         removed = remove_document(s.documents_dir, document_id)
         typer.echo(f"removed {', '.join(removed)}")
         report = update(s, encoder_for(s), progress=_progress())
-        _print_update(report, s.resolved_index_dir)
+        _print_update(report, store_for(s).location)
 
     _run(go)
+
+
+@app.command()
+def milvus(
+    db: Annotated[
+        Path, typer.Option(help="The engine's data file (a name of letters, digits, . - _).")
+    ] = Path(".citeqa/milvus/citeqa.db"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 19530,
+) -> None:
+    """Run Milvus locally: milvus-lite 2.5's engine on DB, on 127.0.0.1:PORT only, until Ctrl-C.
+    Then serve with CITEQA_STORE=milvus CITEQA_MILVUS_URI=http://127.0.0.1:PORT."""
+    import time
+
+    from index.milvus import MilvusEngine
+
+    engine = MilvusEngine(db, port)
+    engine.start()
+    typer.echo(f"Milvus (milvus-lite 2.5 engine) on {engine.uri}, data in {engine.db}; Ctrl-C stops it")
+    try:
+        while engine.process is not None and engine.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
 
 
 @app.command("documents")
 def list_documents(as_json: AsJson = False, documents: Documents = None) -> None:
     """List the documents: indexed, skipped (with the reason) and pending (not yet indexed)."""
-    from index.store import Manifest, read_manifest
+    from index.store import Manifest
     from service.collection import documents_listing
+    from service.pipeline import store_for
 
     def go() -> None:
         s = _settings(documents)
         try:
-            manifest = read_manifest(s.resolved_index_dir)
+            manifest = store_for(s).read_manifest()
         except CiteQAError:
             manifest = Manifest(model=s.model, model_fingerprint="", dimension=0, chunking={})
         listing = documents_listing(manifest, s.documents_dir)

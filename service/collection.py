@@ -24,13 +24,13 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Requ
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from index.errors import CiteQAError, FileTooLargeError
+from index.errors import CiteQAError, FileTooLargeError, StoreUnavailableError
 from index.folder import remove_document, store_files
 from index.ingest import ProgressSink, UpdateReport, folder_changes, folder_signature, scan_folder
-from index.store import MANIFEST, DocumentRecord, Manifest, read_manifest
+from index.store import DocumentRecord, Manifest
 from service.deps import PipelineDep, SettingsDep
 from service.jobs import FileResult, Job, JobKind, JobManager
-from service.pipeline import Pipeline, update
+from service.pipeline import Pipeline, store_for, update
 from service.reload import reload_pipeline
 from service.schemas import (
     DocumentOut,
@@ -58,13 +58,14 @@ class Collection:
         self.app = app
         self.settings = settings
         self._failed_signature: tuple[tuple[str, int, int], ...] | None = None
-        self._manifest_mtime: int | None = None
+        self.store = store_for(settings)
+        self.store_error: str | None = None  # why the store did not answer the last poll (None: it did)
         self.jobs = JobManager(
             self._update,
             self._committed,
             check=self._check,
             on_reload=self._reload,
-            interval=settings.watch_interval,
+            interval=watch_interval(settings),
         )
 
     @property
@@ -84,7 +85,7 @@ class Collection:
         reload_pipeline(self.app, self.settings)
 
     def _reload(self) -> None:
-        log.info("a newer index is on disk (committed by another process); loading it")
+        log.info("a newer index is in %s (committed by another process); loading it", self.store.location)
         reload_pipeline(self.app, self.settings)
 
     def _signature(self) -> tuple[tuple[str, int, int], ...] | None:
@@ -92,8 +93,20 @@ class Collection:
 
     def _check(self) -> Literal["sync", "reload"] | None:
         served = self.pipeline.retriever.saved.manifest
-        if self._newer_index_on_disk(served):
+        try:
+            newer = self._newer_index_on_disk(served)
+        except StoreUnavailableError as exc:
+            if self.store_error is None:
+                log.warning("%s; serving generation %d from memory until it answers", exc, served.generation)
+            self.store_error = str(exc)
+            return None
+        if self.store_error is not None:
+            log.info("%s answers again", self.store.location)
+            self.store_error = None
+        if newer:
             return "reload"
+        if self.settings.watch_interval == 0:
+            return None  # only the store is polled (CITEQA_MILVUS_POLL), not the folder
         if not folder_changes(self.settings.documents_dir, served):
             return None
         if self._failed_signature is not None and self._signature() == self._failed_signature:
@@ -101,21 +114,17 @@ class Collection:
         return "sync"
 
     def _newer_index_on_disk(self, served: Manifest) -> bool:
-        """Another process committed a generation this server does not serve (the manifest is parsed only
-        when its mtime moved)."""
-        path = self.settings.resolved_index_dir / MANIFEST
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
+        """Another process committed a generation this server does not serve (on disk the manifest is
+        parsed only when its mtime moved; in Milvus one row is read). Raises StoreUnavailableError."""
+        committed = self.store.committed()
+        if committed is None:
             return False
-        if mtime == self._manifest_mtime:
-            return False
-        try:
-            disk = read_manifest(self.settings.resolved_index_dir)
-        except CiteQAError:
-            return False
-        self._manifest_mtime = mtime
-        return disk.generation != served.generation and disk.model_fingerprint == served.model_fingerprint
+        generation, fingerprint = committed
+        return generation != served.generation and fingerprint == served.model_fingerprint
+
+    def require_store(self) -> None:
+        """Raise StoreUnavailableError now rather than accept a write that no job could index."""
+        self.store.committed()
 
     def start(self) -> None:
         self.jobs.start()
@@ -125,6 +134,16 @@ class Collection:
 
     def close(self) -> None:
         self.jobs.close()
+
+
+def watch_interval(settings: Settings) -> float:
+    """The watcher's period: ``CITEQA_WATCH_INTERVAL``, or more often with Milvus (``CITEQA_MILVUS_POLL``),
+    whose committed generation a replica must notice within a poll."""
+    if settings.store != "milvus" or settings.milvus_poll == 0:
+        return settings.watch_interval
+    if settings.watch_interval == 0:
+        return settings.milvus_poll
+    return min(settings.watch_interval, settings.milvus_poll)
 
 
 def get_collection(request: Request) -> Collection:
@@ -315,6 +334,7 @@ async def _store_and_index(
 ) -> JSONResponse:
     """Read the uploads within the limits, store them all or none, and submit the job that indexes them."""
     uploads = await _read_uploads(files, settings.max_upload_bytes)
+    await run_in_threadpool(collection.require_store)
     stored = await run_in_threadpool(
         store_files,
         settings.documents_dir,
@@ -330,6 +350,7 @@ async def _store_and_index(
 )
 async def delete_document(document_id: str, collection: CollectionDep, settings: SettingsDep) -> JSONResponse:
     """Remove the document's file; its passages leave the index when the job commits."""
+    await run_in_threadpool(collection.require_store)
     removed = await run_in_threadpool(remove_document, settings.documents_dir, document_id)
     return accepted(_submit(collection, "delete", [(rel, document_id) for rel in removed]))
 

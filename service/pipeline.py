@@ -17,7 +17,7 @@ from index.embed import Encoder, load_encoder
 from index.errors import EmptyQuestionError, QuestionTooLongError
 from index.ingest import ProgressSink, UpdateReport, index_status, update_index
 from index.search import Mode, Retriever, SearchResult
-from index.store import ANN_ABOVE, SavedIndex, load_index
+from index.store import ANN_ABOVE, FilesStore, IndexStore, SavedIndex, load_index
 from index.translate import Translator, translator_for
 from index.types import Hit
 from service.abstention import AbstentionModel
@@ -94,13 +94,43 @@ def configure_threads(settings: Settings, vectors: int) -> None:
     faiss.omp_set_num_threads(1 if vectors < ANN_ABOVE else settings.torch_threads)
 
 
+_STORES: dict[tuple[object, ...], IndexStore] = {}
+
+
+def store_for(settings: Settings) -> IndexStore:
+    """The configured store (``CITEQA_STORE``): the index directory, or the Milvus collections (one client
+    per server, URI and prefix in this process, shared by reloads and jobs)."""
+    if settings.store == "faiss":
+        return FilesStore(settings.resolved_index_dir)
+    key = (
+        settings.milvus_uri,
+        settings.milvus_token,
+        settings.milvus_db,
+        settings.milvus_prefix,
+        settings.milvus_timeout,
+        str(settings.data_dir.resolve()),
+    )
+    if key not in _STORES:
+        from index.milvus import MilvusStore
+
+        _STORES[key] = MilvusStore(
+            settings.milvus_uri,
+            token=settings.milvus_token,
+            db_name=settings.milvus_db,
+            prefix=settings.milvus_prefix,
+            timeout=settings.milvus_timeout,
+            lock_dir=settings.data_dir,
+        )
+    return _STORES[key]
+
+
 def update(
     settings: Settings, encoder: Encoder, *, force: bool = False, progress: ProgressSink | None = None
 ) -> UpdateReport:
     """Bring the index up to date with the documents folder now (incrementally unless ``force``)."""
     return update_index(
         settings.documents_dir,
-        settings.resolved_index_dir,
+        store_for(settings),
         encoder,
         max_tokens=settings.max_passage_tokens,
         batch_size=settings.encode_batch_size,
@@ -125,7 +155,7 @@ def ensure_index(
     """
     status = index_status(
         settings.documents_dir,
-        settings.resolved_index_dir,
+        store_for(settings),
         fingerprint=encoder.fingerprint,
         max_tokens=settings.max_passage_tokens,
     )
@@ -185,7 +215,7 @@ class Pipeline:
         if build:
             ensure_index(settings, encoder, repair=False, progress=progress)
         saved = load_index(
-            settings.resolved_index_dir,
+            store_for(settings),
             model=encoder.name,
             fingerprint=encoder.fingerprint,
             index_type=settings.index_type,

@@ -51,6 +51,31 @@ class Settings(BaseSettings):
     # the next start or reload without re-embedding.
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
 
+    # Where the index lives: "faiss" is the index directory (segments + manifest files, the default);
+    # "milvus" keeps the same segments and manifest in Milvus collections (index/milvus.py), so several
+    # servers serve one collection. Each server still searches its own in-memory FAISS + BM25 built from them.
+    store: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str = Field(
+        default="http://127.0.0.1:19530", description="The Milvus server (`citeqa milvus` starts one)."
+    )
+    milvus_token: str | None = Field(default=None, repr=False, description="user:password or an API key.")
+    milvus_db: str = Field(default="", description="The Milvus database (default: the server's default).")
+    milvus_prefix: str = Field(
+        default="citeqa_",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description="Collection name prefix, so that several CiteQA collections share one Milvus.",
+    )
+    milvus_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds every Milvus call may take before a 503."
+    )
+    milvus_poll: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="Seconds between a server's checks of the committed generation in Milvus (a commit by "
+        "another replica is loaded within this); 0 turns the check off.",
+    )
+
     # Chunking: paragraphs longer than this many model tokens are split at sentence ends.
     max_passage_tokens: int = Field(default=480, ge=32, le=8192)
 

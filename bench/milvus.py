@@ -1,0 +1,216 @@
+"""The Milvus store next to the files store: ingest rows/s and search latency (printed, not asserted).
+
+    python -m bench.milvus [--ingest 20000] [--sizes 10000,100000] [--out bench/results/milvus.json]
+
+Runs milvus-lite 2.5.1's real engine (a separate process on loopback, ``index.milvus.MilvusEngine``) on a
+temporary ``.db``. Data: the ``clustered`` synthetic set of ``bench.scale`` (dim 384, e5-like
+neighbourhoods), seeded.
+
+* ingest: one segment of N passages and N sentences written through the store seam (``write_segment`` +
+  ``write_manifest``, the commit: for Milvus insert, flush and the head row), then read back
+  (``read_segment``), for ``FilesStore`` and ``MilvusStore``; rows/s counts passages + sentences.
+* search: top-10 latency of one query per call (p50/p95 over 100), Milvus FLAT and IVF_FLAT (nlist and
+  nprobe as the FAISS IVF of ``index.store``) next to FAISS flat and IVFFlat in process, with recall@10
+  against exact search. Milvus figures include the gRPC round trip on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.scale import dataset, recall_at_k
+from index.milvus import MilvusEngine, MilvusStore
+from index.store import (
+    IVF_NPROBE,
+    FaissStore,
+    FilesStore,
+    IndexStore,
+    Manifest,
+    SegmentData,
+    SentenceSpan,
+    ivf_lists,
+    make_index,
+)
+from index.types import Passage
+
+DIM = 384
+K = 10
+QUERIES = 100
+
+
+def pct(ms: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+    }
+
+
+def segment(n: int, vectors: np.ndarray) -> SegmentData:
+    passages = tuple(
+        Passage(
+            id=f"doc{i // 10}:{i % 10}",
+            document_id=f"doc{i // 10}",
+            title=f"Document {i // 10}",
+            paragraph=i % 10,
+            text=f"Paragraph {i} of a synthetic document, about {i % 97} things. 第{i}段。",
+            start=0,
+            end=40,
+            lang="en",
+        )
+        for i in range(n)
+    )
+    return SegmentData(
+        passages,
+        vectors,
+        tuple(SentenceSpan(i, 0, 20) for i in range(n)),
+        vectors,
+        tuple(("paragraph", str(i), "synthetic") for i in range(n)),
+    )
+
+
+def ingest(store: IndexStore, data: SegmentData) -> dict[str, float]:
+    rows = len(data.passages) + len(data.sentences)
+    t0 = time.perf_counter()
+    info = store.write_segment(data, 1)
+    manifest = Manifest(
+        model="bench", model_fingerprint="bench", dimension=DIM, chunking={}, generation=1, segments=(info,)
+    )
+    store.write_manifest(manifest)
+    write_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = store.read_segment(info, verify=False)
+    read_s = time.perf_counter() - t0
+    assert np.array_equal(back.passage_vectors, data.passage_vectors) and back.passages == data.passages
+    return {
+        "rows": rows,
+        "write_s": round(write_s, 2),
+        "write_rows_s": round(rows / write_s),
+        "read_s": round(read_s, 2),
+        "read_rows_s": round(rows / read_s),
+    }
+
+
+def milvus_search(store: MilvusStore, data: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> list[dict]:
+    from pymilvus import DataType, MilvusClient
+
+    client = store.client
+    out = []
+    for index_type in ("FLAT", "IVF_FLAT"):
+        name = f"bench_{index_type.lower()}_{len(data)}"
+        if client.has_collection(name):
+            client.drop_collection(name)
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+        params = client.prepare_index_params()
+        extra = {"nlist": ivf_lists(len(data))} if index_type == "IVF_FLAT" else {}
+        params.add_index("vector", index_type=index_type, metric_type="IP", params=extra)
+        client.create_collection(name, schema=schema, consistency_level="Strong")
+        t0 = time.perf_counter()
+        for i in range(0, len(data), 2000):
+            client.insert(
+                name, [{"id": j, "vector": data[j].tolist()} for j in range(i, min(i + 2000, len(data)))]
+            )
+        client.flush(name)
+        client.create_index(name, params)
+        client.load_collection(name)
+        build_s = time.perf_counter() - t0
+        search = {"nprobe": IVF_NPROBE} if index_type == "IVF_FLAT" else {}
+        found = np.full((len(queries), K), -1, dtype=np.int64)
+        ms = []
+        for qi, q in enumerate(queries):
+            t = time.perf_counter()
+            hits = client.search(
+                name, [q.tolist()], limit=K, search_params={"metric_type": "IP", "params": search}
+            )
+            ms.append((time.perf_counter() - t) * 1000)
+            ids = [h["id"] for h in hits[0]]
+            found[qi, : len(ids)] = ids
+        out.append(
+            {
+                "engine": f"milvus {index_type}",
+                "n": len(data),
+                "build_s": round(build_s, 1),
+                **pct(ms[10:]),
+                "recall@10": round(recall_at_k(found, exact), 3),
+            }
+        )
+        client.drop_collection(name)
+    return out
+
+
+def faiss_search(data: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> list[dict]:
+    out = []
+    for kind in ("flat", "ivf"):
+        t0 = time.perf_counter()
+        store = FaissStore(DIM, make_index(DIM, len(data), kind))
+        store.add(data)
+        build_s = time.perf_counter() - t0
+        found = np.full((len(queries), K), -1, dtype=np.int64)
+        ms = []
+        for qi, q in enumerate(queries):
+            t = time.perf_counter()
+            _, ids = store.search(q[None, :], K)
+            ms.append((time.perf_counter() - t) * 1000)
+            found[qi] = ids[0]
+        out.append(
+            {
+                "engine": f"faiss {store.index_type}",
+                "n": len(data),
+                "build_s": round(build_s, 1),
+                **pct(ms[10:]),
+                "recall@10": round(recall_at_k(found, exact), 3),
+            }
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--ingest", type=int, default=20_000, help="passages (and as many sentences)")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    results: dict[str, Any] = {"ingest": {}, "search": []}
+    with tempfile.TemporaryDirectory(prefix="citeqa-bench-milvus-") as tmp:
+        engine = MilvusEngine(Path(tmp) / "bench.db").start()
+        try:
+            store = MilvusStore(engine.uri, prefix="bench_", timeout=120, lock_dir=Path(tmp))
+            vectors, _ = dataset("clustered", args.ingest)
+            data = segment(args.ingest, np.ascontiguousarray(vectors, dtype=np.float32))
+            for label, s in (("files", FilesStore(Path(tmp) / "index")), ("milvus", store)):
+                results["ingest"][label] = figures = ingest(s, data)
+                print(f"ingest {label:7} {json.dumps(figures)}", flush=True)
+            for n in (int(x) for x in args.sizes.split(",")):
+                data_n, queries = dataset("clustered", n)
+                data_n = np.ascontiguousarray(data_n, dtype=np.float32)
+                queries = np.ascontiguousarray(queries[:QUERIES], dtype=np.float32)
+                flat = FaissStore(DIM)
+                flat.add(data_n)
+                exact = flat.search(queries, K)[1]
+                for row in faiss_search(data_n, queries, exact) + milvus_search(
+                    store, data_n, queries, exact
+                ):
+                    results["search"].append(row)
+                    print(f"search {json.dumps(row)}", flush=True)
+        finally:
+            engine.stop()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""The store seam on both stores, and the Milvus store against the real engine (milvus-lite 2.5.1's C++
+``milvus`` process, started on loopback here): incremental updates, deletes, a replacement with no window,
+reloads, a refused model, an engine that stops and comes back; then the service: the seed gates served
+from Milvus, and two real servers sharing one Milvus."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from eval.dataset import load_items
+from eval.metrics import summarise
+from eval.run import evaluate
+from index.errors import IndexMismatchError, IndexMissingError, StoreUnavailableError
+from index.ingest import Progress, passage_embedding_text, update_index
+from index.milvus import MilvusEngine, MilvusStore
+from index.store import FilesStore, IndexStore, SavedIndex, load_index
+from service.pipeline import Pipeline
+from tests.conftest import MIXED_SEED_DOCS, NEW_ARTICLE, REPO, make_settings
+from tests.fakes import HashingEncoder
+from tests.test_faults import env_for, start_server, stop_server, wait_healthy
+
+SEED = REPO / "eval" / "seed.jsonl"
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusEngine]:
+    with MilvusEngine(tmp_path_factory.mktemp("milvus") / "test.db").running() as e:
+        yield e
+
+
+def milvus_store(engine: MilvusEngine, lock_dir: Path, timeout: float = 10.0) -> MilvusStore:
+    return MilvusStore(engine.uri, prefix=f"t{next(_prefixes)}_", timeout=timeout, lock_dir=lock_dir)
+
+
+@pytest.fixture(params=["files", "milvus"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexStore]:
+    if request.param == "files":
+        yield FilesStore(tmp_path / "index")
+        return
+    s = milvus_store(request.getfixturevalue("engine"), tmp_path)
+    yield s
+    s.drop()
+    s.close()
+
+
+def write_docs(root: Path, docs: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+DOCS = {
+    "inverter.md": "# Inverter\n\nThe inverter converts DC to AC power.\n\nIt has two operating modes.\n",
+    "battery.md": "# 电池\n\n电池储存白天多余的电能。夜间由电池供电。\n",
+    "panel.txt": "Solar panels face south at a tilt of thirty degrees.\n",
+}
+
+
+def load(store: IndexStore, enc: HashingEncoder) -> SavedIndex:
+    return load_index(store, model=enc.name, fingerprint=enc.fingerprint)
+
+
+def test_incremental_update_delete_and_reload(store: IndexStore, tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs", DOCS)
+    enc = HashingEncoder()
+    first = update_index(docs, store, enc)
+    assert first.added == ("battery", "inverter", "panel") and first.reused == 0
+    saved = load(store, enc)
+    assert {p.document_id for p in saved.passages} == {"battery", "inverter", "panel"}
+    # what was written is what is read: texts, tokens, and every vector to the bit
+    expected = enc.encode_passages([passage_embedding_text(p) for p in saved.passages])
+    assert np.array_equal(saved.passage_vectors, expected)
+    assert len(saved.sentences) == len(saved.sentence_vectors) > len(saved.passages)
+    assert any("inverter" in t for t in saved.tokens)
+
+    (docs / "inverter.md").write_text(DOCS["inverter.md"].replace("two", "three"), encoding="utf-8")
+    second = update_index(docs, store, enc)
+    assert second.updated == ("inverter",) and second.added == second.removed == ()
+    # only the changed paragraph is embedded (one text: it is its own only sentence); the rest is reused
+    assert second.embedded == 1 and second.reused == 2
+    assert "three operating modes" in " ".join(p.text for p in load(store, enc).passages)
+
+    (docs / "panel.txt").unlink()
+    third = update_index(docs, store, enc)
+    assert third.removed == ("panel",) and third.embedded == 0
+    after = load(store, enc)
+    assert {p.document_id for p in after.passages} == {"battery", "inverter"}
+    assert after.manifest.generation == third.manifest.generation == 3
+    assert store.committed() == (3, enc.fingerprint)
+    assert update_index(docs, store, enc).manifest.generation == 3  # nothing changed: nothing committed
+
+
+def test_a_replaced_document_is_never_seen_twice_or_not_at_all(store: IndexStore, tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs", DOCS)
+    enc = HashingEncoder()
+    update_index(docs, store, enc)
+    before = store.read_manifest()
+    (docs / "panel.txt").write_text("Solar panels face north in the southern hemisphere.\n", encoding="utf-8")
+    seen: list[list[str]] = []
+
+    def reader(p: Progress) -> None:  # a replica reading while the writer has written but not committed
+        if p.stage == "commit" and p.done == 0:
+            seen.append([x.text for x in load(store, enc).passages if x.document_id == "panel"])
+
+    update_index(docs, store, enc, progress=reader)
+    assert seen == [["Solar panels face south at a tilt of thirty degrees."]]
+    now = [p.text for p in load(store, enc).passages if p.document_id == "panel"]
+    assert now == ["Solar panels face north in the southern hemisphere."]
+    # a reader pinned to the previous generation still finds its rows (garbage waits one generation)
+    from index.store import assemble
+
+    old = assemble(store, before)
+    assert [p.text for p in old.passages if p.document_id == "panel"] == seen[0]
+
+
+def test_a_store_of_another_model_is_refused_with_the_fix(store: IndexStore, tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs", DOCS)
+    update_index(docs, store, HashingEncoder())
+    other = HashingEncoder(name="test/other")
+    with pytest.raises(IndexMismatchError, match="run `citeqa build` to rebuild it with this model"):
+        load(store, other)
+
+
+def test_an_empty_store_is_missing(store: IndexStore) -> None:
+    assert store.committed() is None and not store.has_manifest()
+    with pytest.raises(IndexMissingError, match="citeqa build"):
+        store.read_manifest()
+
+
+def test_a_stopped_engine_is_unavailable_within_the_timeout_and_recovers(tmp_path: Path) -> None:
+    docs = write_docs(tmp_path / "docs", DOCS)
+    enc = HashingEncoder()
+    engine = MilvusEngine(tmp_path / "outage.db").start()
+    try:
+        store = milvus_store(engine, tmp_path, timeout=2.0)
+        update_index(docs, store, enc)
+        engine.stop()
+        for call in (store.read_manifest, store.committed, lambda: update_index(docs, store, enc)):
+            t0 = time.monotonic()
+            with pytest.raises(StoreUnavailableError, match=engine.uri.replace(".", r"\.")):
+                call()
+            assert time.monotonic() - t0 < 10
+        engine.start()
+        assert len(load(store, enc).passages) == 4
+        (docs / "panel.txt").unlink()
+        assert update_index(docs, store, enc).removed == ("panel",)
+    finally:
+        engine.stop()
+
+
+# -- the service ---------------------------------------------------------------------------------------
+
+
+def test_seed_gates_pass_served_from_milvus(
+    engine: MilvusEngine,
+    mixed_pipeline: Pipeline,
+    encoder,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The mixed seed corpus built into Milvus loads to the same index as the files store (rows, vectors,
+    tokens, bit for bit), and the seed gates hold on the pipeline served from it."""
+    settings = make_settings(
+        tmp_path,
+        documents_dir=MIXED_SEED_DOCS,
+        store="milvus",
+        milvus_uri=engine.uri,
+        milvus_prefix="seed_",
+    )
+    served = Pipeline.load(settings, encoder=encoder)
+    files, milvus = mixed_pipeline.retriever.saved, served.retriever.saved
+    assert milvus.passages == files.passages and milvus.tokens == files.tokens
+    assert milvus.sentences == files.sentences
+    assert np.array_equal(milvus.passage_vectors, files.passage_vectors)
+    assert np.array_equal(milvus.sentence_vectors, files.sentence_vectors)
+    assert not (tmp_path / "index").exists()  # nothing written to the index directory
+    records = evaluate(load_items(SEED), served, top_k=10, corpus=milvus.passages)
+    summary = summarise(records)
+    assert summary["overall"]["recall@5"] == 1.0 and summary["overall"]["grounded"] == 1.0
+    for lang in ("zh", "en"):
+        figures = summary["by_lang"][lang]
+        assert figures["answer_hit"] >= 0.85 and figures["abstain_precision"] >= 0.85
+        assert figures["abstain_recall"] >= 0.45
+
+
+def _answer(base: str, question: str) -> dict[str, object]:
+    r = httpx.post(f"{base}/api/ask", json={"question": question, "top_k": 3}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = dict(r.json())
+    body.pop("timings_ms", None)
+    return body
+
+
+def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_survive_an_outage(
+    encoder,
+    tmp_path: Path,
+    docs_copy: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    engine = MilvusEngine(tmp_path / "replicas.db").start()
+    extra = {
+        "CITEQA_STORE": "milvus",
+        "CITEQA_MILVUS_URI": engine.uri,
+        "CITEQA_MILVUS_PREFIX": "replicas_",
+        "CITEQA_MILVUS_TIMEOUT": "3",
+        "CITEQA_MILVUS_POLL": "1",
+        "CITEQA_WATCH_INTERVAL": "0",  # replicas poll the store; only uploads write
+    }
+    settings = make_settings(
+        tmp_path, documents_dir=docs_copy, **{k[7:].lower(): v for k, v in extra.items()}
+    )
+    Pipeline.load(settings, encoder=encoder)  # built once, here; the servers only load it
+    env = env_for(docs_copy, tmp_path / "unused-index", **extra)
+    logs = [(tmp_path / f"server-{i}.log").open("wb") for i in range(2)]
+    servers = [start_server(env, log) for log in logs]
+    (a, base_a), (b, base_b) = servers
+    try:
+        for server, base in servers:
+            health = wait_healthy(base, server)
+            assert health["passages"] == 17 and health["status"] == "ok"
+        question = "How many ships did the lighthouse keeper count?"
+        seed = "《安全应急数智化转型白皮书》是由哪些机构联合发布的？"
+        assert _answer(base_a, seed) == _answer(base_b, seed)
+
+        files = {"files": ("zz_new.txt", NEW_ARTICLE.encode(), "text/plain")}
+        r = httpx.post(f"{base_a}/api/documents", files=files, timeout=30)
+        assert r.status_code == 202, r.text
+        job = r.json()["job"]["id"]
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{base_a}/api/jobs/{job}").json()["status"] != "done":
+            assert time.monotonic() < deadline, httpx.get(f"{base_a}/api/jobs/{job}").text
+            time.sleep(0.2)
+        committed = time.monotonic()
+        while httpx.get(f"{base_b}/healthz").json()["passages"] != 19:
+            assert time.monotonic() - committed < 30, "replica B never loaded the new generation"
+            time.sleep(0.2)
+        print(f"replica B served the new generation {time.monotonic() - committed:.1f} s after the job")
+        assert _answer(base_b, question) == _answer(base_a, question)
+        assert "312" in str(_answer(base_b, question)["answer"])
+
+        engine.stop()  # Milvus goes away: writes and reloads are 503 with the URI, questions are served
+        r = httpx.post(f"{base_b}/api/admin/reload", timeout=30)
+        assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
+        assert engine.uri in r.json()["detail"]
+        files = {"files": ("zz_other.txt", b"Another note.\n", "text/plain")}
+        r = httpx.post(f"{base_a}/api/documents", files=files, timeout=30)
+        assert r.status_code == 503 and engine.uri in r.json()["detail"], r.text
+        assert not (docs_copy / "zz_other.txt").exists()
+        assert "312" in str(_answer(base_b, question)["answer"])
+        deadline = time.monotonic() + 30
+        while (health := httpx.get(f"{base_b}/healthz").json())["status"] != "degraded":
+            assert time.monotonic() < deadline, health
+            time.sleep(0.3)
+        assert engine.uri in health["reason"]
+
+        engine.start()  # ... and comes back
+        r = httpx.post(f"{base_b}/api/admin/reload", timeout=60)
+        assert r.status_code == 200 and r.json()["passages"] == 19, r.text
+        deadline = time.monotonic() + 30
+        while (health := httpx.get(f"{base_b}/healthz").json())["status"] != "ok":
+            assert time.monotonic() < deadline, health
+            time.sleep(0.3)
+    finally:
+        for server, _ in servers:
+            stop_server(server)
+        for log in logs:
+            log.close()
+        engine.stop()
+        shutil.rmtree(tmp_path / "unused-index", ignore_errors=True)
