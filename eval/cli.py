@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
     app.command("fit-abstention")(fit_abstention_command)
     app.command("rescore")(rescore_command)
     app.command("fit-calibration")(fit_calibration_command)
+    app.command("fit-guard")(fit_guard_command)
     app.command("convert")(convert_command)
     app.command("bench-quality")(bench_quality_command)
 
@@ -276,6 +277,51 @@ def fit_calibration_command(
                 f"{format_value('r', f.recall_held_out):>10}   {weights}, {f.bias:+.2f}"
             )
         _write_fitted(calibration.to_json(), out)
+
+
+def fit_guard_command(
+    datasets: Datasets,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the thresholds here (default: print only). The shipped ones are "
+            "service/data/guard.json.",
+        ),
+    ] = None,
+    per_paragraph: Annotated[
+        int, typer.Option("--per-paragraph", min=1, help="Questions used per XQuAD paragraph.")
+    ] = 2,
+    target: Annotated[
+        float, typer.Option("--target", min=0.5, max=1.0, help="Precision of kept sentences to reach.")
+    ] = 0.95,
+) -> None:
+    """Fit the grounding guard's similarity threshold per direction on XQuAD (see eval/guard.py); print the
+    guard's precision and recall of supported sentences on the fit and report halves."""
+    from eval.guard import fit_guard
+    from service.guard import Guard, Thresholds
+    from service.pipeline import encoder_for
+
+    with _friendly_errors():
+        settings = _settings()
+        encoder = encoder_for(settings)
+        guard = Guard(encoder, Thresholds({}))
+        fitted = fit_guard(
+            guard,
+            datasets,
+            per_paragraph=per_paragraph,
+            target=target,
+            encoder_fingerprint=encoder.fingerprint,
+        )
+        typer.echo(f"{'pair':<8}{'threshold':>10}{'fit P/R':>16}{'report P/R':>16}  report, by kind")
+        for pair, v in fitted["pairs"].items():
+            fit, rep = v["fit"], v["report"]
+            typer.echo(
+                f"{pair:<8}{v['threshold']:>10.4f}{fit['precision']:>9.3f}/{fit['recall']:.3f}"
+                f"{rep['precision']:>9.3f}/{rep['recall']:.3f}  {v['report_by_kind']}"
+            )
+        typer.echo(f"guard latency per sentence (cold passage): {fitted['latency']}")
+        _write_fitted(fitted, out)
 
 
 def convert_command(

@@ -68,3 +68,12 @@ class DocumentNotFoundError(CiteQAError):
 
 class FileTooLargeError(CiteQAError):
     """A file over the configured size limit."""
+
+
+class GenerationUnavailableError(CiteQAError):
+    """A generated answer was asked for, but no LLM is configured (``CITEQA_LLM_URL``)."""
+
+
+class GenerationError(CiteQAError):
+    """The LLM could not give a usable completion (unreachable, too slow, an error status, malformed or
+    empty output). Never reaches a client as an error: the answer falls back to the extractive one."""
