@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from eval.run import Progress
     from index.embed import Encoder
     from index.search import Mode
+    from service.pipeline import AnswerMode
     from service.settings import Settings
 
 DEFAULT_RUNS_DIR = Path("eval/runs")
@@ -69,6 +70,14 @@ def eval_command(
         tuple[Path, Path] | None,
         typer.Option("--compare", help="Compare two runs (run folders or summary.json files) instead."),
     ] = None,
+    answer_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-mode",
+            help="extractive, or generated (needs CITEQA_LLM_URL: adds the share of generated sentences "
+            "the guard dropped); default: generated when an LLM is configured.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate QUESTIONS through the answering pipeline and write a run folder (or --compare A B)."""
     from eval.report import format_comparison
@@ -85,8 +94,19 @@ def eval_command(
         if questions is None:
             raise typer.BadParameter("missing QUESTIONS (an eval JSONL file) or --compare A B")
         out_dir = out if out is not None else DEFAULT_RUNS_DIR / questions.stem
-        summary = _evaluate(questions, out_dir, documents=documents, top_k=top_k, mode=_mode(mode))
+        if answer_mode not in (None, "extractive", "generated"):
+            raise typer.BadParameter("choose extractive or generated", param_hint="--answer-mode")
+        summary = _evaluate(
+            questions,
+            out_dir,
+            documents=documents,
+            top_k=top_k,
+            mode=_mode(mode),
+            answer_mode=answer_mode,  # type: ignore[arg-type]
+        )
         typer.echo(format_summary(summary))
+        if "generation" in summary:
+            typer.echo(f"generation: {json.dumps(summary['generation'])}")
         typer.echo(f"wrote {out_dir}/: {', '.join(_output_files())} and plots")
 
 
@@ -477,6 +497,7 @@ def _evaluate(
     top_k: int,
     mode: Mode,
     encoder: Encoder | None = None,
+    answer_mode: AnswerMode | None = None,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -494,6 +515,7 @@ def _evaluate(
             encoder=encoder,
             progress=_advance(bar),
             build_progress=ProgressReporter(),
+            answer_mode=answer_mode,
         )
 
 

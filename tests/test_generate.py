@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from eval.dataset import EvalItem
+from eval.metrics import generation_summary, record_from_json, record_to_json, summarise_group
+from eval.run import evaluate
 from service.app import create_app
 from service.generate import LLMClient, build_messages
 from service.pipeline import Pipeline
@@ -26,6 +29,7 @@ HEMA = f"{SEED_ID}:2"
 QUESTION = "盒马提供了多少件生活日用品？"
 FAITHFUL = "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品[1]。"
 HEMA_EN = "Hema provided 450,000 items of vegetables, grain and oil free of charge in 7,000 communities"
+OFF_TOPIC = "What is the boiling point of liquid nitrogen on Mars?"
 TIMEOUT = 1.5
 
 
@@ -194,7 +198,7 @@ def test_extractive_mode_does_not_call_the_llm(gen: TestClient, llm: ScriptedLLM
 
 
 def test_an_abstention_is_not_sent_to_the_llm(gen: TestClient, llm: ScriptedLLM, client: TestClient) -> None:
-    question = "What is the boiling point of liquid nitrogen on Mars?"
+    question = OFF_TOPIC
     llm.script(Reply("The boiling point is 77 K [1]."))
     body = ask(gen, question)
     assert body["abstained"] is True and body["answer_mode"] == "extractive"
@@ -237,3 +241,29 @@ def test_the_client_reads_plain_completions_too(llm: ScriptedLLM) -> None:
 def test_the_settings_refuse_a_url_that_is_not_http(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="CITEQA_LLM_URL must be an http"):
         make_settings(tmp_path, llm_url="localhost:11434")
+
+
+def test_eval_reports_the_share_of_generated_sentences_dropped(
+    llm: ScriptedLLM, seed_settings: Settings, pipeline: Pipeline
+) -> None:
+    settings = llm_settings(seed_settings, llm.url)
+    generating = Pipeline(settings, pipeline.retriever, pipeline.answerer)
+    item = EvalItem("q1", "zh", QUESTION, ("45万件",), (), (HEMA,), True)
+    unanswerable = EvalItem(
+        "q2", "en", "What is the boiling point of liquid nitrogen on Mars?", (), (), (), False
+    )
+    llm.script(Reply(FAITHFUL + "盒马还提供了90万件生活日用品[1]。今天的天空非常蓝，海水也很咸[1]。"))
+    records = evaluate([item, unanswerable], generating, top_k=3, answer_mode="generated")
+    assert [r.answer_mode for r in records] == ["generated", "extractive"]
+    assert records[0].answer == "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品。[1]"
+    assert record_from_json(record_to_json(records[0])) == records[0]
+    assert generation_summary(records) == {
+        "generated_answers": 1,
+        "llm_errors": 0,
+        "sentences": 3,
+        "dropped": 2,
+        "dropped_share": 2 / 3,
+        "dropped_by": {"not_similar": 1, "unsupported_number": 1},
+    }
+    summary = summarise_group(records)
+    assert summary["answer_hit"] == 1.0 and summary["grounded"] == 1.0
