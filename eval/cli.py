@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from eval.run import Progress
     from index.embed import Encoder
     from index.search import Mode
+    from service.pipeline import AnswerMode
     from service.settings import Settings
 
 DEFAULT_RUNS_DIR = Path("eval/runs")
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
     app.command("fit-abstention")(fit_abstention_command)
     app.command("rescore")(rescore_command)
     app.command("fit-calibration")(fit_calibration_command)
+    app.command("fit-guard")(fit_guard_command)
     app.command("convert")(convert_command)
     app.command("bench-quality")(bench_quality_command)
 
@@ -68,6 +70,14 @@ def eval_command(
         tuple[Path, Path] | None,
         typer.Option("--compare", help="Compare two runs (run folders or summary.json files) instead."),
     ] = None,
+    answer_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-mode",
+            help="extractive, or generated (needs CITEQA_LLM_URL: adds the share of generated sentences "
+            "the guard dropped); default: generated when an LLM is configured.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate QUESTIONS through the answering pipeline and write a run folder (or --compare A B)."""
     from eval.report import format_comparison
@@ -84,8 +94,19 @@ def eval_command(
         if questions is None:
             raise typer.BadParameter("missing QUESTIONS (an eval JSONL file) or --compare A B")
         out_dir = out if out is not None else DEFAULT_RUNS_DIR / questions.stem
-        summary = _evaluate(questions, out_dir, documents=documents, top_k=top_k, mode=_mode(mode))
+        if answer_mode not in (None, "extractive", "generated"):
+            raise typer.BadParameter("choose extractive or generated", param_hint="--answer-mode")
+        summary = _evaluate(
+            questions,
+            out_dir,
+            documents=documents,
+            top_k=top_k,
+            mode=_mode(mode),
+            answer_mode=answer_mode,  # type: ignore[arg-type]
+        )
         typer.echo(format_summary(summary))
+        if "generation" in summary:
+            typer.echo(f"generation: {json.dumps(summary['generation'])}")
         typer.echo(f"wrote {out_dir}/: {', '.join(_output_files())} and plots")
 
 
@@ -278,6 +299,51 @@ def fit_calibration_command(
         _write_fitted(calibration.to_json(), out)
 
 
+def fit_guard_command(
+    datasets: Datasets,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the thresholds here (default: print only). The shipped ones are "
+            "service/data/guard.json.",
+        ),
+    ] = None,
+    per_paragraph: Annotated[
+        int, typer.Option("--per-paragraph", min=1, help="Questions used per XQuAD paragraph.")
+    ] = 2,
+    target: Annotated[
+        float, typer.Option("--target", min=0.5, max=1.0, help="Precision of kept sentences to reach.")
+    ] = 0.95,
+) -> None:
+    """Fit the grounding guard's similarity threshold per direction on XQuAD (see eval/guard.py); print the
+    guard's precision and recall of supported sentences on the fit and report halves."""
+    from eval.guard import fit_guard
+    from service.guard import Guard, Thresholds
+    from service.pipeline import encoder_for
+
+    with _friendly_errors():
+        settings = _settings()
+        encoder = encoder_for(settings)
+        guard = Guard(encoder, Thresholds({}))
+        fitted = fit_guard(
+            guard,
+            datasets,
+            per_paragraph=per_paragraph,
+            target=target,
+            encoder_fingerprint=encoder.fingerprint,
+        )
+        typer.echo(f"{'pair':<8}{'threshold':>10}{'fit P/R':>16}{'report P/R':>16}  report, by kind")
+        for pair, v in fitted["pairs"].items():
+            fit, rep = v["fit"], v["report"]
+            typer.echo(
+                f"{pair:<8}{v['threshold']:>10.4f}{fit['precision']:>9.3f}/{fit['recall']:.3f}"
+                f"{rep['precision']:>9.3f}/{rep['recall']:.3f}  {v['report_by_kind']}"
+            )
+        typer.echo(f"guard latency per sentence (cold passage): {fitted['latency']}")
+        _write_fitted(fitted, out)
+
+
 def convert_command(
     name: Annotated[str, typer.Argument(help=f"Benchmark: {', '.join(BENCHMARK_NAMES)}.")],
     datasets: Datasets,
@@ -431,6 +497,7 @@ def _evaluate(
     top_k: int,
     mode: Mode,
     encoder: Encoder | None = None,
+    answer_mode: AnswerMode | None = None,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -448,6 +515,7 @@ def _evaluate(
             encoder=encoder,
             progress=_advance(bar),
             build_progress=ProgressReporter(),
+            answer_mode=answer_mode,
         )
 
 

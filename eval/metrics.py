@@ -84,6 +84,12 @@ class QuestionRecord:
     evidence: Mapping[str, float | str] | None = None  # the abstention model's inputs, when recorded
     reason: str | None = None
     gold_lang: str | None = None  # the language of the passages that answer it (see ``pair``)
+    # Generated answers (``citeqa eval --answer-mode generated``): what made the answer, how many sentences
+    # the LLM wrote, the guard's reasons for those it dropped, and the LLM's fault if it gave nothing.
+    answer_mode: str = "extractive"
+    generated_sentences: int = 0
+    dropped: tuple[str, ...] = ()
+    generation_error: str | None = None
 
     def __post_init__(self) -> None:
         if not len(self.passage_ids) == len(self.scores) == len(self.relevant):
@@ -285,6 +291,10 @@ def record_to_json(record: QuestionRecord) -> dict[str, Any]:
         "evidence": None if record.evidence is None else dict(record.evidence),
         "reason": record.reason,
         "gold_lang": record.gold_lang,
+        "answer_mode": record.answer_mode,
+        "generated_sentences": record.generated_sentences,
+        "dropped": list(record.dropped),
+        "generation_error": record.generation_error,
     }
 
 
@@ -309,7 +319,26 @@ def record_from_json(obj: dict[str, Any]) -> QuestionRecord:
         evidence=obj.get("evidence"),
         reason=None if obj.get("reason") is None else str(obj["reason"]),
         gold_lang=None if obj.get("gold_lang") is None else str(obj["gold_lang"]),
+        answer_mode=str(obj.get("answer_mode", "extractive")),
+        generated_sentences=int(obj.get("generated_sentences", 0)),
+        dropped=tuple(str(d) for d in obj.get("dropped", ())),
+        generation_error=None if obj.get("generation_error") is None else str(obj["generation_error"]),
     )
+
+
+def generation_summary(records: Sequence[QuestionRecord]) -> dict[str, Any]:
+    """Generated answers over a run: how many questions got one, how many fell back (and for an LLM
+    fault), and the share of the LLM's sentences the grounding guard dropped, by reason."""
+    written = sum(r.generated_sentences for r in records)
+    dropped = [d for r in records for d in r.dropped]
+    return {
+        "generated_answers": sum(1 for r in records if r.answer_mode == "generated"),
+        "llm_errors": sum(1 for r in records if r.generation_error is not None),
+        "sentences": written,
+        "dropped": len(dropped),
+        "dropped_share": len(dropped) / written if written else None,
+        "dropped_by": {reason: dropped.count(reason) for reason in sorted(set(dropped))},
+    }
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from eval.dataset import EvalItem, is_relevant, load_items
-from eval.metrics import QuestionRecord, record_to_json, summarise
+from eval.metrics import QuestionRecord, generation_summary, record_to_json, summarise
 from eval.report import write_report, write_trec_run
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from index.ingest import ProgressSink
     from index.search import Mode
     from index.types import Passage
-    from service.pipeline import AskResult
+    from service.pipeline import AnswerMode, AskResult
     from service.settings import Settings
 
 Progress = Callable[[int, int], None]
@@ -43,7 +43,9 @@ OUTPUT_FILES: tuple[str, ...] = ("summary.json", "results.jsonl", "run.trec", "r
 class Asker(Protocol):
     """What ``evaluate`` needs of a pipeline: ``service.pipeline.Pipeline`` is one."""
 
-    def ask(self, question: str, top_k: int = ..., mode: Mode | None = ...) -> AskResult: ...
+    def ask(
+        self, question: str, top_k: int = ..., mode: Mode | None = ..., answer_mode: AnswerMode | None = ...
+    ) -> AskResult: ...
 
 
 def evaluate(
@@ -54,6 +56,7 @@ def evaluate(
     mode: Mode = "hybrid",
     progress: Progress | None = None,
     corpus: Sequence[Passage] | None = None,
+    answer_mode: AnswerMode | None = None,
 ) -> list[QuestionRecord]:
     """Ask every item's question and record what came back, in item order.
 
@@ -65,7 +68,10 @@ def evaluate(
     corpus_langs = {p.lang for p in corpus or ()}
     for done, item in enumerate(items, start=1):
         t0 = time.perf_counter()
-        result = pipeline.ask(item.question, top_k, mode)
+        if answer_mode is None:
+            result = pipeline.ask(item.question, top_k, mode)
+        else:
+            result = pipeline.ask(item.question, top_k, mode, answer_mode=answer_mode)
         latency_ms = (time.perf_counter() - t0) * 1000
         relevant = tuple(is_relevant(item, p.hit.passage.id, p.hit.passage.text) for p in result.passages)
         gold = None if corpus is None else [p for p in corpus if is_relevant(item, p.id, p.text)]
@@ -94,6 +100,11 @@ def evaluate(
                 evidence=None if answer.evidence is None else answer.evidence.to_json(),
                 reason=answer.reason,
                 gold_lang=None if gold is None else gold_lang(gold, corpus_langs),
+                answer_mode=result.answer_mode,
+                generated_sentences=len(result.dropped)
+                + (len(answer.sentences) if result.answer_mode == "generated" else 0),
+                dropped=tuple(d.reason for d in result.dropped),
+                generation_error=result.generation_error,
             )
         )
         if progress is not None:
@@ -132,6 +143,7 @@ def run(
     encoder: Encoder | None = None,
     progress: Progress | None = None,
     build_progress: ProgressSink | None = None,
+    answer_mode: AnswerMode | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``questions_path`` over ``documents`` (default: ``settings.documents_dir``) and write
     the run folder ``out_dir``; return the summary (as written to summary.json).
@@ -148,6 +160,7 @@ def run(
     encoder = encoder or encoder_for(run_settings)
     ensure_index(run_settings, encoder, progress=build_progress)
     pipeline = Pipeline.load(run_settings, encoder=encoder, build=False)
+    used = pipeline.answer_mode(answer_mode)  # refuses "generated" without an LLM, before any question
 
     records = evaluate(
         items,
@@ -156,8 +169,11 @@ def run(
         mode=mode,
         progress=progress,
         corpus=pipeline.retriever.saved.passages,
+        answer_mode=used,
     )
     summary: dict[str, Any] = dict(summarise(records))
+    if used == "generated":
+        summary["generation"] = generation_summary(records)
     summary["config"] = {
         "questions": str(questions_path),
         "documents": str(documents_dir),
@@ -166,6 +182,7 @@ def run(
         "top_k": top_k,
         "abstain_threshold": run_settings.abstain_threshold,  # None: the abstention model's per pair
         "abstention_model": str(run_settings.abstention_model or "service/data/abstention.json"),
+        "answer_mode": used,
     }
 
     out = Path(out_dir)

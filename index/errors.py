@@ -79,3 +79,12 @@ class StoreUnavailableError(CiteQAError):
             "(CITEQA_MILVUS_URI) and retry"
         )
         self.uri = uri
+
+
+class GenerationUnavailableError(CiteQAError):
+    """A generated answer was asked for, but no LLM is configured (``CITEQA_LLM_URL``)."""
+
+
+class GenerationError(CiteQAError):
+    """The LLM could not give a usable completion (unreachable, too slow, an error status, malformed or
+    empty output). Never reaches a client as an error: the answer falls back to the extractive one."""

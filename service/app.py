@@ -21,6 +21,7 @@ from index.errors import (
     EmptyCorpusError,
     EmptyQuestionError,
     FileTooLargeError,
+    GenerationUnavailableError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
@@ -53,6 +54,7 @@ log = logging.getLogger("citeqa")
 ERROR_STATUS: dict[type[CiteQAError], tuple[int, str]] = {
     EmptyQuestionError: (422, "empty_question"),
     QuestionTooLongError: (422, "question_too_long"),
+    GenerationUnavailableError: (422, "llm_not_configured"),
     IndexMissingError: (503, "index_missing"),
     IndexMismatchError: (503, "index_mismatch"),
     IndexCorruptError: (503, "index_corrupt"),
@@ -189,7 +191,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     @app.post("/api/ask", response_model=AskResponse, responses=ERRORS, dependencies=json_body)
     async def ask(body: AskRequest, pipeline: PipelineDep) -> AskResponse:
         """A grounded answer whose sentences cite the returned passages as [n], or an abstention."""
-        result = await run_in_threadpool(pipeline.ask, body.question, body.top_k)
+        result = await run_in_threadpool(
+            pipeline.ask, body.question, body.top_k, answer_mode=body.answer_mode
+        )
         return ask_response(result)
 
     @app.get("/healthz", response_model=HealthResponse)

@@ -226,12 +226,28 @@ def ask(
     mode: Mode = "hybrid",
     as_json: AsJson = False,
     documents: Documents = None,
+    answer_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--answer-mode",
+            help="extractive, or generated (needs CITEQA_LLM_URL); default: generated when an LLM is "
+            "configured.",
+        ),
+    ] = None,
 ) -> None:
     """Answer QUESTION with numbered citations."""
     from service.views import ask_response
 
+    if answer_mode not in (None, "extractive", "generated"):
+        raise typer.BadParameter("choose extractive or generated", param_hint="--answer-mode")
+
     def go() -> None:
-        result = _pipeline(documents).ask(question, top_k, _check_mode(mode))  # type: ignore[arg-type]
+        result = _pipeline(documents).ask(
+            question,
+            top_k,
+            _check_mode(mode),  # type: ignore[arg-type]
+            answer_mode=answer_mode,  # type: ignore[arg-type]
+        )
         if as_json:
             typer.echo(json.dumps(ask_response(result).model_dump(), ensure_ascii=False, indent=2))
             return
@@ -242,6 +258,10 @@ def ask(
                 continue
             typer.echo(f"[{p.rank}] {where(p.hit.passage)} ({p.hit.passage.id})")
             typer.echo(f"    {p.hit.passage.text}\n")
+        for d in result.dropped:
+            typer.secho(f"dropped ({d.reason}): {d.text}", fg="yellow", err=True)
+        if result.generation_error:
+            typer.secho(f"no generated answer: {result.generation_error}", fg="yellow", err=True)
         if not result.grounded:
             typer.secho(
                 "warning: an answer sentence is not supported by its citations", fg="yellow", err=True

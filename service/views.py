@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from service.pipeline import AskResult, RankedPassage, RetrieveResult
-from service.schemas import AnswerOut, AnswerSentenceOut, AskResponse, PassageOut, RetrieveResponse, Span
+from service.schemas import (
+    AnswerOut,
+    AnswerSentenceOut,
+    AskResponse,
+    DroppedOut,
+    PassageOut,
+    RetrieveResponse,
+    Span,
+)
 
 
 def passage_out(p: RankedPassage) -> PassageOut:
@@ -48,4 +56,9 @@ def ask_response(result: AskResult) -> AskResponse:
         abstained=result.abstained,
         abstained_reason=answer.reason if result.abstained else None,
         timings_ms=_timings(result.timings_ms),
+        answer_mode=result.answer_mode,
+        dropped=[
+            DroppedOut(text=d.text, reason=d.reason, citations=list(d.citations)) for d in result.dropped
+        ],
+        generation_error=result.generation_error,
     )

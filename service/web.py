@@ -11,7 +11,8 @@ The stream is a text/event-stream of
 The question is validated and answered *before* the response starts, so a bad question gets the
 app's ordinary JSON 4xx error rather than a 200 stream. The extractive answerer produces the whole
 answer at once; the deltas replay it sentence by sentence (long sentences in a few chunks) so the
-page can show it progressively, with no artificial delay.
+page can show it progressively, with no artificial delay. A generated answer (``answer_mode``) is streamed
+the same way once the guard has checked it: the LLM's tokens are never forwarded unchecked.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ async def answer_events(response: AskResponse) -> AsyncIterator[str]:
 async def ask_stream(body: AskRequest, pipeline: PipelineDep) -> StreamingResponse:
     """``/api/ask`` as server-sent events: the passages, the answer progressively, then the whole response."""
     # Run (and so validate) before streaming: errors become the app's JSON 4xx/5xx responses.
-    result = await run_in_threadpool(pipeline.ask, body.question, body.top_k)
+    result = await run_in_threadpool(pipeline.ask, body.question, body.top_k, answer_mode=body.answer_mode)
     return StreamingResponse(
         answer_events(ask_response(result)),
         media_type="text/event-stream",
