@@ -229,15 +229,15 @@ class Translator:
         names_to_zh: Mapping[tuple[str, ...], Mapping[str, float]],
         zh_to_en: Mapping[str, Mapping[str, float]],
         vocabulary: frozenset[str],
-        weak: frozenset[tuple[str, ...] | str] = frozenset(),
+        weak: frozenset[tuple[str, ...]] = frozenset(),
     ) -> None:
         self.en_to_zh = en_to_zh
         self.names_to_zh = names_to_zh
         self.zh_to_en = zh_to_en
         self.vocabulary = vocabulary
-        # Keys of en_to_zh (stem tuples) and zh_to_en (headwords) whose candidates all come from a word met
-        # inside a longer gloss ("give" in "to give birth" -> 生产): their terms count FALLBACK_WEIGHT, and
-        # they are no translation for the focus check.
+        # Keys of en_to_zh whose candidates all come from a word met inside a longer gloss ("give" in "to
+        # give birth" -> 生产): their terms count FALLBACK_WEIGHT, and they are no translation for the focus
+        # check. (Chinese -> English is left as it was: the same rule there cost zh->en recall@1 0.01.)
         self.weak = weak
 
     @classmethod
@@ -251,7 +251,7 @@ class Translator:
         vocab = frozenset(vocabulary)
         en_to_zh: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
         names: dict[tuple[str, ...], dict[str, float]] = defaultdict(dict)
-        direct: set[tuple[str, ...] | str] = set()
+        direct: set[tuple[str, ...]] = set()
         han = [t for t in vocab if _HAN.search(t)]
         for token, proper, order, sense in source.senses(han):
             prior = _jieba_frequency(token) ** 0.25 * (SINGLE_CHAR_PENALTY if len(token) == 1 else 1.0)
@@ -276,10 +276,7 @@ class Translator:
             weight = (1.0 if size == 1 else FALLBACK_WEIGHT / size**0.5) / (1 + order) ** 0.5
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
-            if size == 1:
-                direct.add(headword)
-        keys: set[tuple[str, ...] | str] = {*en_to_zh, *zh_to_en}
-        weak = frozenset(keys - direct)
+        weak = frozenset(set(en_to_zh) - direct)
         return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak)
 
     def words(self, word: str, target_lang: str) -> tuple[str, ...]:
@@ -293,7 +290,7 @@ class Translator:
             if not found and key not in self.weak:
                 found = _top(self.en_to_zh.get(key, {}))
         else:
-            found = () if word in self.weak else _top(self.zh_to_en.get(word, {}))
+            found = _top(self.zh_to_en.get(word, {}))
         return tuple(token for token, weight in found if weight >= STRONG_SENSE)
 
     def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
@@ -350,7 +347,6 @@ class Translator:
             found = self.zh_to_en.get(word)
             if found:
                 weight = SINGLE_CHAR_PENALTY if len(word) == 1 else 1.0
-                weight *= FALLBACK_WEIGHT if word in self.weak else 1.0
                 terms.append(Term(_top(found), word, weight))
                 continue
             for part in _jieba().cut_for_search(word):

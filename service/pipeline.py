@@ -122,7 +122,7 @@ def store_for(settings: Settings) -> IndexStore:
 
         _STORES[key] = MilvusStore(
             settings.milvus_uri,
-            token=settings.milvus_token,
+            token=settings.milvus_token.get_secret_value() if settings.milvus_token else None,
             db_name=settings.milvus_db,
             prefix=settings.milvus_prefix,
             timeout=settings.milvus_timeout,

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     milvus_uri: str = Field(
         default="http://127.0.0.1:19530", description="The Milvus server (`citeqa milvus` starts one)."
     )
-    milvus_token: str | None = Field(default=None, repr=False, description="user:password or an API key.")
+    milvus_token: SecretStr | None = Field(default=None, description="user:password or an API key.")
     milvus_db: str = Field(default="", description="The Milvus database (default: the server's default).")
     milvus_prefix: str = Field(
         default="citeqa_",
