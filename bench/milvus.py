@@ -1,6 +1,8 @@
-"""The Milvus store next to the files store: ingest rows/s and search latency (printed, not asserted).
+"""The Milvus store next to the files store: ingest rows/s, search latency and served /api/retrieve
+(printed, not asserted).
 
-    python -m bench.milvus [--ingest 20000] [--sizes 10000,100000] [--out bench/results/milvus.json]
+    python -m bench.milvus [--ingest 20000] [--sizes 10000,100000] [--requests 60] [--tp-requests 200]
+                           [--only ingest,search,replicas] [--out bench/results/milvus.json]
 
 Runs milvus-lite 2.5.1's real engine (a separate process on loopback, ``index.milvus.MilvusEngine``) on a
 temporary ``.db``. Data: the ``clustered`` synthetic set of ``bench.scale`` (dim 384, e5-like
@@ -12,19 +14,28 @@ neighbourhoods), seeded.
 * search: top-10 latency of one query per call (p50/p95 over 100), Milvus FLAT and IVF_FLAT (nlist and
   nprobe as the FAISS IVF of ``index.store``) next to FAISS flat and IVFFlat in process, with recall@10
   against exact search. Milvus figures include the gRPC round trip on loopback.
+* replicas: ``/api/retrieve`` (top_k 5, the seed questions, real HTTP) p50 at concurrency 1 and req/s at
+  concurrency 16 for (a) one CiteQA server on the files store, (b) one on ``CITEQA_STORE=milvus``, (c) two
+  replicas (two processes) on that Milvus engine with the requests spread round-robin over both. The
+  replicas share this machine's cores, so (c) measures correctness (both answer alike) and overhead, not
+  scale-out. Loops and servers are ``bench.run``'s.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
+import bench.run as served
 from bench.scale import dataset, recall_at_k
 from index.milvus import MilvusEngine, MilvusStore
 from index.store import (
@@ -172,41 +183,113 @@ def faiss_search(data: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> li
     return out
 
 
+def round_robin(path: str, bases: list[str], **extra: Any) -> served.Request:
+    """``bench.run``'s POST request, sent to each of ``bases`` in turn (absolute URLs override the
+    client's base URL)."""
+    turn = itertools.cycle(bases)
+    return lambda q: {"method": "POST", "url": next(turn) + path, "json": {"question": q, **extra}}
+
+
+def served_figures(bases: list[str], qs: list[str], requests: int) -> dict[str, Any]:
+    request = round_robin("/api/retrieve", bases, top_k=5)
+    latency = served.sequential_latency(bases[0], request, qs, requests)
+    served.say(f"    c=1   {served.fmt(latency)}")
+    points = served.throughput_curve(bases[0], request, qs, (16,))
+    return {"replicas": len(bases), "latency_c1": latency, "throughput_c16": points["16"]}
+
+
+def same_answers(bases: list[str], qs: list[str]) -> bool:
+    """Whether every replica returns the same passages (ids, in order) for each question."""
+
+    def ids(client: httpx.Client, base: str, q: str) -> tuple[str, ...]:
+        r = client.post(base + "/api/retrieve", json={"question": q, "top_k": 5})
+        r.raise_for_status()
+        return tuple(p["id"] for p in r.json()["passages"])
+
+    with httpx.Client(timeout=60) as client:
+        return all(len({ids(client, b, q) for b in bases}) == 1 for q in qs)
+
+
+def replicas(tmp: Path, requests: int) -> dict[str, Any]:
+    qs = served.questions()
+    out: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    served.say(
+        f"== served /api/retrieve: files store, Milvus store, two replicas ({os.cpu_count()} cores) =="
+    )
+    served.say("   two replicas on one machine share its cores: (c) is correctness + overhead, not scale-out")
+    served.say("  (a) one server, files store")
+    with served.citeqa_server("milvus-bench-files", CITEQA_INDEX_DIR=str(tmp / "served-index")) as srv:
+        out["files"] = served_figures([srv.url], qs, requests)
+    engine = MilvusEngine(tmp / "served.db").start()
+    try:
+        env = {
+            "CITEQA_STORE": "milvus",
+            "CITEQA_MILVUS_URI": engine.uri,
+            "CITEQA_MILVUS_PREFIX": "bench_served_",
+            "CITEQA_MILVUS_TIMEOUT": "60",
+        }
+        served.say("  (b) one server, Milvus store")
+        with served.citeqa_server("milvus-bench-replica-1", **env) as one:
+            out["milvus"] = served_figures([one.url], qs, requests)
+            served.say("  (c) two replicas on one Milvus, round-robin")
+            with served.citeqa_server("milvus-bench-replica-2", **env) as two:
+                out["milvus_2_replicas"] = served_figures([one.url, two.url], qs, requests)
+                out["milvus_2_replicas"]["same_passages"] = same = same_answers([one.url, two.url], qs)
+                served.say(f"    both replicas return the same passages for all {len(qs)} questions: {same}")
+    finally:
+        engine.stop()
+    out["loadavg_end"] = os.getloadavg()
+    served.say(f"  load average: {out['loadavg_start']} before, {out['loadavg_end']} after")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--ingest", type=int, default=20_000, help="passages (and as many sentences)")
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--requests", type=int, default=60, help="/api/retrieve requests at concurrency 1")
+    parser.add_argument(
+        "--tp-requests", type=int, default=200, help="/api/retrieve requests at concurrency 16"
+    )
+    parser.add_argument("--only", default="ingest,search,replicas", help="Comma-separated sections to run.")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    sections = set(args.only.split(","))
+    served.REQUEST_CAP = args.tp_requests
     import faiss
 
     faiss.omp_set_num_threads(1)
     results: dict[str, Any] = {"ingest": {}, "search": []}
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-milvus-") as tmp:
-        engine = MilvusEngine(Path(tmp) / "bench.db").start()
-        try:
-            store = MilvusStore(engine.uri, prefix="bench_", timeout=120, lock_dir=Path(tmp))
-            vectors, _ = dataset("clustered", args.ingest)
-            data = segment(args.ingest, np.ascontiguousarray(vectors, dtype=np.float32))
-            for label, s in (("files", FilesStore(Path(tmp) / "index")), ("milvus", store)):
-                results["ingest"][label] = figures = ingest(s, data)
-                print(f"ingest {label:7} {json.dumps(figures)}", flush=True)
-            for n in (int(x) for x in args.sizes.split(",")):
-                data_n, queries = dataset("clustered", n)
-                data_n = np.ascontiguousarray(data_n, dtype=np.float32)
-                queries = np.ascontiguousarray(queries[:QUERIES], dtype=np.float32)
-                flat = FaissStore(DIM)
-                flat.add(data_n)
-                exact = flat.search(queries, K)[1]
-                for row in faiss_search(data_n, queries, exact) + milvus_search(
-                    store, data_n, queries, exact
-                ):
-                    results["search"].append(row)
-                    print(f"search {json.dumps(row)}", flush=True)
-        finally:
-            engine.stop()
+        if sections & {"ingest", "search"}:
+            engine = MilvusEngine(Path(tmp) / "bench.db").start()
+            try:
+                store = MilvusStore(engine.uri, prefix="bench_", timeout=120, lock_dir=Path(tmp))
+                if "ingest" in sections:
+                    vectors, _ = dataset("clustered", args.ingest)
+                    data = segment(args.ingest, np.ascontiguousarray(vectors, dtype=np.float32))
+                    for label, s in (("files", FilesStore(Path(tmp) / "index")), ("milvus", store)):
+                        results["ingest"][label] = figures = ingest(s, data)
+                        print(f"ingest {label:7} {json.dumps(figures)}", flush=True)
+                for n in (int(x) for x in args.sizes.split(",")) if "search" in sections else ():
+                    data_n, queries = dataset("clustered", n)
+                    data_n = np.ascontiguousarray(data_n, dtype=np.float32)
+                    queries = np.ascontiguousarray(queries[:QUERIES], dtype=np.float32)
+                    flat = FaissStore(DIM)
+                    flat.add(data_n)
+                    exact = flat.search(queries, K)[1]
+                    for row in faiss_search(data_n, queries, exact) + milvus_search(
+                        store, data_n, queries, exact
+                    ):
+                        results["search"].append(row)
+                        print(f"search {json.dumps(row)}", flush=True)
+            finally:
+                engine.stop()
+        if "replicas" in sections:
+            (served.ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+            results["replicas"] = replicas(Path(tmp), args.requests)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
