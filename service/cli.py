@@ -325,12 +325,20 @@ def milvus(
     ] = Path(".citeqa/milvus/citeqa.db"),
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 19530,
 ) -> None:
-    """Run Milvus locally: milvus-lite 2.5's engine on DB, on 127.0.0.1:PORT only, until Ctrl-C.
-    Then serve with CITEQA_STORE=milvus CITEQA_MILVUS_URI=http://127.0.0.1:PORT."""
+    """Run Milvus locally: milvus-lite 2.5's engine on DB, on 127.0.0.1:PORT only, until Ctrl-C or SIGTERM
+    (either stops the engine too). Then serve with CITEQA_STORE=milvus CITEQA_MILVUS_URI=http://127.0.0.1:PORT."""
+    import signal
     import time
 
     from index.milvus import MilvusEngine
 
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # `kill` (SIGTERM) would otherwise end this process and orphan the engine; a background job started by
+    # a script ignores SIGINT, so both signals stop it the same way.
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     engine = MilvusEngine(db, port)
     engine.start()
     typer.echo(f"Milvus (milvus-lite 2.5 engine) on {engine.uri}, data in {engine.db}; Ctrl-C stops it")
