@@ -32,16 +32,22 @@ _SENTENCE_END = re.compile(
     r"(?:[。！？；]+|…+|[!?;]+(?=\s|$)|\.(?=\s|$))[”’\"'」』）)\]】]*",
 )
 _CLAUSE_END = re.compile(r"[，,、：:]")
+_LINE_BREAK = re.compile(r"\n")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans ``(start, end)`` covering ``text``; surrounding whitespace is excluded."""
+    """Sentence spans ``(start, end)`` covering ``text``; surrounding whitespace is excluded.
+
+    A line break also ends a sentence: readers reflow wrapped lines, so the breaks left in a paragraph
+    are the lines of a list, a table or a code block (an item, a row), each a unit of its own that an
+    answer can quote without the rest of the list."""
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _SENTENCE_END.finditer(text):
         spans.append((start, m.end()))
         start = m.end()
     spans.append((start, len(text)))
+    spans = [line for s, e in spans for line in _lines_of(text, s, e)]
     out = []
     for s, e in spans:
         while s < e and text[s].isspace():
@@ -50,6 +56,16 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             e -= 1
         if e > s:
             out.append((s, e))
+    return out
+
+
+def _lines_of(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The spans of the lines of ``text[start:end]`` (ends excluding the line break)."""
+    out = []
+    for m in _LINE_BREAK.finditer(text, start, end):
+        out.append((start, m.start()))
+        start = m.end()
+    out.append((start, end))
     return out
 
 

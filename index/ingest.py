@@ -58,7 +58,10 @@ from index.types import Document, Passage
 
 log = logging.getLogger("citeqa.ingest")
 
-SPLITTER_VERSION = 3  # 3: passages embed their section headings; 2: URLs left out of the embedded text
+# Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
+# built before is re-read (its vectors reused by text). 4: a line break (list item, table row) ends a
+# sentence; 3: passages embed their section headings; 2: URLs left out of the embedded text.
+SPLITTER_VERSION = 4
 CHECKPOINT_SECONDS = 60.0  # a long update commits what it has at least this often
 GROUP_TEXTS = 2048  # documents are embedded in groups of about this many texts (a possible commit point)
 COMPACT_DEAD_SHARE = 0.5  # rewrite live rows into one segment when more than this share of rows is dead

@@ -102,3 +102,17 @@ def test_passage_ids_and_offsets_are_stable() -> None:
         assert doc.paragraphs[p.paragraph - 1][p.start : p.end] == p.text
         assert p.section == doc.blocks[p.paragraph - 1].section and p.lang == "zh"
     assert [p.page for p in first] == [None, 2, 2]
+
+
+def test_each_line_of_a_list_or_table_is_a_sentence_of_its_own() -> None:
+    # Readers reflow wrapped lines, so a line break left in a paragraph separates list items or table
+    # rows: an answer quotes the one item, not the whole list.
+    text = "Polls every 30 seconds\nStores readings for 400 days. Exports CSV\n\n  电费账单\n身份证复印件。"
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == [
+        "Polls every 30 seconds",
+        "Stores readings for 400 days.",
+        "Exports CSV",
+        "电费账单",
+        "身份证复印件。",
+    ]
