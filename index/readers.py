@@ -9,14 +9,15 @@ The reader is chosen by the file's suffix (``FORMATS``); text formats are decode
   with front matter and ``<p>`` paragraphs, is an article.
 * ``markdown`` (``.md``, ``.markdown``, and ``.txt`` files with an ATX heading such as ``## Inverter``):
   parsed by markdown-it-py; headings become the ``section`` path of the blocks under them, lists and
-  tables stay text (items and rows as lines, a row as ``a | b | c``), inline markup is removed.
+  tables stay text (items and rows as lines, a row as ``header: value`` pairs, ``table_lines``), inline
+  markup is removed.
 * ``text``: paragraphs split on blank lines.
 * ``html``: trafilatura extracts the main content (dropping navigation, footers, cookie banners) as
   Markdown, which the Markdown reader turns into sections; a page it finds nothing in gives its whole text.
 * ``pdf``: pypdfium2's text layer, lines reflowed into paragraphs by their geometry, running headers,
   footers and page numbers dropped, ``page`` on every block.
-* ``docx``: python-docx; heading styles give sections and the title, tables become rows, list paragraphs
-  are kept as lines.
+* ``docx``: python-docx; heading styles give sections and the title, tables become rows (``header:
+  value`` pairs under a header row), list paragraphs are kept as lines.
 
 Every refusal is an ``UnreadableDocumentError`` whose reason a user understands; no other exception
 escapes ``read_document`` for bad input.
@@ -494,6 +495,29 @@ class _Sections:
         return tuple(t for _, t in self.stack)
 
 
+def table_lines(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None) -> list[str]:
+    """A table's rows as lines of text. Under a header row each cell is named by its column's header
+    (``Model: Symo 8.2 | Max power: 8.2 kW``), so a row read alone still says what its values are; the
+    header row is then no line of its own. Without a header, or for a row whose cells do not line up
+    with it, a row is its cells joined by `` | ``. Empty cells are left out."""
+    width = len(header) if header else 0
+    lines = []
+    for row in rows:
+        if width > 1 and len(row) == width:
+            pairs = [
+                (f"{name}{'：' if _is_wide(name[-1]) else ': '}{value}" if name else value)
+                for name, value in zip(header or (), row, strict=True)
+                if value
+            ]
+        else:
+            pairs = [value for value in row if value]
+        if pairs:
+            lines.append(" | ".join(pairs))
+    if not lines and header:  # a header with no body: it is all the table says
+        lines.append(" | ".join(h for h in header if h))
+    return [line for line in lines if line]
+
+
 def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
     """Parse Markdown into blocks (paragraphs; a whole list or table as lines) under their heading path.
 
@@ -505,16 +529,19 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
     blocks: list[Block] = []
     first_h1: str | None = None
     lines: list[str] = []  # the lines of the list or table being read
-    row: list[str] = []
+    row: list[str] = []  # the cells of the table row being read, empty ones included
+    header: list[str] | None = None  # the table's header row (``th`` cells)
+    body: list[list[str]] = []  # its other rows
+    cell: list[str] | None = None  # the text of the cell being read
+    in_head = False
     container = 0  # depth of open lists and tables
     heading_level = 0
-    in_cell = False
 
     def emit(text: str) -> None:
         if not text:
             return
-        if in_cell:
-            row.append(text)
+        if cell is not None:
+            cell.append(text)
         elif container:
             lines.append(text)
         else:
@@ -528,20 +555,29 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
             heading_level = 0
         elif kind in ("bullet_list_open", "ordered_list_open", "table_open"):
             container += 1
+            if kind == "table_open":
+                header, body = None, []
         elif kind in ("bullet_list_close", "ordered_list_close", "table_close"):
             container -= 1
+            if kind == "table_close":
+                lines.extend(table_lines(body, header))
             if container == 0 and lines:
                 blocks.append(Block("\n".join(lines), sections.path))
                 lines = []
         elif kind in ("th_open", "td_open"):
-            in_cell = True
+            cell = []
         elif kind in ("th_close", "td_close"):
-            in_cell = False
+            row.append(" ".join(cell or ()))
+            cell = None
         elif kind == "tr_open":
             row = []
         elif kind == "tr_close":
-            if row:
-                lines.append(" | ".join(row))
+            if in_head:
+                header = row
+            else:
+                body.append(row)
+        elif kind in ("thead_open", "thead_close"):
+            in_head = kind == "thead_open"
         elif kind == "inline":
             text = _inline_text(tok.children or [])
             if heading_level:
@@ -990,21 +1026,49 @@ def _is_list_paragraph(paragraph: object) -> bool:
     return False
 
 
-def _table_rows(table: object) -> list[str]:
+def _table_rows(table: Any) -> list[str]:
+    """The table's rows as lines (``table_lines``), the first row as the header when it is one
+    (``_docx_header``). A cell merged across columns counts once, in its first column."""
     rows = []
-    for row in table.rows:  # type: ignore[attr-defined]
+    for row in table.rows:
         cells: list[str] = []
         seen: set[int] = set()
         for cell in row.cells:
-            if id(cell._tc) in seen:  # a merged cell repeats in every grid column it spans
-                continue
+            merged = id(cell._tc) in seen  # a merged cell repeats in every grid column it spans
             seen.add(id(cell._tc))
-            text = join_lines(cell.text.split("\n"))
-            if text:
-                cells.append(text)
-        if cells:
-            rows.append(" | ".join(cells))
-    return rows
+            cells.append("" if merged else join_lines(cell.text.split("\n")))
+        if any(cells):
+            rows.append(cells)
+    if len(rows) > 1 and _docx_header(table, rows[0]):
+        return table_lines(rows[1:], rows[0])
+    return table_lines(rows)
+
+
+_NUMBER = re.compile(r"[\d\s.,%+\-−/:$€£¥]*\d[\d\s.,%+\-−/:$€£¥]*")
+_HEX = re.compile(r"[0-9A-Fa-f]{1,4}")
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _docx_header(table: Any, first: Sequence[str]) -> bool:
+    """Whether a table's first row is its header: marked as one (Word's "Repeat as header row"), or
+    styled as one (the table look's "Header Row", on by default in Word) over three or more columns of
+    labels (no cell empty or a bare number). Two columns are more often label | value pairs than
+    columns under a header, so a styled header alone does not make one there."""
+    tr = table.rows[0]._tr
+    if any(v not in ("0", "false", "off") for v in tr.xpath("./w:trPr/w:tblHeader/@w:val")) or (
+        tr.xpath("./w:trPr/w:tblHeader[not(@w:val)]")
+    ):
+        return True
+    look = table._tbl.xpath("./w:tblPr/w:tblLook")
+    if not look:
+        return False
+    first_row = look[0].get(_W + "firstRow")
+    val = look[0].get(_W + "val")
+    if first_row is not None:
+        styled = first_row in ("1", "true", "on")
+    else:  # the older form: a bit mask, 0x0020 the header row
+        styled = bool(val and _HEX.fullmatch(val) and int(val, 16) & 0x20)
+    return styled and len(first) >= 3 and all(c and not _NUMBER.fullmatch(c) for c in first)
 
 
 _READERS: dict[str, Callable[[bytes, str], _Content]] = {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from docx.oxml import OxmlElement
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -205,6 +206,49 @@ def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
     )
 
 
+def test_table_rows_read_as_header_value_pairs(tmp_path: Path) -> None:
+    # A row read alone must say what its values are: each cell is named by its column's header.
+    md = (
+        "## 住宿标准\n\n| 职级 | 一线城市（元/晚） | 备注 |\n|---|---|---|\n| 经理 | 600 | |\n"
+        "| 总监 | 800 | 含早餐 |\n\n| Vendor | Max power |\n|---|---|\n| Huawei | 5 kW |\n"
+    )
+    doc = read(write(tmp_path / "rates.md", md.encode()))
+    assert doc.blocks == (
+        Block(
+            "职级：经理 | 一线城市（元/晚）：600\n职级：总监 | 一线城市（元/晚）：800 | 备注：含早餐",
+            ("住宿标准",),
+        ),
+        Block("Vendor: Huawei | Max power: 5 kW", ("住宿标准",)),
+    )
+    d = docx.Document()
+    d.add_paragraph("Travel policy", style="Title")
+    d.add_heading("Rates", level=1)
+    wide = d.add_table(rows=3, cols=3)  # python-docx, like Word, styles the first row as a header
+    for r, row in enumerate(
+        [("Grade", "Tier-1 city", "Other cities"), ("Manager", "600", "450"), ("Staff", "450", "")]
+    ):
+        for c, value in enumerate(row):
+            wide.cell(r, c).text = value
+    pairs = d.add_table(rows=2, cols=2)  # two columns: label | value, no header unless marked as one
+    for r, row in enumerate([("Currency", "CNY"), ("Deadline", "10 working days")]):
+        for c, value in enumerate(row):
+            pairs.cell(r, c).text = value
+    marked = d.add_table(rows=2, cols=2)
+    marked.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+    for r, row in enumerate([("Item", "Limit"), ("Taxi", "100 yuan")]):
+        for c, value in enumerate(row):
+            marked.cell(r, c).text = value
+    d.save(str(tmp_path / "rates.docx"))
+    assert read(tmp_path / "rates.docx").blocks == (
+        Block(
+            "Grade: Manager | Tier-1 city: 600 | Other cities: 450\nGrade: Staff | Tier-1 city: 450",
+            ("Rates",),
+        ),
+        Block("Currency | CNY\nDeadline | 10 working days", ("Rates",)),
+        Block("Item: Taxi | Limit: 100 yuan", ("Rates",)),
+    )
+
+
 def test_docx_title_from_properties_then_first_heading(tmp_path: Path) -> None:
     d = docx.Document()
     d.add_heading("Overview", level=1)
@@ -266,7 +310,7 @@ def test_html_page_main_content_with_sections(tmp_path: Path) -> None:
             "Microinverters sit behind each panel, so shade on one panel does not drag down the others.",
             ("Microinverters",),
         ),
-        Block("Type | Efficiency\nString | 97%", ("Microinverters",)),
+        Block("Type: String | Efficiency: 97%", ("Microinverters",)),
     )
     text = "\n".join(doc.paragraphs)
     for boilerplate in ("cookies", "Home", "Privacy", "Copyright", "GreenSite"):
@@ -376,7 +420,7 @@ def test_markdown_sections_lists_tables_and_inline_markup(tmp_path: Path) -> Non
             ("Inverters",),
         ),
         Block("String inverter\nMicroinverter\nwith optimiser", ("Inverters", "Types")),
-        Block("Type | Efficiency\nString | 97%", ("Inverters", "Types")),
+        Block("Type: String | Efficiency: 97%", ("Inverters", "Types")),
         Block("逆变器把直流电转换为交流电。", ("Inverters", "Types", "中文")),
         Block("Quoted advice: compare prices.", ("Inverters", "Costs")),
         Block("price = panels * 120", ("Inverters", "Costs")),
