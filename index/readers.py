@@ -616,7 +616,7 @@ def _read_html(data: bytes, suffix: str) -> _Content:
     if meta and _HAS_P.search(body):
         return _article(meta, body, encoding)
     extracted = trafilatura.extract(
-        text,
+        _terms_with_definitions(text) if _HAS_DD.search(text) else text,
         output_format="markdown",
         include_formatting=True,  # keeps headings as #, which become sections
         include_tables=True,
@@ -640,6 +640,35 @@ def _read_html(data: bytes, suffix: str) -> _Content:
         date=metadata.date if metadata else None,
         source_url=metadata.url if metadata else None,
     )
+
+
+_HAS_DD = re.compile(r"<dd[\s>]", re.IGNORECASE)
+
+
+def _terms_with_definitions(html: str) -> str:
+    """The page with each definition list's terms moved into their definitions (``<dt>COP</dt><dd>The
+    coefficient…</dd>`` -> ``<dd>COP: The coefficient…</dd>``): the extractor makes a term and its
+    definition two list items, and a definition alone no longer says what it defines."""
+    soup = BeautifulSoup(html, "html.parser")
+    for dl in soup.find_all("dl"):
+        terms: list[Any] = []  # the <dt>s of the current group
+        names = ""
+        for child in dl.find_all(["dt", "dd"]):
+            if child.find_parent("dl") is not dl:  # a nested list's (HTML allows a <div> around a group)
+                continue
+            if child.name == "dt":
+                if names or not terms:  # a <dt> after a <dd> starts the next group
+                    names = ""
+                terms.append(child)
+                continue
+            if terms and not names:
+                names = ", ".join(t for t in (clean(t.get_text(" ")) for t in terms) if t)
+                for term in terms:
+                    term.decompose()
+                terms = []
+            if names:
+                child.insert(0, names + ("：" if _is_wide(names[-1]) else ": "))
+    return str(soup)
 
 
 _TITLE_SEPARATOR = re.compile(r"\s+[-|–—·»]\s+")

@@ -615,3 +615,21 @@ def test_document_files_lists_every_file_but_hidden_ones(tmp_path: Path) -> None
         "b.xyz",
         "sub/c.pdf",
     ]
+
+
+def test_html_definition_list_keeps_each_term_with_its_definition(tmp_path: Path) -> None:
+    page = (
+        "<html><head><title>Glossary</title></head><body><nav><a href='/'>Home</a></nav><main><article>"
+        "<h1>Glossary</h1><p>The terms used in heat pump datasheets, explained for buyers.</p><dl>"
+        "<dt>COP</dt><dd>Heat delivered divided by electricity used.</dd>"
+        "<dt>SCOP</dt><dt>Seasonal COP</dt><dd>The COP averaged over a heating season.</dd>"
+        "<div><dt>供水温度</dt><dd>送往散热器的水温。</dd><dd>通常为35至55摄氏度。</dd></div>"
+        "</dl></article></main><footer>Contact us</footer></body></html>"
+    )
+    doc = read(write(tmp_path / "glossary.html", page.encode()))
+    assert doc.blocks[-1].text.split("\n") == [
+        "COP: Heat delivered divided by electricity used.",
+        "SCOP, Seasonal COP: The COP averaged over a heating season.",
+        "供水温度：送往散热器的水温。",
+        "供水温度：通常为35至55摄氏度。",
+    ]
