@@ -11,7 +11,7 @@ The reader is chosen by the file's suffix (``FORMATS``); text formats are decode
   parsed by markdown-it-py; headings become the ``section`` path of the blocks under them, lists and
   tables stay text (items and rows as lines, a row as ``header: value`` pairs, ``table_lines``), inline
   markup is removed.
-* ``text``: paragraphs split on blank lines.
+* ``text``: paragraphs split on blank lines; a short unpunctuated line heads the paragraphs under it.
 * ``html``: trafilatura extracts the main content (dropping navigation, footers, cookie banners) as
   Markdown, which the Markdown reader turns into sections; a page it finds nothing in gives its whole text.
 * ``pdf``: pypdfium2's text layer, lines reflowed into paragraphs by their geometry, running headers,
@@ -395,9 +395,7 @@ def _textual_content(text: str, encoding: str, suffix: str) -> _Content:
         title, blocks = markdown_blocks(body)
         fmt = "markdown"
     else:
-        paragraphs = _plain_paragraphs(body)
-        title = _plain_title(paragraphs)
-        blocks = [Block(p) for p in paragraphs]
+        title, blocks = _plain_blocks(_plain_paragraphs(body))
         fmt = "text"
     return _Content(
         format=fmt,
@@ -414,22 +412,39 @@ _PLAIN_TITLE_MAX_CHARS = 80
 _SENTENCE_END = frozenset(".!?;:,。！？；：，、…")
 
 
-def _plain_paragraphs(body: str) -> list[str]:
-    """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like one."""
+def _plain_paragraphs(body: str) -> list[tuple[str, int]]:
+    """Paragraphs split on blank lines, each with the number of lines it was written on; a rule line
+    (``---``, ``***``, ``===``) separates like a blank one."""
     body = _RULE_LINE.sub("\n", body.replace("\r\n", "\n"))
-    paragraphs = (join_lines(p.split("\n")) for p in _BLANK_LINES.split(body))
-    return [p for p in paragraphs if p]
+    out = []
+    for raw in _BLANK_LINES.split(body):
+        lines = [line for line in raw.split("\n") if line.strip()]
+        text = join_lines(lines)
+        if text:
+            out.append((text, len(lines)))
+    return out
 
 
-def _plain_title(paragraphs: Sequence[str]) -> str | None:
-    """A plain text's title: its first paragraph when that is one short line with no sentence-ending or
-    clause punctuation and text follows it (the way people head a note); else none (the file name then)."""
-    if len(paragraphs) < 2:
-        return None
-    first = paragraphs[0]
-    if len(first) > _PLAIN_TITLE_MAX_CHARS or first[-1] in _SENTENCE_END:
-        return None
-    return first
+def _plain_blocks(paragraphs: Sequence[tuple[str, int]]) -> tuple[str | None, list[Block]]:
+    """A plain text's title and blocks. Its first paragraph is the title when it is short, with no
+    sentence-ending or clause punctuation, and text follows it (the way people head a note). Further
+    down, such a paragraph written on one line heads the paragraphs under it, until the next, when the
+    paragraph after it ends a sentence or is longer than a heading can be (a short unpunctuated line
+    before another is a list or an address): it is their section, not a passage. A plain text marks no
+    levels, so its sections do not nest."""
+    title: str | None = None
+    section: tuple[str, ...] = ()
+    blocks: list[Block] = []
+    for i, (text, lines) in enumerate(paragraphs):
+        following = paragraphs[i + 1][0] if i + 1 < len(paragraphs) else None
+        if following is not None and len(text) <= _PLAIN_TITLE_MAX_CHARS and text[-1] not in _SENTENCE_END:
+            if i == 0:  # kept: ``_final_blocks`` drops it if it is the title (front matter may name another)
+                title = text
+            elif lines == 1 and (following[-1] in _SENTENCE_FINAL or len(following) > _PLAIN_TITLE_MAX_CHARS):
+                section = (text,)
+                continue
+        blocks.append(Block(text, section))
+    return title, blocks
 
 
 def _article(meta: dict[str, object], body: str, encoding: str) -> _Content:

@@ -633,3 +633,21 @@ def test_html_definition_list_keeps_each_term_with_its_definition(tmp_path: Path
         "供水温度：送往散热器的水温。",
         "供水温度：通常为35至55摄氏度。",
     ]
+
+
+def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path) -> None:
+    text = (
+        "储能电站运维手册\n\n第一章 日常巡检\n\n运维人员每日巡检一次电池舱。\n"
+        "温度应保持在十五至三十摄氏度之间。\n\n第二章 消防要求\n\n每个电池舱配备七氟丙烷灭火系统。\n\n"
+        "Spare parts\n\nFuses\n\nCooling fans\n"
+    )
+    doc = read(write(tmp_path / "manual.txt", text.encode("gbk")))
+    assert doc.title == "储能电站运维手册"
+    assert doc.blocks == (
+        Block("运维人员每日巡检一次电池舱。温度应保持在十五至三十摄氏度之间。", ("第一章 日常巡检",)),
+        Block("每个电池舱配备七氟丙烷灭火系统。", ("第二章 消防要求",)),
+        # short unpunctuated lines in a row are a list, not headings
+        Block("Spare parts", ("第二章 消防要求",)),
+        Block("Fuses", ("第二章 消防要求",)),
+        Block("Cooling fans", ("第二章 消防要求",)),
+    )
