@@ -33,6 +33,8 @@ _SENTENCE_END = re.compile(
 )
 _CLAUSE_END = re.compile(r"[，,、：:]")
 _LINE_BREAK = re.compile(r"\n")
+# A "sentence" that is only a list number or a short abbreviation ("1.", "(b)", "IV.", "No.", "Fig.").
+_ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[A-Za-z]{1,4})[.)]")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -48,14 +50,17 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         start = m.end()
     spans.append((start, len(text)))
     spans = [line for s, e in spans for line in _lines_of(text, s, e)]
-    out = []
+    out: list[tuple[int, int]] = []
     for s, e in spans:
         while s < e and text[s].isspace():
             s += 1
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
-            out.append((s, e))
+            if out and _ENUMERATOR.fullmatch(text, *out[-1]) and "\n" not in text[out[-1][1] : s]:
+                out[-1] = (out[-1][0], e)  # "1." or "Fig." ends no sentence: it starts the next one
+            else:
+                out.append((s, e))
     return out
 
 

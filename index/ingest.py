@@ -60,7 +60,8 @@ log = logging.getLogger("citeqa.ingest")
 
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
 # built before is re-read (its vectors reused by text). 4: a line break (list item, table row) ends a
-# sentence; 3: passages embed their section headings; 2: URLs left out of the embedded text.
+# sentence, a list number ("1.") starts one, table rows are "header: value" pairs, plain-text heading lines
+# are sections; 3: passages embed their section headings; 2: URLs left out of the embedded text.
 SPLITTER_VERSION = 4
 CHECKPOINT_SECONDS = 60.0  # a long update commits what it has at least this often
 GROUP_TEXTS = 2048  # documents are embedded in groups of about this many texts (a possible commit point)

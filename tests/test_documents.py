@@ -116,3 +116,15 @@ def test_each_line_of_a_list_or_table_is_a_sentence_of_its_own() -> None:
         "电费账单",
         "身份证复印件。",
     ]
+
+
+def test_a_list_number_or_abbreviation_starts_a_sentence_rather_than_ending_one() -> None:
+    text = "1. Inspect the site daily. 2. File the report. Fig. 3 shows the layout.\n(b)\nNext line."
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == [
+        "1. Inspect the site daily.",
+        "2. File the report.",
+        "Fig. 3 shows the layout.",
+        "(b)",  # a line of its own stays one: line breaks separate list items
+        "Next line.",
+    ]
