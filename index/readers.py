@@ -550,11 +550,15 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
     cell: list[str] | None = None  # the text of the cell being read
     in_head = False
     container = 0  # depth of open lists and tables
+    numbers: list[int | None] = []  # per open list: the next item's number (None for a bullet list)
+    number = ""  # the number of the item whose first text comes next ("2. ")
     heading_level = 0
 
     def emit(text: str) -> None:
+        nonlocal number
         if not text:
             return
+        text, number = number + text, ""
         if cell is not None:
             cell.append(text)
         elif container:
@@ -572,10 +576,20 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
             container += 1
             if kind == "table_open":
                 header, body = None, []
+            elif kind == "ordered_list_open":
+                start = str(tok.attrGet("start") or 1)
+                numbers.append(int(start) if start.isdigit() else 1)
+            else:
+                numbers.append(None)
+        elif kind == "list_item_open" and numbers and (n := numbers[-1]) is not None:
+            number = f"{n}. "  # an ordered item keeps its number: "the first step" is item 1.
+            numbers[-1] = n + 1
         elif kind in ("bullet_list_close", "ordered_list_close", "table_close"):
             container -= 1
             if kind == "table_close":
                 lines.extend(table_lines(body, header))
+            elif numbers:
+                numbers.pop()
             if container == 0 and lines:
                 blocks.append(Block("\n".join(lines), sections.path))
                 lines = []

@@ -419,13 +419,23 @@ def test_markdown_sections_lists_tables_and_inline_markup(tmp_path: Path) -> Non
             "An inverter converts direct current to AC. Second line of the same paragraph.",
             ("Inverters",),
         ),
-        Block("String inverter\nMicroinverter\nwith optimiser", ("Inverters", "Types")),
+        Block("String inverter\nMicroinverter\n1. with optimiser", ("Inverters", "Types")),
         Block("Type: String | Efficiency: 97%", ("Inverters", "Types")),
         Block("逆变器把直流电转换为交流电。", ("Inverters", "Types", "中文")),
         Block("Quoted advice: compare prices.", ("Inverters", "Costs")),
         Block("price = panels * 120", ("Inverters", "Costs")),
     )
     assert not any("#" in b.text or "**" in b.text or "](" in b.text for b in doc.blocks)
+
+
+def test_markdown_ordered_list_items_keep_their_numbers(tmp_path: Path) -> None:
+    # "What is the first step?" asks for item 1; the number is the item's content, not markup.
+    md = "## 安装\n\n3. 关闭总闸\n4. 拆下旧表\n   - 保留铅封\n5. 接线\n\n- Fuses\n- Fans\n"
+    doc = read(write(tmp_path / "steps.md", md.encode()))
+    assert doc.blocks == (
+        Block("3. 关闭总闸\n4. 拆下旧表\n保留铅封\n5. 接线", ("安装",)),
+        Block("Fuses\nFans", ("安装",)),
+    )
 
 
 def test_markdown_title_from_first_h1_else_the_file_name(tmp_path: Path) -> None:
