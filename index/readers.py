@@ -613,6 +613,8 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
                 if heading_level == 1 and first_h1 is None:
                     first_h1 = text
                 sections.enter(heading_level, text)
+            elif cell is None and (rows := _pipe_rows(tok.content)):
+                emit("\n".join(_pipe_table(rows)))
             else:
                 emit(text)
         elif kind in ("fence", "code_block"):
@@ -620,6 +622,35 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
         elif kind == "html_block":
             emit(clean(BeautifulSoup(tok.content, "html.parser").get_text(" ")))
     return first_h1, blocks
+
+
+_PIPE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_CELL_BORDER = re.compile(r"(?<!\\)\|")
+_BOLD = re.compile(r"^(\*\*|__).+\1$")
+_INLINE = MarkdownIt("commonmark").enable(["strikethrough"])
+
+
+def _pipe_rows(source: str) -> list[list[str]]:
+    """The rows of a paragraph made only of ``| a | b |`` lines: a pipe table without the ``|---|`` line
+    under a header (how an extractor writes an HTML table with no ``<th>``, and how people type one),
+    which Markdown reads as one paragraph. Each cell is kept with its markup; ``[]`` for other text."""
+    lines = source.split("\n")
+    if not all(_PIPE_ROW.match(line) and line.count("|") >= 3 for line in lines):
+        return []
+    return [[c.strip() for c in _CELL_BORDER.split(line.strip()[1:-1])] for line in lines]
+
+
+def _pipe_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``table_lines`` of the rows of ``_pipe_rows``; a first row whose every cell is bold is the header."""
+    text = [[_cell_text(c) for c in row] for row in rows]
+    if len(rows) > 1 and any(rows[0]) and all(_BOLD.match(c) for c in rows[0] if c):
+        return table_lines(text[1:], text[0])
+    return table_lines(text)
+
+
+def _cell_text(cell: str) -> str:
+    tokens = _INLINE.parseInline(cell.replace("\\|", "|"))
+    return _inline_text(tokens[0].children or []) if tokens else cell
 
 
 def _inline_text(children: Sequence[Token]) -> str:

@@ -661,3 +661,25 @@ def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path)
         Block("Fuses", ("第二章 消防要求",)),
         Block("Cooling fans", ("第二章 消防要求",)),
     )
+
+
+def test_pipe_table_without_a_header_line_is_still_a_table(tmp_path: Path) -> None:
+    # An HTML table without <th> comes out of the extractor as "| a | b |" lines with no "|---|" under a
+    # header: Markdown reads that as one paragraph, which glued the rows into one line of pipes.
+    page = (
+        "<html><head><title>Gateway</title></head><body><nav><a href='/'>Home</a></nav><article>"
+        "<h1>Gateway</h1><p>The gateway is a small box that reads your inverter every 30 seconds.</p>"
+        "<table><tr><td>Weight</td><td>0.4 kg</td></tr><tr><td>Power draw</td><td>2 W</td></tr></table>"
+        "<h2>Plans</h2><table><tr><td><b>Plan</b></td><td><b>Price</b></td></tr>"
+        "<tr><td>Basic</td><td>£5 a month</td></tr></table></article></body></html>"
+    )
+    doc = read(write(tmp_path / "gateway.html", page.encode()))
+    assert doc.blocks[1:] == (
+        Block("Weight | 0.4 kg\nPower draw | 2 W"),
+        Block("Plan: Basic | Price: £5 a month", ("Plans",)),  # a bold first row is the header
+    )
+    md = "## 规格\n\n| 重量 | 0.4 千克 |\n| 功率 | `2 W` \\| 待机 |\n\nA | B is not a table.\n"
+    assert read(write(tmp_path / "spec.md", md.encode())).blocks == (
+        Block("重量 | 0.4 千克\n功率 | 2 W | 待机", ("规格",)),
+        Block("A | B is not a table.", ("规格",)),
+    )
