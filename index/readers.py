@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 import io
 import math
 import re
@@ -675,16 +676,11 @@ def _read_html(data: bytes, suffix: str) -> _Content:
     meta, body = _split_front_matter(text)
     if meta and _HAS_P.search(body):
         return _article(meta, body, encoding)
-    extracted = trafilatura.extract(
-        _terms_with_definitions(text) if _HAS_DD.search(text) else text,
-        output_format="markdown",
-        include_formatting=True,  # keeps headings as #, which become sections
-        include_tables=True,
-        include_comments=False,
-        include_images=False,
-        include_links=False,
-        favor_recall=True,
-    )
+    page = _terms_with_definitions(text) if _HAS_DD.search(text) else text
+    # The main-content algorithm alone first: below min_extracted_size characters (250 by default, a
+    # short notice) trafilatura would replace its result by its baseline's whenever that is longer, and
+    # the baseline is the page's text with the navigation, as lines run together into one paragraph.
+    extracted = _extract_html(page, _main_content_config()) or _extract_html(page, None)
     first_h1, blocks = markdown_blocks(extracted) if extracted else (None, [])
     if not any(not is_noise(b.text) for b in blocks):
         # Nothing the extractor calls main content (a tiny page, a page of links): favour recall.
@@ -700,6 +696,31 @@ def _read_html(data: bytes, suffix: str) -> _Content:
         date=metadata.date if metadata else None,
         source_url=metadata.url if metadata else None,
     )
+
+
+def _extract_html(page: str, config: Any) -> str | None:
+    import trafilatura
+
+    return trafilatura.extract(
+        page,
+        output_format="markdown",
+        include_formatting=True,  # keeps headings as #, which become sections
+        include_tables=True,
+        include_comments=False,
+        include_images=False,
+        include_links=False,
+        favor_recall=True,
+        config=config,
+    )
+
+
+@functools.cache
+def _main_content_config() -> Any:
+    from trafilatura.settings import use_config
+
+    config = use_config()
+    config.set("DEFAULT", "MIN_EXTRACTED_SIZE", "0")
+    return config
 
 
 _HAS_DD = re.compile(r"<dd[\s>]", re.IGNORECASE)

@@ -683,3 +683,18 @@ def test_pipe_table_without_a_header_line_is_still_a_table(tmp_path: Path) -> No
         Block("重量 | 0.4 千克\n功率 | 2 W | 待机", ("规格",)),
         Block("A | B is not a table.", ("规格",)),
     )
+
+
+def test_short_html_notice_keeps_its_paragraphs_and_drops_the_navigation(tmp_path: Path) -> None:
+    # Under 250 characters of content trafilatura used to prefer its baseline: the navigation included
+    # and every line run together into one paragraph ("首页新闻中心关于我们停电公告因线路检修…").
+    page = (
+        '<html><head><meta charset="gb2312"><title>停电公告 - 供电公司</title></head><body><div class="nav">'
+        '<a href="/">首页</a> <a href="/news">新闻中心</a> <a href="/about">关于我们</a></div>'
+        '<div class="content"><h1>停电公告</h1><p>因线路检修，东城区将于12月5日停电。</p>'
+        "<p>如遇紧急情况，请拨打抢修电话95598。</p></div>"
+        "<div class='footer'>版权所有 供电公司</div></body></html>"
+    )
+    doc = read(write(tmp_path / "notice.html", page.encode("gbk")))
+    assert (doc.title, doc.encoding) == ("停电公告", "gb18030")
+    assert doc.paragraphs == ("因线路检修，东城区将于12月5日停电。", "如遇紧急情况，请拨打抢修电话95598。")
