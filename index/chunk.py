@@ -26,10 +26,10 @@ def language_of(text: str) -> str:
 TokenCounter = Callable[[str], int]
 
 # A sentence ends at a CJK end mark (。！？；…), or at Latin !?; or a period followed by whitespace or the
-# end of the text (so "1.33%" and URLs with ?query stay whole); closing quotes/brackets stay with
-# their sentence.
+# end of the text (so "1.33%" and URLs with ?query stay whole), but not by a lowercase word (so "8 a.m. to
+# 8 p.m." and "e.g. the" stay whole); closing quotes/brackets stay with their sentence.
 _SENTENCE_END = re.compile(
-    r"(?:[。！？；]+|…+|[!?;]+(?=\s|$)|\.(?=\s|$))[”’\"'」』）)\]】]*",
+    r"(?:[。！？；]+|…+|[!?;]+(?=\s|$)|\.(?=\s*$|\s+(?![a-z])))[”’\"'」』）)\]】]*",
 )
 _CLAUSE_END = re.compile(r"[，,、：:]")
 _LINE_BREAK = re.compile(r"\n")

@@ -128,3 +128,13 @@ def test_a_list_number_or_abbreviation_starts_a_sentence_rather_than_ending_one(
         "(b)",  # a line of its own stays one: line breaks separate list items
         "Next line.",
     ]
+
+
+def test_a_period_before_a_lowercase_word_ends_no_sentence() -> None:
+    text = "The hotline is open from 8 a.m. to 8 p.m. on working days. Use e.g. the app. 或拨打95598。"
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == [
+        "The hotline is open from 8 a.m. to 8 p.m. on working days.",
+        "Use e.g. the app.",
+        "或拨打95598。",
+    ]
