@@ -801,9 +801,11 @@ _HEADING_SIZE = 1.2  # lines this much larger than the body text, short and unpu
 _HEADING_MAX_CHARS = 120
 # A list item starts with a bullet glyph, a dash, or "1." / "a)": it starts a paragraph, and its wrapped
 # lines (a hanging indent) continue it. Bullet glyphs are dropped from the text.
-_LIST_ITEM = re.compile(r"^(?:[•◦▪▫●○■□►▸‣⁃·\-–—*]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
-_UNORDERED_ITEM = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·\-–—*]\s+")
-_BULLET = re.compile(r"^[•◦▪▫●○■□►▸‣⁃·]\s+")
+# A bullet glyph needs no space after it (a CJK item is often set "•新装电表"), a dash or a number does.
+_GLYPH = "[•◦▪▫●○■□►▸‣⁃·]"
+_LIST_ITEM = re.compile(rf"^(?:{_GLYPH}\s*(?=\S)|(?:[\-–—*]|\(?\d{{1,3}}[.)]|\(?[a-z][.)])\s+)")
+_UNORDERED_ITEM = re.compile(rf"^(?:{_GLYPH}\s*(?=\S)|[\-–—*]\s+)")
+_BULLET = re.compile(rf"^{_GLYPH}\s*")
 _TOC_LINE = re.compile(r"(?:\.\s*){4,}\s*(?:\d+|[ivxlcdm]+)\s*$", re.IGNORECASE)
 
 

@@ -133,6 +133,21 @@ def test_pdf_paragraphs_pages_sections_and_running_lines(tmp_path: Path) -> None
     )
 
 
+def test_pdf_bullets_set_without_a_space_are_list_items(tmp_path: Path) -> None:
+    # CJK typesetting puts no space after the bullet glyph: the items are still one list, glyphs dropped.
+    page: Page = [
+        (CJK, 14, ["办理事项"]),
+        (CJK, 11, ["\u2022新装电表：携带身份证到营业厅办理。"]),
+        (CJK, 11, ["\u2022变更户名：需提供原户主同意书。"]),
+    ]
+    hours: Page = [(CJK, 11, ["营业时间为工作日八点至十七点。"])]
+    doc = read(make_pdf(tmp_path / "services.pdf", [page, hours], title="服务指南"))
+    assert doc.blocks == (
+        Block("新装电表：携带身份证到营业厅办理。\n变更户名：需提供原户主同意书。", ("办理事项",), 1),
+        Block("营业时间为工作日八点至十七点。", ("办理事项",), 2),
+    )
+
+
 def test_pdf_title_falls_back_to_the_first_line_over_a_placeholder(tmp_path: Path) -> None:
     pages: list[Page] = [
         [(LATIN, 16, ["Quarterly Notes"]), (LATIN, 11, ["Sales rose in May."])],
