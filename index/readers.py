@@ -15,7 +15,8 @@ The reader is chosen by the file's suffix (``FORMATS``); text formats are decode
 * ``html``: trafilatura extracts the main content (dropping navigation, footers, cookie banners) as
   Markdown, which the Markdown reader turns into sections; a page it finds nothing in gives its whole text.
 * ``pdf``: pypdfium2's text layer, lines reflowed into paragraphs by their geometry, running headers,
-  footers and page numbers dropped, ``page`` on every block.
+  footers and page numbers dropped, ``page`` on every block; lines split into cells by wide gaps are
+  table rows.
 * ``docx``: python-docx; heading styles give sections and the title, tables become rows (``header:
   value`` pairs under a header row), list paragraphs are kept as lines.
 
@@ -780,13 +781,15 @@ def _html_title(html: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class _Line:
-    """One line of a PDF page: its text, box (PDF units, y grows upwards), baseline and font size."""
+    """One line of a PDF page: its text, box (PDF units, y grows upwards), baseline and font size, and
+    its cells when wide gaps split it (a table row: ``_CELL_GAP``)."""
 
     text: str
     left: float
     right: float
     baseline: float
     size: float
+    cells: tuple[str, ...] = ()
 
 
 # A running header or footer is a line among the first or last _EDGE_LINES of a page whose text, digits
@@ -799,6 +802,9 @@ _PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts
 _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
 _HEADING_SIZE = 1.2  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
+# A gap wider than this many font sizes between two pieces of a line separates table cells (word spaces
+# are about a quarter of it); a table is two or more such lines in a row.
+_CELL_GAP = 1.0
 # A list item starts with a bullet glyph, a dash, or "1." / "a)": it starts a paragraph, and its wrapped
 # lines (a hanging indent) continue it. Bullet glyphs are dropped from the text.
 # A bullet glyph needs no space after it (a CJK item is often set "•新装电表"), a dash or a number does.
@@ -884,12 +890,19 @@ def _pdf_lines(page: Any) -> list[_Line]:
             size = size if size > 0 else top - bottom
             prev = lines[-1] if lines else None
             if prev is not None and abs(prev.baseline - y.value) < 0.5 * min(prev.size, size):
+                if left - prev.right > _CELL_GAP * min(prev.size, size) and not _BULLET.fullmatch(prev.text):
+                    cells = (*(prev.cells or (prev.text,)), text)
+                elif prev.cells:
+                    cells = (*prev.cells[:-1], join_words(prev.cells[-1], text))
+                else:
+                    cells = ()
                 lines[-1] = _Line(
                     join_words(prev.text, text),
                     prev.left,
                     max(prev.right, right),
                     prev.baseline,
                     max(prev.size, size),
+                    cells,
                 )
             else:
                 lines.append(_Line(text, left, right, y.value, size))
@@ -957,7 +970,26 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
     sections = _Sections()
     blocks: list[Block] = []
     in_list = False  # consecutive bulleted items form one block, an item a line (as in Markdown, DOCX)
+    rows: list[tuple[int, _Line]] = []  # consecutive table rows: one-line paragraphs with as many cells
+
+    def flush_rows() -> None:
+        if len(rows) > 1:
+            cells = [list(line.cells) for _, line in rows]
+            header = cells[0] if _pdf_header(cells) else None
+            lines = table_lines(cells[1:], header) if header else table_lines(cells)
+            blocks.append(Block("\n".join(lines), sections.path, rows[0][0]))
+        elif rows:  # one line with a wide gap is no table
+            blocks.append(Block(rows[0][1].text, sections.path, rows[0][0]))
+        rows.clear()
+
     for number, para in paragraphs:
+        if len(para) == 1 and para[0].cells and not _is_pdf_heading(para, body):
+            if rows and len(para[0].cells) != len(rows[0][1].cells):  # another table, or a stray line
+                flush_rows()
+            rows.append((number, para[0]))
+            in_list = False
+            continue
+        flush_rows()
         text = join_lines((line.text for line in para), dehyphenate=True)
         if _is_pdf_heading(para, body):
             sections.enter(heading_sizes.index(round(para[0].size, 1)) + 1, text)
@@ -971,7 +1003,19 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         else:
             blocks.append(Block(text, sections.path, number))
         in_list = item
+    flush_rows()
     return blocks
+
+
+def _pdf_header(rows: Sequence[Sequence[str]]) -> bool:
+    """Whether a PDF table's first row is its header (a PDF marks none): three or more cells, all labels
+    (none a bare number), and every row with as many cells."""
+    first = rows[0]
+    return (
+        len(first) >= 3
+        and all(len(r) == len(first) for r in rows)
+        and not any(_NUMBER.fullmatch(c) for c in first)
+    )
 
 
 def _usual_pitch(pages: list[list[_Line]]) -> float:
@@ -1008,7 +1052,16 @@ def _paragraph_lines(lines: list[_Line], pitch: float) -> list[list[_Line]]:
         )
         short_end = prev.right < right_edge - 2 * prev.size and prev.text.endswith(_SENTENCE_FINAL)
         item = bool(_LIST_ITEM.match(line.text))
-        if gap <= 0 or gap > _PARAGRAPH_GAP * reference or size_change or indented or short_end or item:
+        row = bool(line.cells or prev.cells)  # a table row is a paragraph of its own
+        if (
+            gap <= 0
+            or gap > _PARAGRAPH_GAP * reference
+            or size_change
+            or indented
+            or short_end
+            or item
+            or row
+        ):
             paragraphs.append([line])
         else:
             paragraphs[-1].append(line)
@@ -1032,6 +1085,7 @@ def _continues(previous: list[_Line], head: list[_Line], lines: list[_Line], bod
     left_edge = min(line.left for line in lines)
     return (
         not last.text.endswith(_SENTENCE_FINAL)
+        and not (last.cells or first.cells)
         and abs(last.size - first.size) < 0.5
         and first.left <= left_edge + 0.5 * first.size
         and not _is_pdf_heading(previous, body)

@@ -148,6 +148,37 @@ def test_pdf_bullets_set_without_a_space_are_list_items(tmp_path: Path) -> None:
     )
 
 
+def test_pdf_table_rows_are_read_as_rows_of_cells(tmp_path: Path) -> None:
+    # A table's cells sit on one baseline with wide gaps: each row becomes a line of "header: value"
+    # pairs instead of every row run together into one paragraph.
+    c = canvas.Canvas(str(tmp_path / "tariff.pdf"), pagesize=A4)
+    c.setTitle("Tariff")
+    c.setFont(LATIN, 11)
+    c.drawString(72, 760, "Connection fees are set by the regulator and reviewed every year.")
+    rows = [
+        ("Service", "Fee", "Time limit"),
+        ("New meter", "free", "5 working days"),
+        ("Move", "30 yuan", "2 days"),
+    ]
+    for i, row in enumerate(rows):
+        for x, cell in zip((72, 200, 300), row, strict=True):
+            c.setFont(CJK if cell == "30 yuan" else LATIN, 11)
+            c.drawString(x, 730 - 16 * i, cell)
+    c.setFont(LATIN, 11)
+    c.drawString(72, 670, "Only one wide gap:")  # one line with a gap is no table
+    c.drawString(250, 670, "not a table.")
+    c.drawString(72, 640, "Fees are payable at any service counter.")
+    c.save()
+    doc = read(tmp_path / "tariff.pdf")
+    assert doc.paragraphs == (
+        "Connection fees are set by the regulator and reviewed every year.",
+        "Service: New meter | Fee: free | Time limit: 5 working days\n"
+        "Service: Move | Fee: 30 yuan | Time limit: 2 days",
+        "Only one wide gap: not a table.",
+        "Fees are payable at any service counter.",
+    )
+
+
 def test_pdf_title_falls_back_to_the_first_line_over_a_placeholder(tmp_path: Path) -> None:
     pages: list[Page] = [
         [(LATIN, 16, ["Quarterly Notes"]), (LATIN, 11, ["Sales rose in May."])],
