@@ -1114,6 +1114,7 @@ def _read_docx(data: bytes, suffix: str) -> _Content:
     sections = _Sections()
     blocks: list[Block] = []
     items: list[str] = []  # consecutive list paragraphs, one block
+    numbers = _ListNumbers(document)
     title: str | None = None
     first_h1: str | None = None
 
@@ -1142,8 +1143,9 @@ def _read_docx(data: bytes, suffix: str) -> _Content:
                     first_h1 = text or None
                 sections.enter(level, text)
         elif _is_list_paragraph(item):
+            label = numbers.label(item)
             if text:
-                items.append(text)
+                items.append(f"{label}{'' if _is_wide(label[-1]) else ' '}{text}" if label else text)
         else:
             flush()
             if text:
@@ -1176,6 +1178,109 @@ def _heading_level(paragraph: object) -> int | None:
     if own and own[0].isdigit() and int(own[0]) < 9:  # 9 is "body text"
         return int(own[0]) + 1
     return None
+
+
+class _ListNumbers:
+    """The numbers Word shows before numbered list paragraphs ("1.", "b)", "(iii)", "一、"), counted as
+    Word counts them: per list (``numId``) and level, a level restarting under its parent. Bullets and
+    formats with no plain rendering give no label."""
+
+    def __init__(self, document: Any) -> None:
+        try:
+            self.numbering: Any = document.part.numbering_part.element
+        except (KeyError, NotImplementedError, AttributeError):  # no numbering part
+            self.numbering = None
+        self.counts: dict[str, list[int]] = {}
+
+    def label(self, paragraph: Any) -> str:
+        num_id, level = self._reference(paragraph)
+        if self.numbering is None or num_id is None or num_id == "0" or not 0 <= level < 9:
+            return ""
+        abstract = _wx(self.numbering, f'./w:num[@w:numId="{num_id}"]/w:abstractNumId/@w:val')
+        if not abstract or not abstract[0].isdigit():
+            return ""
+        levels = {}
+        for lvl in _wx(self.numbering, f'./w:abstractNum[@w:abstractNumId="{abstract[0]}"]/w:lvl'):
+            ilvl = lvl.get(_W + "ilvl", "")
+            if ilvl.isdigit():
+                levels[int(ilvl)] = lvl
+        if level not in levels:
+            return ""
+        counts = self.counts.setdefault(num_id, [])
+        while len(counts) <= level:
+            counts.append(_lvl_value(levels.get(len(counts)), "start", "1", int) - 1)
+        counts[level] += 1
+        del counts[level + 1 :]
+        text = _lvl_value(levels[level], "lvlText", "", str)
+        if not re.search(r"%[1-9]", text):  # a bullet glyph, or fixed text: decoration, no number
+            return ""
+
+        def number(match: re.Match[str]) -> str:
+            at = int(match.group(1)) - 1
+            if at >= len(counts):
+                raise ValueError("a level above the paragraph's")
+            return _format_number(counts[at], _lvl_value(levels.get(at), "numFmt", "decimal", str))
+
+        try:
+            return clean(re.sub(r"%([1-9])", number, text))
+        except ValueError:
+            return ""
+
+    @staticmethod
+    def _reference(paragraph: Any) -> tuple[str | None, int]:
+        """The paragraph's list (``numId``) and level, from its own properties, else its style's."""
+        styles: list[Any] = list(_style_chain(paragraph))
+        for element in (paragraph._p, *(style.element for style in styles)):
+            ids = _wx(element, "./w:pPr/w:numPr/w:numId/@w:val")
+            if ids:
+                levels = _wx(paragraph._p, "./w:pPr/w:numPr/w:ilvl/@w:val") or _wx(
+                    element, "./w:pPr/w:numPr/w:ilvl/@w:val"
+                )
+                level = int(levels[0]) if levels and levels[0].isdigit() else 0
+                return (ids[0] if ids[0].isdigit() else None), level
+        return None, 0
+
+
+def _wx(element: Any, path: str) -> list[Any]:
+    """XPath with the WordprocessingML prefix, on python-docx's elements and plain lxml ones alike."""
+    from lxml import etree
+
+    return etree._Element.xpath(element, path, namespaces={"w": _W[1:-1]})
+
+
+def _lvl_value(lvl: Any, name: str, default: str, kind: Callable[[str], Any]) -> Any:
+    values = _wx(lvl, f"./w:{name}/@w:val") if lvl is not None else []
+    try:
+        return kind(values[0]) if values else kind(default)
+    except ValueError:
+        return kind(default)
+
+
+_ROMAN = ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"),
+          (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"))  # fmt: skip
+_CHINESE_DIGITS = "零一二三四五六七八九"
+
+
+def _format_number(n: int, fmt: str) -> str:
+    """``n`` in a Word number format; ValueError for a bullet or a format with no plain rendering."""
+    if fmt in ("decimal", "decimalFullWidth", "decimalHalfWidth"):
+        return str(n)
+    if fmt == "decimalZero":
+        return f"{n:02d}"
+    if fmt in ("lowerLetter", "upperLetter") and n > 0:
+        letter = chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)
+        return letter.upper() if fmt == "upperLetter" else letter
+    if fmt in ("lowerRoman", "upperRoman") and 0 < n < 4000:
+        out, rest = "", n
+        for value, digits in _ROMAN:
+            while rest >= value:
+                out, rest = out + digits, rest - value
+        return out.upper() if fmt == "upperRoman" else out
+    if fmt in ("chineseCounting", "chineseCountingThousand", "chineseLegalSimplified") and 0 < n < 100:
+        tens, ones = divmod(n, 10)
+        head = ("" if tens == 1 else _CHINESE_DIGITS[tens]) + "十" if tens else ""
+        return head + (_CHINESE_DIGITS[ones] if ones else "")
+    raise ValueError(f"no plain rendering of {fmt}")
 
 
 def _is_toc(paragraph: Any) -> bool:

@@ -245,7 +245,7 @@ def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
     assert doc.blocks == (
         Block("This handbook explains inverters."),
         Block("There are two main types.", ("Types",)),
-        Block("Cheap and reliable\nOne per row of panels", ("Types", "String inverters")),
+        Block("Cheap and reliable\n1. One per row of panels", ("Types", "String inverters")),
         Block("Type | Efficiency\nString | 97%\nMicro | 96%", ("Types", "String inverters")),
         Block("微型逆变器安装在每块电池板背后。", ("Types", "微型逆变器")),
         Block("Switch off before servicing.", ("Safety",)),
@@ -292,6 +292,23 @@ def test_table_rows_read_as_header_value_pairs(tmp_path: Path) -> None:
         ),
         Block("Currency | CNY\nDeadline | 10 working days", ("Rates",)),
         Block("Item: Taxi | Limit: 100 yuan", ("Rates",)),
+    )
+
+
+def test_docx_numbered_list_items_keep_the_numbers_word_shows(tmp_path: Path) -> None:
+    d = docx.Document()
+    d.add_paragraph("Onboarding", style="Title")
+    for text in ("Collect your laptop", "Set up two-factor authentication"):
+        d.add_paragraph(text, style="List Number")
+    d.add_paragraph("Ask your buddy about tools.")
+    d.add_paragraph("Meet the team", style="List Number")  # the same list (numId): numbering goes on
+    d.add_paragraph("Engineering on Monday", style="List Number 2")  # another list: its own count
+    d.add_paragraph("Cheap and reliable", style="List Bullet")  # bullets have no number
+    d.save(str(tmp_path / "onboarding.docx"))
+    assert read(tmp_path / "onboarding.docx").paragraphs == (
+        "1. Collect your laptop\n2. Set up two-factor authentication",
+        "Ask your buddy about tools.",
+        "3. Meet the team\n1. Engineering on Monday\nCheap and reliable",
     )
 
 
