@@ -782,7 +782,7 @@ def _html_title(html: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class _Line:
     """One line of a PDF page: its text, box (PDF units, y grows upwards), baseline and font size, and
-    its cells when wide gaps split it (a table row: ``_CELL_GAP``)."""
+    its cells and their left and right edges when wide gaps split it (a table row: ``_CELL_GAP``)."""
 
     text: str
     left: float
@@ -790,6 +790,7 @@ class _Line:
     baseline: float
     size: float
     cells: tuple[str, ...] = ()
+    edges: tuple[tuple[float, float], ...] = ()
 
 
 # A running header or footer is a line among the first or last _EDGE_LINES of a page whose text, digits
@@ -892,10 +893,12 @@ def _pdf_lines(page: Any) -> list[_Line]:
             if prev is not None and abs(prev.baseline - y.value) < 0.5 * min(prev.size, size):
                 if left - prev.right > _CELL_GAP * min(prev.size, size) and not _BULLET.fullmatch(prev.text):
                     cells = (*(prev.cells or (prev.text,)), text)
+                    edges = (*(prev.edges or ((prev.left, prev.right),)), (left, right))
                 elif prev.cells:
                     cells = (*prev.cells[:-1], join_words(prev.cells[-1], text))
+                    edges = (*prev.edges[:-1], (prev.edges[-1][0], right))
                 else:
-                    cells = ()
+                    cells, edges = (), ()
                 lines[-1] = _Line(
                     join_words(prev.text, text),
                     prev.left,
@@ -903,6 +906,7 @@ def _pdf_lines(page: Any) -> list[_Line]:
                     prev.baseline,
                     max(prev.size, size),
                     cells,
+                    edges,
                 )
             else:
                 lines.append(_Line(text, left, right, y.value, size))
@@ -970,7 +974,7 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
     sections = _Sections()
     blocks: list[Block] = []
     in_list = False  # consecutive bulleted items form one block, an item a line (as in Markdown, DOCX)
-    rows: list[tuple[int, _Line]] = []  # consecutive table rows: one-line paragraphs with as many cells
+    rows: list[tuple[int, _Line]] = []  # consecutive table rows: one-line paragraphs with aligned cells
 
     def flush_rows() -> None:
         if len(rows) > 1:
@@ -984,7 +988,7 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
 
     for number, para in paragraphs:
         if len(para) == 1 and para[0].cells and not _is_pdf_heading(para, body):
-            if rows and len(para[0].cells) != len(rows[0][1].cells):  # another table, or a stray line
+            if rows and not _aligned(rows[-1][1], para[0]):  # another table, or a stray line
                 flush_rows()
             rows.append((number, para[0]))
             in_list = False
@@ -1005,6 +1009,16 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         in_list = item
     flush_rows()
     return blocks
+
+
+def _aligned(a: _Line, b: _Line) -> bool:
+    """Whether two lines' cells are the same columns: as many, each pair aligned left, right or centre
+    (prose whose word gaps happen to be wide on two lines does not line up)."""
+    tolerance = max(a.size, b.size)
+    return len(a.edges) == len(b.edges) and all(
+        abs(al - bl) < tolerance or abs(ar - br) < tolerance or abs(al + ar - bl - br) < 2 * tolerance
+        for (al, ar), (bl, br) in zip(a.edges, b.edges, strict=True)
+    )
 
 
 def _pdf_header(rows: Sequence[Sequence[str]]) -> bool:

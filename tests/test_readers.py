@@ -168,6 +168,10 @@ def test_pdf_table_rows_are_read_as_rows_of_cells(tmp_path: Path) -> None:
     c.drawString(72, 670, "Only one wide gap:")  # one line with a gap is no table
     c.drawString(250, 670, "not a table.")
     c.drawString(72, 640, "Fees are payable at any service counter.")
+    c.drawString(72, 610, "Two lines with")  # wide gaps that do not line up are no table either
+    c.drawString(200, 610, "wide gaps")
+    c.drawString(72, 596, "that do")
+    c.drawString(320, 596, "not line up.")
     c.save()
     doc = read(tmp_path / "tariff.pdf")
     assert doc.paragraphs == (
@@ -176,6 +180,8 @@ def test_pdf_table_rows_are_read_as_rows_of_cells(tmp_path: Path) -> None:
         "Service: Move | Fee: 30 yuan | Time limit: 2 days",
         "Only one wide gap: not a table.",
         "Fees are payable at any service counter.",
+        "Two lines with wide gaps",
+        "that do not line up.",
     )
 
 
