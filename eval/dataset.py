@@ -8,6 +8,11 @@ Line format (keys beyond these are rejected, so a misspelt key cannot silently d
 ``gold_passages`` (``["<document id>:<paragraph>"]``) may stand beside or instead of
 ``gold_quotes``. An answerable item needs at least one answer and at least one piece of evidence
 (a quote or a passage id); an unanswerable item has all three lists empty.
+
+``question_lang_answers`` (optional) are the gold answers in the question's language when the gold passage
+is in another: ``answers`` are copied from the passage's text (what an extractive answer quotes), these are
+what a generated answer, written in the question's language, states (XQuAD is parallel: an English question
+over a Chinese paragraph has its English answers in xquad.en.json). Absent in older files: nothing changes.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from eval.errors import EvalDataError
 LANGS: tuple[str, ...] = ("zh", "en")
 
 _REQUIRED_KEYS = ("id", "lang", "question", "answers", "answerable")
-_OPTIONAL_KEYS = ("gold_quotes", "gold_passages")
+_OPTIONAL_KEYS = ("gold_quotes", "gold_passages", "question_lang_answers")
 _PASSAGE_REF = re.compile(r"^\S+:\d+(\.\d+)?$")
 
 
@@ -39,6 +44,7 @@ class EvalItem:
     gold_quotes: tuple[str, ...]
     gold_passages: tuple[str, ...]
     answerable: bool
+    question_lang_answers: tuple[str, ...] = ()  # the answers in the question's language (see above)
 
 
 def normalise_space(text: str) -> str:
@@ -84,6 +90,7 @@ def parse_item(obj: object, where: str) -> EvalItem:
     answers = _texts(obj, "answers", where)
     quotes = _texts(obj, "gold_quotes", where)
     passages = _texts(obj, "gold_passages", where)
+    question_lang_answers = _texts(obj, "question_lang_answers", where)
     bad_refs = [p for p in passages if not _PASSAGE_REF.match(p)]
     if bad_refs:
         raise EvalDataError(
@@ -97,10 +104,10 @@ def parse_item(obj: object, where: str) -> EvalItem:
             raise EvalDataError(
                 f"{where}: answerable item {item_id!r} needs 'gold_quotes' or 'gold_passages'"
             )
-    elif answers or quotes or passages:
+    elif answers or quotes or passages or question_lang_answers:
         raise EvalDataError(
-            f"{where}: unanswerable item {item_id!r} must have empty 'answers', 'gold_quotes' "
-            "and 'gold_passages'"
+            f"{where}: unanswerable item {item_id!r} must have empty 'answers', 'gold_quotes', "
+            "'gold_passages' and 'question_lang_answers'"
         )
     return EvalItem(
         id=item_id,
@@ -110,6 +117,7 @@ def parse_item(obj: object, where: str) -> EvalItem:
         gold_quotes=quotes,
         gold_passages=passages,
         answerable=answerable,
+        question_lang_answers=question_lang_answers,
     )
 
 
@@ -149,7 +157,8 @@ def load_items(path: str | Path) -> list[EvalItem]:
 
 
 def item_to_json(item: EvalItem) -> dict[str, Any]:
-    """The JSONL object for ``item``; ``gold_passages`` is written only when present."""
+    """The JSONL object for ``item``; ``gold_passages`` and ``question_lang_answers`` are written only when
+    present."""
     obj: dict[str, Any] = {
         "id": item.id,
         "lang": item.lang,
@@ -159,6 +168,8 @@ def item_to_json(item: EvalItem) -> dict[str, Any]:
     }
     if item.gold_passages:
         obj["gold_passages"] = list(item.gold_passages)
+    if item.question_lang_answers:
+        obj["question_lang_answers"] = list(item.question_lang_answers)
     obj["answerable"] = item.answerable
     return obj
 

@@ -13,7 +13,9 @@ Conventions, chosen once here so every report means the same thing:
   passages were never retrieved, which recall@k then exposes.
 - ``answer_hit`` is over *all* answerable items: an abstention on an answerable item is a miss.
   A hit means the answer text contains any gold answer span after collapsing whitespace and
-  case-folding (which only affects Latin and other cased scripts).
+  case-folding (which only affects Latin and other cased scripts). A generated answer is written in the
+  question's language: it also hits with the gold answers in that language when the gold passage is in the
+  other one (``question_lang_answers``, see ``hit_answers``).
 - ``grounded`` pools sentences: supported sentences / all answer sentences, over every
   non-abstained answer (grounding needs no gold, so unanswerable items count too).
 - ``citation_precision`` pools citations of *answerable* items: citations to a relevant passage /
@@ -84,6 +86,7 @@ class QuestionRecord:
     evidence: Mapping[str, float | str] | None = None  # the abstention model's inputs, when recorded
     reason: str | None = None
     gold_lang: str | None = None  # the language of the passages that answer it (see ``pair``)
+    question_lang_answers: tuple[str, ...] = ()  # gold answers in the question's language (eval.dataset)
     # Generated answers (``citeqa eval --answer-mode generated``): what made the answer, how many sentences
     # the LLM wrote, the guard's reasons for those it dropped, and the LLM's fault if it gave nothing.
     answer_mode: str = "extractive"
@@ -212,6 +215,15 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
 
 
+def hit_answers(record: QuestionRecord) -> tuple[str, ...]:
+    """The gold answers ``record``'s answer is checked against: the passage's (``gold_answers``, what an
+    extractive answer quotes); for a generated answer also those in the question's language, when the
+    dataset has them (an English answer over a Chinese passage states "450,000", not "45万")."""
+    if record.answer_mode == "generated":
+        return record.gold_answers + record.question_lang_answers
+    return record.gold_answers
+
+
 # -- summary -----------------------------------------------------------------------------------
 
 
@@ -229,7 +241,7 @@ def summarise_group(records: Sequence[QuestionRecord]) -> dict[str, Any]:
         "mrr@10": mrr_at_k(relevance, 10),
         "ndcg@10": ndcg_at_k(relevance, 10, [r.n_relevant for r in answerable]),
         "answer_hit": answer_hit_rate(
-            ["" if r.abstained else r.answer for r in answerable], [r.gold_answers for r in answerable]
+            ["" if r.abstained else r.answer for r in answerable], [hit_answers(r) for r in answerable]
         ),
         "grounded": grounded_rate([r.sentence_supported for r in records if not r.abstained]),
         "citation_precision": citation_precision([r.citation_relevant for r in answerable]),
@@ -291,6 +303,7 @@ def record_to_json(record: QuestionRecord) -> dict[str, Any]:
         "evidence": None if record.evidence is None else dict(record.evidence),
         "reason": record.reason,
         "gold_lang": record.gold_lang,
+        "question_lang_answers": list(record.question_lang_answers),
         "answer_mode": record.answer_mode,
         "generated_sentences": record.generated_sentences,
         "dropped": list(record.dropped),
@@ -319,6 +332,7 @@ def record_from_json(obj: dict[str, Any]) -> QuestionRecord:
         evidence=obj.get("evidence"),
         reason=None if obj.get("reason") is None else str(obj["reason"]),
         gold_lang=None if obj.get("gold_lang") is None else str(obj["gold_lang"]),
+        question_lang_answers=tuple(str(a) for a in obj.get("question_lang_answers", ())),
         answer_mode=str(obj.get("answer_mode", "extractive")),
         generated_sentences=int(obj.get("generated_sentences", 0)),
         dropped=tuple(str(d) for d in obj.get("dropped", ())),

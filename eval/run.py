@@ -89,6 +89,7 @@ def evaluate(
                 answer=answer.text,
                 abstained=result.abstained,
                 gold_answers=item.answers,
+                question_lang_answers=item.question_lang_answers,
                 sentence_supported=tuple(result.supported),
                 # A citation is a 1-based passage rank; one outside the list points nowhere relevant.
                 citation_relevant=tuple(

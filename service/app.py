@@ -222,6 +222,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             model=pipeline.model_name,
             index_fresh=not stale,
             jobs=sum(1 for j in collection.jobs.jobs() if j.status in ("queued", "running")),
+            answer_modes=["generated", "extractive"] if pipeline.generator is not None else ["extractive"],
         )
 
     install_reload(app, settings)

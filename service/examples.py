@@ -145,7 +145,9 @@ def verified(
         if len(out) >= wanted or n >= tries:
             break
         try:
-            result = pipeline.ask(example.question)
+            # Extractive: whether the documents answer it is retrieval's and the guard's question, and a
+            # configured LLM would otherwise be asked every candidate when the page first loads.
+            result = pipeline.ask(example.question, answer_mode="extractive")
         except CiteQAError:
             continue
         if answers(example, result):

@@ -198,6 +198,10 @@ class HealthResponse(BaseModel):
     model: str
     index_fresh: bool = Field(description="The served index matches the documents folder as it is now.")
     jobs: int = Field(default=0, description="Jobs queued or running.")
+    answer_modes: list[Literal["extractive", "generated"]] = Field(
+        description="The `answer_mode`s `/api/ask` accepts here, its default first: `generated` only when "
+        "an LLM is configured (CITEQA_LLM_URL).",
+    )
 
 
 class ReloadResponse(BaseModel):

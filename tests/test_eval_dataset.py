@@ -80,6 +80,14 @@ def test_unanswerable_item_with_empty_lists() -> None:
             "seed.jsonl line 2: answerable item 'q1' needs 'gold_quotes' or 'gold_passages'",
         ),
         (line(answerable=False), "seed.jsonl line 2: unanswerable item 'q1' must have empty"),
+        (
+            line(answers=[], gold_quotes=[], answerable=False, question_lang_answers=["x"]),
+            "seed.jsonl line 2: unanswerable item 'q1' must have empty",
+        ),
+        (
+            line(question_lang_answers="450,000"),
+            "seed.jsonl line 2: 'question_lang_answers' must be a list of non-empty strings",
+        ),
         (line(gold_passages=["doc-1"]), "seed.jsonl line 2: 'gold_passages' entries must look like"),
         (line(id="q0"), "seed.jsonl line 2: duplicate id 'q0' (first used on line 1)"),
     ],
@@ -116,6 +124,18 @@ def test_write_then_load_round_trips(tmp_path: Path) -> None:
     assert "问题" in path.read_text(encoding="utf-8")  # written readable, not \u-escaped
     assert list(item_to_json(items[0])) == ["id", "lang", "question", "answers", "gold_quotes", "answerable"]
     assert item_to_json(items[1])["gold_passages"] == ["doc:1"]
+
+
+def test_answers_in_the_questions_language_are_optional() -> None:
+    """English gold answers of an English question over a Chinese passage (XQuAD's parallel answers); a
+    file written before the key loads as before."""
+    [old] = parse_lines([line(lang="en", question="How many items did Hema give away?")])
+    assert old.question_lang_answers == ()
+    assert "question_lang_answers" not in item_to_json(old)
+    [cross] = parse_lines([line(lang="en", question="How many?", question_lang_answers=["450,000"])])
+    assert cross.answers == ("45万件",) and cross.question_lang_answers == ("450,000",)
+    assert parse_lines([json.dumps(item_to_json(cross))]) == [cross]
+    assert list(item_to_json(cross))[-2:] == ["question_lang_answers", "answerable"]
 
 
 def test_relevant_by_quote_after_collapsing_whitespace() -> None:

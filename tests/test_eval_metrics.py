@@ -17,6 +17,7 @@ from eval.metrics import (
     answer_hit_rate,
     citation_precision,
     grounded_rate,
+    hit_answers,
     hit_at_k,
     mrr_at_k,
     ndcg,
@@ -257,3 +258,23 @@ def test_summarise_by_language_pair() -> None:
     assert summary["by_lang"]["en"]["n"] == 3 and summary["by_lang"]["zh"]["n"] == 1
     assert record_from_json(record_to_json(records[0])).pair == "en-zh"
     assert record_from_json(record_to_json(records[3])).pair is None
+
+
+def test_a_generated_answer_hits_with_the_gold_answers_in_the_questions_language() -> None:
+    """An English question over a Chinese passage: the extractive answer quotes the passage (its gold is
+    Chinese), the generated one is written in English (checked against the English gold too)."""
+    english = ("450,000",)
+    quoted = record(item_id="x", lang="en", gold_lang="zh", question_lang_answers=english)
+    written = replace(quoted, item_id="g", answer="Hema gave away 450,000 items.", answer_mode="generated")
+    wrong = replace(written, item_id="w", answer="Hema gave away 90,000 items.")
+    assert hit_answers(quoted) == ("45万件",)
+    assert hit_answers(written) == ("45万件", "450,000")
+    # Without the English gold the generated answer would be a miss.
+    assert summarise([replace(written, question_lang_answers=())])["overall"]["answer_hit"] == 0.0
+    summary = summarise([quoted, written, wrong])
+    assert summary["by_pair"]["en-zh"]["answer_hit"] == pytest.approx(2 / 3)
+    # An extractive answer is not checked against the question-language answers.
+    assert summarise([replace(quoted, answer="450,000")])["overall"]["answer_hit"] == 0.0
+    assert record_from_json(record_to_json(written)) == written
+    old = {k: v for k, v in record_to_json(quoted).items() if k != "question_lang_answers"}
+    assert record_from_json(old).question_lang_answers == ()  # a record written before the field

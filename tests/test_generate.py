@@ -206,6 +206,19 @@ def test_an_abstention_is_not_sent_to_the_llm(gen: TestClient, llm: ScriptedLLM,
     assert llm.requests == []
 
 
+def test_healthz_lists_the_answer_modes(gen: TestClient, client: TestClient) -> None:
+    """The chat page offers the mode control only when the server lists `generated`."""
+    assert gen.get("/healthz").json()["answer_modes"] == ["generated", "extractive"]
+    assert client.get("/healthz").json()["answer_modes"] == ["extractive"]
+
+
+def test_the_example_questions_do_not_ask_the_llm(gen: TestClient, llm: ScriptedLLM) -> None:
+    llm.script()
+    r = gen.get("/api/examples")
+    assert r.status_code == 200 and r.json()["examples"], r.text
+    assert llm.requests == []
+
+
 def test_generated_without_an_llm_is_a_422(client: TestClient) -> None:
     r = client.post("/api/ask", json={"question": QUESTION, "answer_mode": "generated"})
     assert r.status_code == 422

@@ -7,6 +7,8 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
 (() => {
   const ASK_URL = "/api/ask/stream";
   const EXAMPLES_URL = "/api/examples";
+  const HEALTH_URL = "/healthz"; // its answer_modes say whether the server has an LLM
+  const MODE_KEY = "citeqa.answerMode";
   const TOP_K = 5;
   const STORAGE_KEY = "citeqa.conversation.v1";
   const MAX_TURNS = 50; // oldest turns are dropped beyond this, to stay well inside the storage quota
@@ -23,6 +25,8 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
   const examples = $("examples");
   const clearButton = $("clear");
   const dialog = $("passage-dialog");
+  const modeRow = $("mode-row");
+  const modeSelect = $("answer-mode");
 
   /** @type {Array<{id: string, question: string, state: string, response?: object, error?: object,
    *  passages?: Array<object>, streamText?: string}>} */
@@ -204,6 +208,29 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     },
   };
 
+  // Why the guard removed a generated sentence (the API's dropped[].reason).
+  const DROP_REASONS = {
+    uncited: "cites no passage of this answer",
+    unsupported_number: "states a number or date that no passage it cites states",
+    unsupported_name: "names someone or something that no passage it cites names",
+    not_similar: "says nothing close to what the passages it cites say",
+  };
+
+  /** The generated sentences the guard removed, collapsed, each with its reason. */
+  function droppedList(dropped) {
+    const count = dropped.length;
+    return h("details", { class: "dropped" },
+      h("summary", {}, `${count} generated sentence${count === 1 ? "" : "s"} removed: not supported by the passages`),
+      h("ul", {}, dropped.map((d) => {
+        const cites = (d.citations || []).map((n) => `[${n}]`).join("");
+        const why = DROP_REASONS[d.reason] || d.reason;
+        return h("li", { dataset: { reason: d.reason } },
+          h("span", { class: "dropped-text", lang: langOf(d.text) }, d.text),
+          cites ? ` ${cites}` : null,
+          h("span", { class: "dropped-reason" }, `Removed: ${why}.`));
+      })));
+  }
+
   function reasonText(reason, question) {
     const words = REASONS[reason];
     if (!words) return null;
@@ -234,8 +261,17 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
       class: abstained ? "answer abstained" : "answer",
       "aria-label": abstained ? "No answer found" : "Answer",
     });
-    article.append(h("p", { class: "answer-label" }, abstained ? "No answer found in the documents" : "Answer"));
+    const generated = response.answer_mode === "generated";
+    article.append(h("p", { class: "answer-label", dataset: { mode: response.answer_mode || "extractive" } },
+      abstained ? "No answer found in the documents"
+        : generated ? "Answer · generated, every sentence checked against the passage it cites" : "Answer"));
     article.append(body);
+    if (response.generation_error) {
+      article.append(h("p", { class: "note warn generation-error" },
+        `The LLM gave no usable answer (${response.generation_error}); this answer is quoted from the passages.`));
+    }
+    const dropped = Array.isArray(response.dropped) ? response.dropped : [];
+    if (dropped.length) article.append(droppedList(dropped));
     const why = abstained ? reasonText(response.abstained_reason, turn.question) : null;
     if (why) {
       article.append(h("p", { class: "note abstain-reason", lang: langOf(why), dataset: { reason: response.abstained_reason } }, why));
@@ -452,7 +488,7 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
         response = await fetch(ASK_URL, {
           method: "POST",
           headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-          body: JSON.stringify({ question: turn.question, top_k: TOP_K }),
+          body: JSON.stringify({ question: turn.question, top_k: TOP_K, ...answerMode() }),
           signal: controller.signal,
         });
       } catch (err) {
@@ -522,6 +558,7 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     busy = value;
     input.disabled = value;
     send.disabled = value;
+    modeSelect.disabled = value;
     form.setAttribute("aria-busy", String(value));
     progress.hidden = !value;
     if (value) progressText.textContent = "Searching the documents…";
@@ -580,6 +617,46 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     }
   });
 
+  // ---- answer mode: offered only when the server has an LLM (GET /healthz answer_modes) -----------
+
+  /** The answer_mode to send: the chosen one when the control is offered; else none (the server's default). */
+  function answerMode() {
+    return modeRow.hidden ? {} : { answer_mode: modeSelect.value };
+  }
+
+  async function loadAnswerModes() {
+    let modes = [];
+    try {
+      const response = await fetch(HEALTH_URL, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const body = await response.json();
+        modes = Array.isArray(body.answer_modes) ? body.answer_modes : [];
+      }
+    } catch {
+      modes = []; // the question box works without the control: the server picks its default
+    }
+    const offered = modes.includes("generated") && modes.includes("extractive");
+    if (offered) {
+      let saved = null;
+      try {
+        saved = localStorage.getItem(MODE_KEY);
+      } catch {
+        saved = null;
+      }
+      modeSelect.value = modes.includes(saved) ? saved : modes[0];
+    }
+    modeRow.hidden = !offered;
+    form.dataset.answerModes = modes.join(" "); // the page has asked (the browser tests wait for it)
+  }
+
+  modeSelect.addEventListener("change", () => {
+    try {
+      localStorage.setItem(MODE_KEY, modeSelect.value);
+    } catch {
+      // storage disabled: the choice lasts until the page is reloaded
+    }
+  });
+
   // ---- example questions: made by the server from the documents it serves, or none -------------
 
   async function loadExamples() {
@@ -626,6 +703,7 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
   });
 
   renderAll();
+  loadAnswerModes();
   loadExamples();
   if (conversation.lastElementChild) window.scrollTo(0, document.documentElement.scrollHeight);
 })();

@@ -77,20 +77,22 @@ def private_documents(tmp: Path) -> Path:
 
 
 @contextmanager
-def running_server(tmp: Path, documents: Path) -> Iterator[str]:
-    """``citeqa serve`` on a free loopback port over ``documents``, with an index of its own in ``tmp``;
-    yields its base URL and stops it afterwards."""
+def running_server(tmp: Path, documents: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``citeqa serve`` on a free loopback port over ``documents``, with an index of its own in ``tmp``
+    (and ``env``: more settings); yields its base URL and stops it afterwards."""
     log_path = tmp / "server.log"
     _server_logs.append(log_path)
     port = _free_port()
-    env = os.environ | {
+    environ = os.environ | {
         "CITEQA_INDEX_DIR": str(tmp / "index"),
         "CITEQA_DOCUMENTS_DIR": str(documents),
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=environ | (env or {}), stdout=log, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
