@@ -242,14 +242,53 @@ def _latin_edge(text: str, i: int) -> bool:
     )
 
 
+# What may stand between a number and its unit: a Chinese classifier after an optional approximator, with
+# up to two more characters when they make one dictionary word with the unit ("十多个工作日"), or one
+# English modifier before a unit word of three letters or more ("ten working days", not "3 goals in").
+_CLASSIFIER = re.compile(r"[多余来]?个")
+_MODIFIER = re.compile(r"[a-z]{2,12}\s+")
+GAP = 14  # the longest gap looked past
+
+
 def _kinds_after(table: dict[str, frozenset[str]], text: str, longest: int) -> frozenset[str]:
+    """The kinds of the unit or currency right after a number (``text`` follows it), or else past a
+    classifier or one modifier word there."""
     text = text.lstrip().lower()
-    found: frozenset[str] = frozenset()
-    for n in range(1, min(longest, len(text)) + 1):
-        kinds = table.get(text[:n])
-        if kinds and _latin_edge(text, n):
-            found |= kinds
-    return found
+    found = _prefix_kinds(table, text, longest)
+    if found:
+        return found
+    classifier = _CLASSIFIER.match(text)
+    if classifier:
+        rest = text[classifier.end() :]
+        found |= _prefix_kinds(table, rest, longest)
+        _, tags = _jieba_tags()
+        for k in (1, 2):
+            for n in range(1, min(longest, len(rest) - k) + 1):
+                kinds = table.get(rest[k : k + n])
+                if kinds and not rest[k : k + n].isascii() and rest[: k + n] in tags:
+                    found |= kinds
+    modifier = _MODIFIER.match(text)
+    if modifier:
+        rest = text[modifier.end() :]
+        found |= {k for n, k in _prefix_kinds_by_length(table, rest, longest) if n >= 3}
+    return frozenset(found)
+
+
+def _prefix_kinds(table: dict[str, frozenset[str]], text: str, longest: int) -> frozenset[str]:
+    """The kinds of every table word that ``text`` starts with (a whole word, if Latin)."""
+    return frozenset(kind for _, kind in _prefix_kinds_by_length(table, text, longest))
+
+
+def _prefix_kinds_by_length(
+    table: dict[str, frozenset[str]], text: str, longest: int
+) -> list[tuple[int, str]]:
+    """(length of the word, kind) of every table word that ``text`` starts with."""
+    return [
+        (n, kind)
+        for n in range(1, min(longest, len(text)) + 1)
+        if _latin_edge(text, n)
+        for kind in table.get(text[:n], ())
+    ]
 
 
 def _kinds_before(table: dict[str, frozenset[str]], text: str, longest: int) -> frozenset[str]:
@@ -307,7 +346,7 @@ def stated_kinds(sentence: str) -> frozenset[str]:
     for number in m.number.finditer(sentence):
         if not re.fullmatch(f"[{_CN_NUMERAL}]+", number.group()):
             found.add(NUMBER)
-        found |= _kinds_after(m.after, sentence[number.end() : number.end() + m.longest + 2], m.longest)
+        found |= _kinds_after(m.after, sentence[number.end() : number.end() + m.longest + 2 + GAP], m.longest)
         found |= _kinds_before(
             m.before, sentence[max(0, number.start() - m.longest - 2) : number.start()], m.longest
         )

@@ -55,6 +55,17 @@ def test_stated_kinds(sentence: str, kinds: set[str]) -> None:
         assert not stated_kinds(sentence) & QUANTITIES
 
 
+def test_a_unit_past_a_classifier_or_one_modifier_word() -> None:
+    durations = ("须在十个工作日内提交", "须在10个工作日内提交", "约需两个小时", "within ten working days")
+    for sentence in durations:
+        assert DURATION in stated_kinds(sentence), sentence
+    # The gap is never a way into a unit that is not there: a classifier's noun that merely starts like a
+    # unit word (国家元首 is not 元, yuan), or a short abbreviation after a noun ("3 goals in" is no inch).
+    assert MONEY not in stated_kinds("两个国家元首会面")
+    assert LENGTH not in stated_kinds("He scored 3 goals in 2 games.")
+    assert stated_kinds("十个工作人员参加了会议。") & QUANTITIES == {NUMBER}
+
+
 def test_areas_durations_and_dates() -> None:
     assert "area" in stated_kinds("面积四十五万平方公里")
     assert DURATION in stated_kinds("They stayed for 3 days.")
