@@ -104,6 +104,19 @@ def background_sentences(script: str | None = None) -> list[str]:
     return same or lines
 
 
+def streamed_piece(sentence: AnswerSentence, previous: AnswerSentence | None) -> str:
+    """A sentence with its markers as a stream appends it to the text so far (before the rest is known):
+    after a space unless it and the previous one are both Han (``join_with_citations`` decides the joiner
+    from all the sentences at once; the two agree unless the answer mixes scripts)."""
+    marks = "".join(f"[{n}]" for n in sentence.citations)
+    text = sentence.text
+    cjk_end = bool(text) and (script_of(text[-1]) == "han" or text[-1] in "。！？；：”）」")
+    piece = f"{text}{marks}" if cjk_end else f"{text} {marks}"
+    if previous is None or (script_of(previous.text) == "han" and script_of(text) == "han"):
+        return piece
+    return f" {piece}"
+
+
 def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
     parts = []
     for s in sentences:

@@ -28,7 +28,7 @@ from index.chunk import split_sentences
 from index.errors import GenerationError, GenerationUnavailableError
 from index.lexical import question_lang
 from index.types import Hit
-from service.answer import Answer, AnswerSentence, join_with_citations
+from service.answer import Answer, AnswerSentence, join_with_citations, streamed_piece
 from service.guard import DroppedSentence, Guard, GuardedSentence
 from service.guard import Passage as GuardPassage
 from service.settings import Settings
@@ -92,8 +92,21 @@ def parse_completion(raw: str) -> Completion:
     text = raw.strip()
     if not text:
         raise GenerationError("the LLM returned an empty answer")
-    if NOT_ANSWERED in text.replace(" ", "_").upper():
+    if not_answered(text):
         return Completion(raw, (), True)
+    sentences = _sentences(text)
+    if not sentences:
+        raise GenerationError(f"the LLM's answer has no sentence: {raw[:200]!r}")
+    return Completion(raw, tuple(GeneratedSentence(t, tuple(dict.fromkeys(c))) for t, c in sentences), False)
+
+
+def not_answered(text: str) -> bool:
+    """Whether the model said the documents do not answer (``NOT_IN_DOCUMENTS``, spaced or not)."""
+    return NOT_ANSWERED in text.replace(" ", "_").upper()
+
+
+def _sentences(text: str) -> list[tuple[str, list[int]]]:
+    """The text's sentences (without their markers) and the citations each ends with."""
     pieces = [text[s:e] for s, e in split_sentences(text)]
     sentences: list[tuple[str, list[int]]] = []
     for piece in pieces:
@@ -107,9 +120,14 @@ def parse_completion(raw: str) -> Completion:
             sentences.append((body, cites))
         elif sentences:  # markers alone (after a split): the sentence before
             sentences[-1][1].extend(cites)
-    if not sentences:
-        raise GenerationError(f"the LLM's answer has no sentence: {raw[:200]!r}")
-    return Completion(raw, tuple(GeneratedSentence(t, tuple(dict.fromkeys(c))) for t, c in sentences), False)
+    return sentences
+
+
+def complete_sentences(text: str) -> list[GeneratedSentence]:
+    """The sentences of a completion still being written that are complete: every one but the last, which
+    may go on (a sentence is complete once the next one has begun; its citations, written before the next
+    sentence's words, are all there)."""
+    return [GeneratedSentence(t, tuple(dict.fromkeys(c))) for t, c in _sentences(text.strip())[:-1]]
 
 
 def chat_url(base: str) -> str:
@@ -296,3 +314,82 @@ class Generator:
             lang=question_lang(question),
         )
         return Generation(answer, verdict.kept, verdict.dropped, None, False, timings)
+
+    def stream(
+        self, question: str, hits: Sequence[Hit], extractive: Answer
+    ) -> Iterator[StreamedSentence | Generation]:
+        """``answer`` sentence by sentence: as the LLM's tokens arrive, each sentence is guarded as soon as
+        it is complete and, if kept, yielded at once; the last item is the ``Generation``. Its answer is
+        the kept sentences exactly as streamed (their ``text`` pieces concatenated), or None: the model
+        said the documents do not answer, nothing was kept, or the LLM or the guard failed, possibly after
+        sentences were yielded (then the caller withdraws them)."""
+        t0 = time.perf_counter()
+        passages = {i: GuardPassage(h.passage.text, h.passage.lang) for i, h in enumerate(hits, start=1)}
+        kept: list[GuardedSentence] = []
+        dropped: list[DroppedSentence] = []
+        pieces: list[str] = []
+        guard_s = 0.0
+        first_ms: float | None = None
+        checked = 0  # sentences of the completion guarded so far
+
+        def timings() -> dict[str, float]:
+            total = (time.perf_counter() - t0) * 1000
+            out = {"generate": total - guard_s * 1000, "guard": guard_s * 1000}
+            return out | ({"first_sentence": first_ms} if first_ms is not None else {})
+
+        def fallback(error: str | None, said_not_answered: bool = False) -> Generation:
+            return Generation(None, tuple(kept), tuple(dropped), error, said_not_answered, timings())
+
+        def guard(sentences: Sequence[GeneratedSentence]) -> Iterator[StreamedSentence]:
+            nonlocal guard_s, first_ms
+            for s in sentences:
+                t = time.perf_counter()
+                verdict = self.guard.check([s], passages)
+                guard_s += time.perf_counter() - t
+                dropped.extend(verdict.dropped)
+                for g in verdict.kept:
+                    previous = AnswerSentence(kept[-1].text, kept[-1].citations) if kept else None
+                    piece = streamed_piece(AnswerSentence(g.text, g.citations), previous)
+                    kept.append(g)
+                    pieces.append(piece)
+                    if first_ms is None:
+                        first_ms = (time.perf_counter() - t0) * 1000
+                    yield StreamedSentence(g, piece)
+
+        raw = ""
+        try:
+            for delta in self.client.stream(build_messages(question, [h.passage.text for h in hits])):
+                raw += delta
+                if not_answered(raw):
+                    continue  # read to the end (a fault still counts), send nothing more
+                done = complete_sentences(raw)
+                if len(done) > checked:
+                    yield from guard(done[checked:])
+                    checked = len(done)
+            completion = parse_completion(raw)
+            if completion.not_answered:
+                yield fallback(None, True)
+                return
+            yield from guard(completion.sentences[checked:])
+        except GenerationError as exc:
+            yield fallback(str(exc))
+            return
+        except Exception:  # never unguarded text, never a 5xx: the extractive answer
+            log.exception("the generation guard failed")
+            yield fallback("the grounding guard failed; see the server log")
+            return
+        if not kept:
+            yield fallback(None)
+            return
+        sentences = tuple(AnswerSentence(s.text, s.citations) for s in kept)
+        answer = replace(extractive, text="".join(pieces), sentences=sentences, lang=question_lang(question))
+        yield Generation(answer, tuple(kept), tuple(dropped), None, False, timings())
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedSentence:
+    """A generated sentence the guard kept, and the piece of the answer text it adds (its markers, and a
+    space before it when the answer's text needs one)."""
+
+    sentence: GuardedSentence
+    text: str

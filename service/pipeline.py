@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -25,7 +26,7 @@ from service.abstention import AbstentionModel
 from service.answer import Answer, Answerer, ExtractiveAnswerer, ScoredSentence, background_by_lang
 from service.batching import BatchingEncoder
 from service.focus import FocusChecker
-from service.generate import Generator, llm_client
+from service.generate import Generation, Generator, StreamedSentence, llm_client
 from service.grounding import check_sentences
 from service.guard import DroppedSentence, Guard
 from service.settings import Settings
@@ -313,6 +314,37 @@ class Pipeline:
         hits = tuple(p.hit for p in result.passages)
         t0 = time.perf_counter()
         gen = self.generator.answer(result.question, hits, result.answer)
+        return self._with_generation(result, gen, t0)
+
+    def ask_streamed(
+        self,
+        question: str,
+        top_k: int = 5,
+        mode: Mode | None = None,
+        answer_mode: AnswerMode | None = None,
+    ) -> tuple[AskResult, Iterator[StreamedSentence | AskResult]]:
+        """``ask`` for a stream: validates and answers extractively now (errors raise here), then returns
+        that result and an iterator that, in generated mode, yields each generated sentence the guard keeps
+        as soon as the LLM has written it (``Generator.stream``), and last the final ``AskResult``, as
+        ``ask`` would give it (but a fault after sentences were yielded falls back all the same: the
+        caller withdraws them)."""
+        wanted = self.answer_mode(answer_mode)
+        result = self._ask_extractive(question, top_k, mode)
+        if wanted == "extractive" or result.abstained or self.generator is None:
+            return result, iter([result])
+        return result, self._generated_stream(self.generator, result)
+
+    def _generated_stream(
+        self, generator: Generator, result: AskResult
+    ) -> Iterator[StreamedSentence | AskResult]:
+        hits = tuple(p.hit for p in result.passages)
+        t0 = time.perf_counter()
+        for item in generator.stream(result.question, hits, result.answer):
+            yield self._with_generation(result, item, t0) if isinstance(item, Generation) else item
+
+    def _with_generation(self, result: AskResult, gen: Generation, t0: float) -> AskResult:
+        """The extractive ``result`` with the generated answer in its place when there is one (its
+        sentences' supporting spans as the passages' highlights), else with what was dropped and why."""
         timings = result.timings_ms | gen.timings_ms
         timings["total"] = result.timings_ms["total"] + (time.perf_counter() - t0) * 1000
         if gen.answer is None:

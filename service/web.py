@@ -5,14 +5,23 @@ The stream is a text/event-stream of
 
     event: passages   data: {"passages": [PassageOut, ...]}
     event: delta      data: {"text": "..."}        (repeated; the deltas concatenate to ``answer.text``)
-    event: done       data: AskResponse            (exactly what ``POST /api/ask`` returns)
+    event: reset      data: {"reason": ..., "detail": ...}   (rare: withdraw the deltas sent so far)
+    event: done       data: AskResponse            (what ``POST /api/ask`` returns; it is what stands)
     event: error      data: {"error": ..., "detail": ...}   (only if something fails mid-stream)
 
-The question is validated and answered *before* the response starts, so a bad question gets the
-app's ordinary JSON 4xx error rather than a 200 stream. The extractive answerer produces the whole
-answer at once; the deltas replay it sentence by sentence (long sentences in a few chunks) so the
-page can show it progressively, with no artificial delay. A generated answer (``answer_mode``) is streamed
-the same way once the guard has checked it: the LLM's tokens are never forwarded unchecked.
+The question is validated and answered extractively *before* the response starts, so a bad question gets
+the app's ordinary JSON 4xx error rather than a 200 stream. The extractive answerer produces the whole
+answer at once; the deltas replay it sentence by sentence (long sentences in a few chunks) so the page can
+show it progressively, with no artificial delay.
+
+A generated answer (``answer_mode``) is streamed sentence by sentence as the LLM writes it: each sentence
+is guarded as soon as it is complete (the next one has begun, or the completion ended) and a kept one is
+sent at once, as one delta with its ``[n]`` markers; a dropped one is never sent, only listed in ``done``'s
+``dropped``. The LLM's tokens themselves are never forwarded. If the answer that stands is not the one the
+deltas spelled (the LLM failed, ``reason`` ``generation_error``, or said ``NOT_IN_DOCUMENTS``, reason
+``not_in_documents``, after sentences had been sent), a ``reset`` event withdraws them and the fallback
+answer follows in deltas; so the deltas after the last ``reset`` always concatenate to ``done``'s
+``answer.text``, and a client that ignores ``reset`` still gets the right answer in ``done``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,10 +39,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from service.deps import PipelineDep, require_json
 from service.examples import ExampleCache
+from service.generate import StreamedSentence
+from service.pipeline import AskResult
 from service.schemas import AskRequest, AskResponse, ErrorResponse, ExampleOut, ExamplesResponse
 from service.views import ask_response
 
@@ -153,14 +164,38 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {payload}\n\n"
 
 
-async def answer_events(response: AskResponse) -> AsyncIterator[str]:
+def answer_events(response: AskResponse) -> AsyncIterator[str]:
+    """The events of a response that is complete: its passages, its answer in deltas, the response."""
+    return stream_events(response, iter([response]))
+
+
+async def stream_events(
+    first: AskResponse, rest: Iterator[StreamedSentence | AskResponse]
+) -> AsyncIterator[str]:
+    """The passages of ``first`` (the extractive result), then a ``delta`` per item of ``rest`` that is a
+    sentence (a generated sentence the guard kept, sent as soon as it is), then the final response: its
+    answer in deltas if none were sent, or, when the sentences sent are not its answer (the LLM failed or
+    said the documents do not answer after some had been sent), a ``reset`` event and then its answer in
+    deltas; last ``done``. So the deltas after the last ``reset`` always concatenate to ``answer.text``.
+    ``rest`` is read in the thread pool (it waits on the LLM)."""
     try:
-        passages = [p.model_dump(mode="json") for p in response.passages]
+        passages = [p.model_dump(mode="json") for p in first.passages]
         yield sse("passages", {"passages": passages})
-        for piece in answer_deltas(response):
-            await asyncio.sleep(0)  # let the server flush and serve others; no artificial delay
-            yield sse("delta", {"text": piece})
-        yield sse("done", response.model_dump(mode="json"))
+        sent: list[str] = []
+        async for item in iterate_in_threadpool(rest):
+            if isinstance(item, StreamedSentence):
+                sent.append(item.text)
+                yield sse("delta", {"text": item.text})
+                continue
+            if sent and "".join(sent) != item.answer.text:
+                reason = "generation_error" if item.generation_error else "not_in_documents"
+                yield sse("reset", {"reason": reason, "detail": item.generation_error})
+                sent = []
+            if not sent:
+                for piece in answer_deltas(item):
+                    await asyncio.sleep(0)  # let the server flush and serve others; no artificial delay
+                    yield sse("delta", {"text": piece})
+            yield sse("done", item.model_dump(mode="json"))
     except Exception:  # the status line has gone out: report in-band, never a traceback
         log.exception("the answer stream failed")
         yield sse(
@@ -168,21 +203,28 @@ async def answer_events(response: AskResponse) -> AsyncIterator[str]:
         )
 
 
+def _responses(items: Iterator[StreamedSentence | AskResult]) -> Iterator[StreamedSentence | AskResponse]:
+    for item in items:
+        yield ask_response(item) if isinstance(item, AskResult) else item
+
+
 @router.post(
     "/api/ask/stream",
     response_class=StreamingResponse,
     dependencies=[Depends(require_json)],
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, done events"},
+        200: {"content": {"text/event-stream": {}}, "description": "passages, delta…, (reset,) done events"},
         **{code: {"model": ErrorResponse} for code in (400, 415, 422)},
     },
 )
 async def ask_stream(body: AskRequest, pipeline: PipelineDep) -> StreamingResponse:
     """``/api/ask`` as server-sent events: the passages, the answer progressively, then the whole response."""
     # Run (and so validate) before streaming: errors become the app's JSON 4xx/5xx responses.
-    result = await run_in_threadpool(pipeline.ask, body.question, body.top_k, answer_mode=body.answer_mode)
+    result, rest = await run_in_threadpool(
+        pipeline.ask_streamed, body.question, body.top_k, answer_mode=body.answer_mode
+    )
     return StreamingResponse(
-        answer_events(ask_response(result)),
+        stream_events(ask_response(result), _responses(rest)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

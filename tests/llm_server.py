@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat server for the tests: real HTTP on 127.0.0.1 (a free port), answering
 each ``POST /v1/chat/completions`` with the next prepared reply: a completion (streamed as server-sent
 events when the request says ``"stream": true``, else one JSON body), an error status, a raw body, or a
-stream cut short; optionally after a delay. Every request body is recorded."""
+stream cut short; optionally after a delay, and streamed slowly (a delay between chunks). Every request
+body is recorded, with the times each request arrived and each streamed reply was finished."""
 
 from __future__ import annotations
 
@@ -22,12 +23,15 @@ class Reply:
     raw: bytes | None = None  # a body sent as it is (application/json), instead of a completion
     cut: bool = False  # stream: stop before the finish_reason and [DONE]
     chunk_chars: int = 6
+    chunk_delay: float = 0.0  # stream: seconds before each chunk after the first (a slow model)
 
 
 class ScriptedLLM:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.received_at: list[float] = []  # time.monotonic() when each request arrived
+        self.finished_at: list[float] = []  # time.monotonic() when each streamed reply had been written
         self._lock = threading.Lock()
         handler = _handler(self)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -52,10 +56,13 @@ class ScriptedLLM:
             self.replies.clear()
             self.replies.extend(replies)
             self.requests.clear()
+            self.received_at.clear()
+            self.finished_at.clear()
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
             self.requests.append(body)
+            self.received_at.append(time.monotonic())
             if self.replies:
                 return self.replies.popleft()
             return Reply(status=500, raw=b'{"error":"unscripted"}')
@@ -92,6 +99,8 @@ def _handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             text = reply.content
             for i in range(0, len(text), reply.chunk_chars):
+                if i and reply.chunk_delay:
+                    time.sleep(reply.chunk_delay)
                 delta = {"choices": [{"index": 0, "delta": {"content": text[i : i + reply.chunk_chars]}}]}
                 self.wfile.write(f"data: {json.dumps(delta, ensure_ascii=False)}\n\n".encode())
                 self.wfile.flush()
@@ -99,6 +108,7 @@ def _handler(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                 self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
             self.wfile.flush()
+            llm.finished_at.append(time.monotonic())
             self.close_connection = True
 
         def _send(self, status: int, payload: bytes, ctype: str) -> None:

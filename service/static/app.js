@@ -516,6 +516,11 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
           } else if (message.event === "delta") {
             turn.streamText = (turn.streamText || "") + (data.text || "");
             update(turn);
+          } else if (message.event === "reset") {
+            // The generated sentences shown so far do not stand (the LLM failed or said the documents do
+            // not answer after them): the answer that replaces them follows in deltas.
+            delete turn.streamText;
+            update(turn);
           } else if (message.event === "done") {
             turn.state = "answered";
             turn.response = data;

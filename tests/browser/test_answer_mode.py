@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 FAITHFUL = "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品[1]。"
 MADE_UP = "盒马还在7000个社区免费提供了90万件生活日用品[1]。"  # a number the passage does not state
+SECOND = "2021年夏天，河南遭遇罕见特大暴雨[1]。"
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,48 @@ def test_a_generated_answer_shows_its_citations_and_what_the_guard_removed(
         page.set_viewport_size(PHONE)
         expect(page.locator("#answer-mode")).to_be_visible()
         no_horizontal_scroll(page)
+
+
+def test_a_generated_answer_appears_sentence_by_sentence(
+    browser: Browser, llm_server: str, llm: ScriptedLLM, screenshots: Path
+) -> None:
+    with chat_page(browser, llm_server) as page:
+        modes_loaded(page)
+        page.locator("#answer-mode").select_option("generated")
+        turns = page.locator("#conversation > .turn")
+
+        # A slow LLM: its first sentence is on the page, guarded, while it is still writing the rest.
+        llm.script(Reply(FAITHFUL + MADE_UP + SECOND, chunk_chars=4, chunk_delay=0.15))
+        before = turns.count()
+        page.locator("#question").fill(HEMA_ZH)
+        page.locator("#question").press("Enter")
+        turn = turns.nth(before)
+        streaming = turn.locator(".answer.pending .answer-text.streaming")
+        expect(streaming).to_contain_text("45万件蔬菜、粮油等生活日用品", timeout=15_000)
+        assert llm.finished_at == []  # the LLM has not finished its completion
+        page.screenshot(path=str(screenshots / "generated-streaming.png"), full_page=True)
+        expect(turn).not_to_have_attribute("data-state", "pending", timeout=30_000)
+        answer = turn.locator(".answer")
+        expect(answer.locator(".answer-label")).to_have_attribute("data-mode", "generated")
+        expect(answer.locator(".answer-text")).to_contain_text("河南遭遇罕见特大暴雨")
+        expect(answer.locator(".answer-text")).not_to_contain_text("90万件")
+        expect(answer.locator("details.dropped li")).to_have_count(1)
+
+        # The LLM fails after a kept sentence: shown at first, then replaced by the quoted answer.
+        llm.script(Reply(FAITHFUL + "盒马还在7000个社区免费", cut=True, chunk_chars=4, chunk_delay=0.4))
+        before = turns.count()
+        page.locator("#question").fill(HEMA_ZH)
+        page.locator("#question").press("Enter")
+        turn = turns.nth(before)
+        expect(turn.locator(".answer.pending .answer-text.streaming")).to_contain_text(
+            "盒马在7000个社区", timeout=15_000
+        )
+        expect(turn).not_to_have_attribute("data-state", "pending", timeout=30_000)
+        answer = turn.locator(".answer")
+        expect(answer.locator(".answer-label")).to_have_attribute("data-mode", "extractive")
+        expect(answer.locator(".generation-error")).to_contain_text("ended before")
+        expect(answer.locator(".answer-text")).to_contain_text("45万件")
+        expect(answer.locator(".answer-text")).not_to_contain_text("盒马在7000个社区")
 
 
 def test_without_an_llm_the_page_offers_no_answer_mode(page: Page) -> None:
