@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.pipeline import Pipeline, encoder_for
 from service.settings import Settings
+from tests.llm_server import ScriptedLLM
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_DOCS = REPO / "documents"
@@ -83,3 +84,10 @@ def docs_copy(tmp_path: Path) -> Path:
     target = tmp_path / "documents"
     shutil.copytree(SEED_DOCS, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ScriptedLLM]:
+    server = ScriptedLLM().start()
+    yield server
+    server.stop()

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Generated sentences about the seed's Hema passage, citing it as [1]: faithful, with a made-up number, and
+# another faithful one.
+FAITHFUL = "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品[1]。"
+MADE_UP = "盒马还在7000个社区免费提供了90万件生活日用品[1]。"  # a number the passage does not state
+SECOND = "2021年夏天，河南遭遇罕见特大暴雨[1]。"
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:

@@ -23,21 +23,13 @@ from service.generate import LLMClient, build_messages
 from service.pipeline import Pipeline
 from service.settings import Settings
 from tests.conftest import SEED_ID, make_settings
-from tests.llm_server import Reply, ScriptedLLM
+from tests.llm_server import FAITHFUL, Reply, ScriptedLLM
 
 HEMA = f"{SEED_ID}:2"
 QUESTION = "盒马提供了多少件生活日用品？"
-FAITHFUL = "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品[1]。"
 HEMA_EN = "Hema provided 450,000 items of vegetables, grain and oil free of charge in 7,000 communities"
 OFF_TOPIC = "What is the boiling point of liquid nitrogen on Mars?"
 TIMEOUT = 1.5
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM().start()
-    yield server
-    server.stop()
 
 
 def llm_settings(seed_settings: Settings, url: str, **overrides: object) -> Settings:

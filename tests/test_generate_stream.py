@@ -22,20 +22,10 @@ from service.generate import complete_sentences
 from service.pipeline import Pipeline
 from service.settings import Settings
 from tests.conftest import make_settings
-from tests.llm_server import Reply, ScriptedLLM
+from tests.llm_server import FAITHFUL, MADE_UP, SECOND, Reply, ScriptedLLM
 
 QUESTION = "盒马提供了多少件生活日用品？"
-FAITHFUL = "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品[1]。"
-MADE_UP = "盒马还在7000个社区免费提供了90万件生活日用品[1]。"  # a number the passage does not state
-SECOND = "2021年夏天，河南遭遇罕见特大暴雨[1]。"
 CHUNK_DELAY = 0.1  # seconds between the scripted LLM's chunks of 4 characters
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,9 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.browser.conftest import chat_page, private_documents, running_server
 from tests.browser.test_chat import HEMA_ZH, PHONE, TITLE, ask, no_horizontal_scroll
-from tests.llm_server import Reply, ScriptedLLM
+from tests.llm_server import FAITHFUL, MADE_UP, SECOND, Reply, ScriptedLLM
 
 pytestmark = pytest.mark.browser
-
-FAITHFUL = "盒马在7000个社区免费提供了45万件蔬菜、粮油等生活日用品[1]。"
-MADE_UP = "盒马还在7000个社区免费提供了90万件生活日用品[1]。"  # a number the passage does not state
-SECOND = "2021年夏天，河南遭遇罕见特大暴雨[1]。"
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
