@@ -3,10 +3,11 @@
 Each candidate sentence is scored by its dense similarity to the question (sentence vectors are computed
 at build time, so answering costs dot products, not model calls), plus its lexical overlap with the search
 terms for its passage's language (the question's own words, or their dictionary translation when the
-passage is in the other language: ``index.translate``), plus a prior for its passage: the passage's dense
-score and its calibrated probability of being relevant (``index.search.Calibration``), which puts passages
-of different language pairs on one scale. The best sentences are returned in passage order, each citing the
-passage it came from.
+passage is in the other language: ``index.translate``; a sentence also says what the section headings
+above it say: a table row under "住宿标准" is about lodging standards), plus a prior for its passage: the
+passage's dense score and its calibrated probability of being relevant (``index.search.Calibration``),
+which puts passages of different language pairs on one scale. The best sentences are returned in passage
+order, each citing the passage it came from.
 
 Abstention, in four steps; failing any one, the answerer abstains, says so in the question's language and
 gives the reason (``service.abstention.REASONS``):
@@ -175,6 +176,7 @@ class ExtractiveAnswerer:
             mine = terms.get(hit.passage.lang) or terms.get("*", ())
             cross = hit.passage.lang in ("zh", "en") and hit.passage.lang != lang
             lexical_weight = self.lexical_weight_cross if cross else self.lexical_weight
+            heading = frozenset(tokenize(" / ".join(hit.passage.section))) if mine else frozenset()
             dense = self.saved.sentence_vectors[rows] @ search.query_vector
             # Similarities of different language pairs are not on one scale: each is taken relative to the
             # question's similarity to unrelated text in the passage's language (a constant in a one-language
@@ -186,7 +188,7 @@ class ExtractiveAnswerer:
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
-                lex = self._overlap(mine, sent_row, text) if mine else 0.0
+                lex = self._overlap(mine, sent_row, text, heading) if mine else 0.0
                 score = float(d) - base + lexical_weight * lex + prior
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
@@ -198,12 +200,16 @@ class ExtractiveAnswerer:
             return {"*": tuple(Term(((t, 1.0),), t) for t in dict.fromkeys(tokenize(question)))}
         return {lang: tuple({t.tokens: t for t in terms}.values()) for lang, terms in search.terms.items()}
 
-    def _overlap(self, terms: Sequence[Term], sentence_row: int, text: str) -> float:
-        """The weighted share of the terms the sentence contains (a term counts with its best candidate's
-        weight), with each sentence tokenised once per process (jieba is the costly part)."""
+    def _overlap(
+        self, terms: Sequence[Term], sentence_row: int, text: str, heading: frozenset[str] = frozenset()
+    ) -> float:
+        """The weighted share of the terms the sentence or its section ``heading`` tokens contain (a term
+        counts with its best candidate's weight), with each sentence tokenised once per process (jieba is
+        the costly part)."""
         tokens = self._tokens.get(sentence_row)
         if tokens is None:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
+        tokens |= heading
         total = sum(t.weight for t in terms)
         found = sum(t.weight * max((w for c, w in t.candidates if c in tokens), default=0.0) for t in terms)
         return found / total if total > 0 else 0.0
@@ -226,7 +232,9 @@ class ExtractiveAnswerer:
         ordered = dense or [best.dense]
         gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
         pair = pair_of(question_lang(question), passage.lang)
-        support = self.focus.support(question_focus(question), passage.text, pair.split("-")[1])
+        # The passage states what its section headings state ("二、住宿标准" above a table of rates).
+        stated = "\n".join([*passage.section, passage.text])
+        support = self.focus.support(question_focus(question), stated, pair.split("-")[1])
         margin = self.background_margin(search.query_vector, best, pair.split("-")[1])
         relevance = max((h.score for h in hits), default=0.0) if search.calibrated else 1.0
         return Evidence(
