@@ -337,6 +337,12 @@ def _chinese_number(sentence: str) -> bool:
     return any("一" in word and tags.get(word) in ("m", "mq") for word in jieba.lcut(sentence, HMM=False))
 
 
+# A label that names the unit of the value after it, as table headers do ("Price (EUR): 20", "面积（平方
+# 米）：120"; index.readers writes a table row as "header: value | ...").
+_LABEL_UNIT = re.compile(r"[(（]([^()（）:：|]{1,12})[)）]\s*[:：]\s*$")
+_LABEL_SPAN = 24
+
+
 @lru_cache(maxsize=65536)
 def stated_kinds(sentence: str) -> frozenset[str]:
     """The kinds of answer ``sentence`` states (see ``KINDS``)."""
@@ -350,6 +356,10 @@ def stated_kinds(sentence: str) -> frozenset[str]:
         found |= _kinds_before(
             m.before, sentence[max(0, number.start() - m.longest - 2) : number.start()], m.longest
         )
+        labelled = _LABEL_UNIT.search(sentence, max(0, number.start() - _LABEL_SPAN), number.start())
+        if labelled:  # "一线城市（元/晚）：600", "Weight (kg): 0.4": the label's unit is the value's
+            unit = labelled.group(1).strip().lower()
+            found |= _prefix_kinds(m.after, unit, m.longest) | _prefix_kinds(m.before, unit, m.longest)
     if NUMBER not in found and _chinese_number(sentence):
         found.add(NUMBER)
     if m.date.search(sentence) or _has_date_word(sentence, m.date_words, m.longest):

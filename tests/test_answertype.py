@@ -66,6 +66,19 @@ def test_a_unit_past_a_classifier_or_one_modifier_word() -> None:
     assert stated_kinds("十个工作人员参加了会议。") & QUANTITIES == {NUMBER}
 
 
+def test_a_unit_named_by_the_label_of_a_value() -> None:
+    # Table headers name the unit once for the column; a row is read as "header: value | ...".
+    row = "职级：经理 | 一线城市（元/晚）：600 | 其他城市（元/晚）：450"
+    assert MONEY in stated_kinds(row)
+    assert MASS in stated_kinds("Weight (kg): 0.4")
+    assert MONEY in stated_kinds("Price (EUR): 20")
+    assert "area" in stated_kinds("面积（平方米）：120")
+    assert PERCENT in stated_kinds("Share (%): 12")
+    # Only a unit the label names, and only for the value right after it.
+    assert stated_kinds("Name (first): 3") & QUANTITIES == {NUMBER}
+    assert MASS not in stated_kinds("Weight (kg) is listed below; 3 items")
+
+
 def test_areas_durations_and_dates() -> None:
     assert "area" in stated_kinds("面积四十五万平方公里")
     assert DURATION in stated_kinds("They stayed for 3 days.")
