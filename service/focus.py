@@ -59,6 +59,8 @@ _EN_ANSWER_KINDS = frozenset(
     "times time years year days day months month weeks week hours hour minutes percent percentage money "
     "people persons".split()
 )
+# The same closed class in Chinese ("多少钱", "多少次", "几年"): what follows 多少/几 names the answer's kind.
+_ZH_ANSWER_KINDS = frozenset("钱 人 次 回 遍 年 岁 天 日 月 个月 周 星期 小时 钟头 分钟 秒 百分比".split())
 _ZH_FUNCTION = frozenset(
     "的 了 是 在 和 与 及 等 也 都 而 并 之 其 为 有 吗 呢 什么 哪些 哪个 哪里 哪儿 哪 谁 "
     "多少 几 怎么 怎样 如何 为什么 是否 这 那 这个 那个 这些 那些 他 她 它 他们 我们 一个 "
@@ -158,7 +160,7 @@ def _zh_focus(question: str) -> Focus:
             noun = next((w for w, f in following if f.startswith("n") and w not in _ZH_FUNCTION), None)
             if noun is None and following and following[0][1] in ("q", "m"):
                 noun = following[0][0]  # the classifier is what is counted: "多少页" -> 页
-            if noun is not None:
+            if noun is not None and noun not in _ZH_ANSWER_KINDS:
                 head.append(noun)
         if word == "谁" and i >= 2 and tagged[i - 1][0] == "是":
             before, flag = tagged[i - 2]  # "首席执行官是谁" -> 首席执行官

@@ -26,6 +26,8 @@ HEMA_ZH = (
         ("白皮书有多少页？", ("页",)),  # the classifier is what is counted
         ("阿里云的首席执行官是谁？", ("执行官",)),
         ("How many times did they win?", ()),  # "times" is the answer's kind, not its focus
+        ("经理住宿每晚多少钱？", ()),  # so is 钱 (money)
+        ("他们赢了多少次？", ()),
         ("Which university took part?", ()),  # a category, not a head: the answer names an instance
         ("几乎所有人都来了吗？", ()),
     ],
