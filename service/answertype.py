@@ -134,24 +134,39 @@ def unit_words() -> dict[str, tuple[tuple[str, str], ...]]:
 
 
 @lru_cache(maxsize=1)
+def _tender_currencies() -> frozenset[str]:
+    """ISO codes of the currencies that are legal tender in some territory today (CLDR)."""
+    from babel.core import get_global
+    from babel.numbers import get_territory_currencies
+
+    territories = get_global("territory_currencies")
+    return frozenset(code for territory in territories for code in get_territory_currencies(territory))
+
+
+@lru_cache(maxsize=1)
 def currency_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(symbols and codes written before or after an amount, currency names written after it)."""
     symbols: set[str] = set()
     names: set[str] = set(_RMB_UNITS)
+    # A name's last word stands alone ("pounds") only for a currency in use somewhere today: those of funds
+    # and retired currencies are words like "units", "account", "rights" or "value".
+    tender = _tender_currencies()
     for name in _LOCALES:
         locale = _locale(name)
         symbols |= {s for s in locale.currency_symbols.values() if not s.isalpha() or s.isupper()}
         symbols |= set(locale.currency_symbols)  # ISO codes
-        for display in locale.currencies.values():
+        for code, display in locale.currencies.items():
             if display.isascii():
                 names.add(display.lower())
-                names.add(display.split()[-1].lower())
+                if code in tender:
+                    names.add(display.split()[-1].lower())
             else:
                 names.add(display)
-        for forms in locale._data.get("currency_names_plural", {}).values():
+        for code, forms in locale._data.get("currency_names_plural", {}).items():
             for form in forms.values():
                 names.add(form.lower())
-                names.add(form.split()[-1].lower())
+                if code in tender:
+                    names.add(form.split()[-1].lower())
     return tuple(sorted(s for s in symbols if s.strip())), tuple(
         sorted(n for n in names if len(n) > 1 or not n.isascii())
     )

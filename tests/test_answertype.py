@@ -79,6 +79,14 @@ def test_a_unit_named_by_the_label_of_a_value() -> None:
     assert MASS not in stated_kinds("Weight (kg) is listed below; 3 items")
 
 
+def test_money_names_are_currencies_in_use() -> None:
+    # A currency name's last word stands for it ("20 Swiss francs" -> "francs") only for currencies in use
+    # today; funds and retired currencies would make "units", "account" or "rights" money.
+    assert MONEY in stated_kinds("It cost 20 Swiss francs, or 30 rupees.")
+    assert MONEY not in stated_kinds("It delivers three to four units of heat per unit of electricity.")
+    assert MONEY not in stated_kinds("Two accounts were opened and 3 rights granted.")
+
+
 def test_areas_durations_and_dates() -> None:
     assert "area" in stated_kinds("面积四十五万平方公里")
     assert DURATION in stated_kinds("They stayed for 3 days.")
