@@ -316,9 +316,11 @@ class Retriever:
                 out.append(Candidate(row, pair, d, d - base, lexical, raw))
         return out, all_terms
 
-    def _fused_order(self, candidates: Sequence[Candidate]) -> list[Candidate]:
+    def _fused_order(self, candidates: Sequence[Candidate], strength: Sequence[float]) -> list[Candidate]:
         """``candidates`` by reciprocal-rank fusion (k = ``rrf_k``) of their dense ranking and their BM25
-        ranking (positive scores only), ties by passage id."""
+        ranking (positive scores only). Ranks alone often tie (first by one signal and second by the other,
+        against the reverse): ``strength`` (per candidate, e.g. its calibrated probability, which weighs how
+        far ahead each signal puts it) breaks the tie, then the passage id."""
         ids = {c.row: self.saved.passages[c.row].id for c in candidates}
         fused = dict.fromkeys(ids, 0.0)
         dense = sorted(candidates, key=lambda c: (-c.dense, ids[c.row]))
@@ -326,7 +328,8 @@ class Retriever:
         for ranking in (dense, lexical):
             for rank, c in enumerate(ranking, start=1):
                 fused[c.row] += 1.0 / (self.rrf_k + rank)
-        return sorted(candidates, key=lambda c: (-fused[c.row], ids[c.row]))
+        ahead = {c.row: s for c, s in zip(candidates, strength, strict=True)}
+        return sorted(candidates, key=lambda c: (-fused[c.row], -ahead[c.row], ids[c.row]))
 
     def _bm25(self, pool: Pool, terms: Sequence[Term]) -> np.ndarray:
         """BM25 of ``terms`` over ``pool``, as an array over every row (0 outside the pool)."""
@@ -353,7 +356,7 @@ class Retriever:
                     # Same language: the pool keeps the order of reciprocal-rank fusion of its dense and BM25
                     # rankings (as measured before pools: XQuAD zh->zh 0.951), and its calibrated
                     # probabilities, best first, go down that order: they only place it among other pools.
-                    mine = self._fused_order(mine)
+                    mine = self._fused_order(mine, probability.tolist())
                     probability = np.sort(probability)[::-1]
                 scored |= {c.row: float(p) for c, p in zip(mine, probability, strict=True)}
         by_row = {c.row: c for c in candidates}
