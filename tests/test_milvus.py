@@ -1,7 +1,8 @@
 """The store seam on both stores, and the Milvus store against the real engine (milvus-lite 2.5.1's C++
 ``milvus`` process, started on loopback here): incremental updates, deletes, a replacement with no window,
 reloads, a refused model, an engine that stops and comes back; then the service: the seed gates served
-from Milvus, and two real servers sharing one Milvus."""
+from Milvus, searched in memory and in the engine (``CITEQA_MILVUS_SEARCH``), and two real servers sharing
+one Milvus, one of each."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from eval.metrics import summarise
 from eval.run import evaluate
 from index.errors import IndexMismatchError, IndexMissingError, StoreUnavailableError
 from index.ingest import Progress, passage_embedding_text, update_index
-from index.milvus import MilvusEngine, MilvusStore
-from index.store import FilesStore, IndexStore, SavedIndex, load_index
+from index.milvus import PASSAGE_CACHE, VECTOR_CACHE, EngineRows, MilvusEngine, MilvusStore
+from index.search import MemoryRows
+from index.store import FilesStore, IndexStore, SavedIndex, StoredPassages, StoredVectors, load_index
 from service.pipeline import Pipeline
+from service.settings import Settings
 from tests.conftest import MIXED_SEED_DOCS, NEW_ARTICLE, REPO, make_settings
 from tests.fakes import HashingEncoder
 from tests.test_faults import env_for, start_server, stop_server, wait_healthy
@@ -161,35 +164,87 @@ def test_a_stopped_engine_is_unavailable_within_the_timeout_and_recovers(tmp_pat
 # -- the service ---------------------------------------------------------------------------------------
 
 
-def test_seed_gates_pass_served_from_milvus(
+@pytest.fixture(scope="module")
+def seed_milvus(
     engine: MilvusEngine,
-    mixed_pipeline: Pipeline,
-    encoder,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
-) -> None:
-    """The mixed seed corpus built into Milvus loads to the same index as the files store (rows, vectors,
-    tokens, bit for bit), and the seed gates hold on the pipeline served from it."""
+    encoder,  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Settings, Pipeline]:
+    """The mixed seed corpus built into Milvus once for this module, and its pipeline searched in memory."""
     settings = make_settings(
-        tmp_path,
+        tmp_path_factory.mktemp("seed-milvus"),
         documents_dir=MIXED_SEED_DOCS,
         store="milvus",
         milvus_uri=engine.uri,
         milvus_prefix="seed_",
     )
-    served = Pipeline.load(settings, encoder=encoder)
-    files, milvus = mixed_pipeline.retriever.saved, served.retriever.saved
-    assert milvus.passages == files.passages and milvus.tokens == files.tokens
-    assert milvus.sentences == files.sentences
-    assert np.array_equal(milvus.passage_vectors, files.passage_vectors)
-    assert np.array_equal(milvus.sentence_vectors, files.sentence_vectors)
-    assert not (tmp_path / "index").exists()  # nothing written to the index directory
-    records = evaluate(load_items(SEED), served, top_k=10, corpus=milvus.passages)
+    return settings, Pipeline.load(settings, encoder=encoder)
+
+
+@pytest.fixture(scope="module")
+def engine_pipeline(seed_milvus: tuple[Settings, Pipeline], encoder) -> Pipeline:  # type: ignore[no-untyped-def]
+    """The same collections searched in the engine (CITEQA_MILVUS_SEARCH=engine)."""
+    settings, _ = seed_milvus
+    return Pipeline.load(
+        settings.model_copy(update={"milvus_search": "engine"}), encoder=encoder, build=False
+    )
+
+
+def assert_seed_gates(pipeline: Pipeline) -> None:
+    records = evaluate(load_items(SEED), pipeline, top_k=10, corpus=tuple(pipeline.retriever.saved.passages))
     summary = summarise(records)
     assert summary["overall"]["recall@5"] == 1.0 and summary["overall"]["grounded"] == 1.0
     for lang in ("zh", "en"):
         figures = summary["by_lang"][lang]
         assert figures["answer_hit"] >= 0.85 and figures["abstain_precision"] >= 0.85
         assert figures["abstain_recall"] >= 0.45
+
+
+def test_seed_gates_pass_served_from_milvus(
+    seed_milvus: tuple[Settings, Pipeline], mixed_pipeline: Pipeline
+) -> None:
+    """The mixed seed corpus built into Milvus loads to the same index as the files store (rows, vectors,
+    tokens, bit for bit), and the seed gates hold on the pipeline served from it."""
+    settings, served = seed_milvus
+    files, milvus = mixed_pipeline.retriever.saved, served.retriever.saved
+    assert milvus.passages == files.passages and milvus.tokens == files.tokens
+    assert milvus.sentences == files.sentences
+    assert np.array_equal(milvus.passage_vectors, files.passage_vectors)
+    assert np.array_equal(np.asarray(milvus.sentence_vectors), np.asarray(files.sentence_vectors))
+    assert settings.index_dir is not None and not settings.index_dir.exists()  # nothing written there
+    assert_seed_gates(served)
+
+
+def test_engine_search_holds_no_vectors_or_texts_and_ranks_as_memory_search(
+    seed_milvus: tuple[Settings, Pipeline], engine_pipeline: Pipeline
+) -> None:
+    """With CITEQA_MILVUS_SEARCH=engine the loaded generation holds ids, languages, tokens and spans but no
+    vector and no text, and every seed question (all 108, top 10) gets the passages of memory search in the
+    same order, with the same scores up to float rounding and the same highlights."""
+    _, memory = seed_milvus
+    saved, held = engine_pipeline.retriever.saved, memory.retriever.saved
+    assert isinstance(engine_pipeline.retriever.rows, EngineRows)
+    assert isinstance(memory.retriever.rows, MemoryRows)
+    assert isinstance(saved.passages, StoredPassages) and isinstance(saved.sentence_vectors, StoredVectors)
+    assert saved.store.size == 0 and saved.passage_vectors.size == 0
+    assert saved.ids == held.ids and saved.langs == held.langs and saved.tokens == held.tokens
+    assert saved.sentences == held.sentences and len(saved.passages) == len(held.passages) == 23
+    for item in load_items(SEED):
+        got = engine_pipeline.retrieve(item.question, top_k=10).passages
+        want = memory.retrieve(item.question, top_k=10).passages
+        assert [p.hit.passage for p in got] == [p.hit.passage for p in want], item.question
+        assert [p.highlight for p in got] == [p.highlight for p in want], item.question
+        for g, w in zip(got, want, strict=True):
+            assert g.hit.score == pytest.approx(w.hit.score, rel=1e-4, abs=1e-6)
+            assert g.hit.similarity == pytest.approx(w.hit.similarity, abs=1e-6)
+            assert g.hit.dense_score == pytest.approx(w.hit.dense_score, abs=1e-6)
+    # only a question's hits were fetched, into bounded caches
+    assert 0 < len(saved.passages.cache) <= min(PASSAGE_CACHE, 23)  # type: ignore[union-attr]
+    assert 0 < len(saved.sentence_vectors.cache) <= VECTOR_CACHE  # type: ignore[union-attr]
+
+
+def test_seed_gates_pass_with_search_in_the_engine(engine_pipeline: Pipeline) -> None:
+    assert_seed_gates(engine_pipeline)
 
 
 def _answer(base: str, question: str) -> dict[str, object]:
