@@ -248,11 +248,32 @@ def test_seed_gates_pass_with_search_in_the_engine(engine_pipeline: Pipeline) ->
 
 
 def _answer(base: str, question: str) -> dict[str, object]:
+    """The answer to ``question`` without timings and scores (searched in memory or in the engine, scores
+    agree up to float rounding; what is answered, cited and highlighted is the same)."""
     r = httpx.post(f"{base}/api/ask", json={"question": question, "top_k": 3}, timeout=60)
     assert r.status_code == 200, r.text
     body = dict(r.json())
     body.pop("timings_ms", None)
+    body["passages"] = [
+        {k: v for k, v in p.items() if k not in ("score", "similarity")} for p in body["passages"]
+    ]
     return body
+
+
+def _wait_for_passages(base: str, passages: int, since: float, what: str) -> None:
+    while httpx.get(f"{base}/healthz").json()["passages"] != passages:
+        assert time.monotonic() - since < 30, f"{what} never loaded the new generation"
+        time.sleep(0.2)
+
+
+def _upload(base: str, name: str, body: bytes) -> None:
+    r = httpx.post(f"{base}/api/documents", files={"files": (name, body, "text/plain")}, timeout=30)
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]["id"]
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{base}/api/jobs/{job}").json()["status"] != "done":
+        assert time.monotonic() < deadline, httpx.get(f"{base}/api/jobs/{job}").text
+        time.sleep(0.2)
 
 
 def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_survive_an_outage(
@@ -260,6 +281,9 @@ def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_sur
     tmp_path: Path,
     docs_copy: Path,  # type: ignore[no-untyped-def]
 ) -> None:
+    """Replica A searches in memory, replica B in the engine (CITEQA_MILVUS_SEARCH=engine): they answer
+    alike, each answers the other's upload, and while Milvus is down A answers from memory while B answers
+    503 naming the URI within its timeout, and answers again when Milvus is back."""
     engine = MilvusEngine(tmp_path / "replicas.db").start()
     extra = {
         "CITEQA_STORE": "milvus",
@@ -273,9 +297,12 @@ def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_sur
         tmp_path, documents_dir=docs_copy, **{k[7:].lower(): v for k, v in extra.items()}
     )
     Pipeline.load(settings, encoder=encoder)  # built once, here; the servers only load it
-    env = env_for(docs_copy, tmp_path / "unused-index", **extra)
+    envs = [
+        env_for(docs_copy, tmp_path / "unused-index", **extra),
+        env_for(docs_copy, tmp_path / "unused-index", **extra, CITEQA_MILVUS_SEARCH="engine"),
+    ]
     logs = [(tmp_path / f"server-{i}.log").open("wb") for i in range(2)]
-    servers = [start_server(env, log) for log in logs]
+    servers = [start_server(env, log) for env, log in zip(envs, logs, strict=True)]
     (a, base_a), (b, base_b) = servers
     try:
         for server, base in servers:
@@ -285,21 +312,16 @@ def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_sur
         seed = "《安全应急数智化转型白皮书》是由哪些机构联合发布的？"
         assert _answer(base_a, seed) == _answer(base_b, seed)
 
-        files = {"files": ("zz_new.txt", NEW_ARTICLE.encode(), "text/plain")}
-        r = httpx.post(f"{base_a}/api/documents", files=files, timeout=30)
-        assert r.status_code == 202, r.text
-        job = r.json()["job"]["id"]
-        deadline = time.monotonic() + 120
-        while httpx.get(f"{base_a}/api/jobs/{job}").json()["status"] != "done":
-            assert time.monotonic() < deadline, httpx.get(f"{base_a}/api/jobs/{job}").text
-            time.sleep(0.2)
+        _upload(base_a, "zz_new.txt", NEW_ARTICLE.encode())  # through A (memory) ...
         committed = time.monotonic()
-        while httpx.get(f"{base_b}/healthz").json()["passages"] != 19:
-            assert time.monotonic() - committed < 30, "replica B never loaded the new generation"
-            time.sleep(0.2)
+        _wait_for_passages(base_b, 19, committed, "replica B (engine)")
         print(f"replica B served the new generation {time.monotonic() - committed:.1f} s after the job")
         assert _answer(base_b, question) == _answer(base_a, question)
         assert "312" in str(_answer(base_b, question)["answer"])
+        bell = "The harbour bell was cast in 1851 by a foundry in Bristol.\n"
+        _upload(base_b, "zz_bell.txt", bell.encode())  # ... and through B (engine)
+        _wait_for_passages(base_a, 20, time.monotonic(), "replica A (memory)")
+        assert "1851" in str(_answer(base_a, "When was the harbour bell cast?")["answer"])
 
         engine.stop()  # Milvus goes away: writes and reloads are 503 with the URI, questions are served
         r = httpx.post(f"{base_b}/api/admin/reload", timeout=30)
@@ -309,16 +331,28 @@ def test_two_replicas_on_one_milvus_answer_alike_see_each_others_uploads_and_sur
         r = httpx.post(f"{base_a}/api/documents", files=files, timeout=30)
         assert r.status_code == 503 and engine.uri in r.json()["detail"], r.text
         assert not (docs_copy / "zz_other.txt").exists()
-        assert "312" in str(_answer(base_b, question)["answer"])
+        assert "312" in str(_answer(base_a, question)["answer"])  # A: from memory
+        t0 = time.monotonic()  # B searches in Milvus: 503 naming the URI, never a hang
+        r = httpx.post(f"{base_b}/api/ask", json={"question": question, "top_k": 3}, timeout=60)
+        assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
+        assert engine.uri in r.json()["detail"] and time.monotonic() - t0 < 15
+        r = httpx.post(f"{base_b}/api/retrieve", json={"question": question}, timeout=60)
+        assert r.status_code == 503 and engine.uri in r.json()["detail"], r.text
         deadline = time.monotonic() + 30
         while (health := httpx.get(f"{base_b}/healthz").json())["status"] != "degraded":
             assert time.monotonic() < deadline, health
             time.sleep(0.3)
         assert engine.uri in health["reason"]
 
-        engine.start()  # ... and comes back
+        engine.start()  # ... and comes back: B answers again once its client has reconnected
+        deadline = time.monotonic() + 30
+        while (r := httpx.post(f"{base_b}/api/retrieve", json={"question": question})).status_code != 200:
+            assert r.status_code == 503 and time.monotonic() < deadline, r.text
+            time.sleep(0.3)
+        print(f"replica B answered again {time.monotonic() - deadline + 30:.1f} s after Milvus restarted")
+        assert "312" in str(_answer(base_b, question)["answer"])
         r = httpx.post(f"{base_b}/api/admin/reload", timeout=60)
-        assert r.status_code == 200 and r.json()["passages"] == 19, r.text
+        assert r.status_code == 200 and r.json()["passages"] == 20, r.text
         deadline = time.monotonic() + 30
         while (health := httpx.get(f"{base_b}/healthz").json())["status"] != "ok":
             assert time.monotonic() < deadline, health
