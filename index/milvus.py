@@ -576,18 +576,21 @@ class RowMap:
         return out
 
     def where(self, rows: np.ndarray | None) -> str:
-        """A filter matching exactly ``rows`` (all rows when None): per segment, ranges of its rows."""
-        picked = np.arange(len(self)) if rows is None else np.sort(np.asarray(rows, np.int64))
+        """A filter matching exactly ``rows`` (all rows when None): per segment, the range of its rows when
+        they are contiguous, else the list of them. One clause per segment: milvus-lite 2.5.1 refuses
+        ("unsupported expr proto node") a filter of 100 ``or``-ed ranges, and compaction keeps the segments
+        of a generation at most ``index.ingest.COMPACT_SEGMENTS`` + 1."""
+        picked = np.arange(len(self)) if rows is None else np.asarray(rows, np.int64)
         clauses = []
         for i, name in enumerate(self.segments):
-            seg_rows = np.sort(self.row[picked[self.segment[picked] == i]])
+            seg_rows = np.unique(self.row[picked[self.segment[picked] == i]])
             if not len(seg_rows):
                 continue
-            breaks = np.flatnonzero(np.diff(seg_rows) != 1) + 1
-            ranges = [
-                f"(row >= {int(part[0])} and row <= {int(part[-1])})" for part in np.split(seg_rows, breaks)
-            ]
-            clauses.append(f"(segment == {json.dumps(name)} and ({' or '.join(ranges)}))")
+            first, last = int(seg_rows[0]), int(seg_rows[-1])
+            if last - first + 1 == len(seg_rows):
+                clauses.append(f"(segment == {json.dumps(name)} and row >= {first} and row <= {last})")
+            else:
+                clauses.append(f"(segment == {json.dumps(name)} and row in {seg_rows.tolist()})")
         return " or ".join(clauses) or "row < 0"
 
 
@@ -837,7 +840,7 @@ class EngineRows:
         out: dict[int, float] = {}
         for i in range(0, len(wanted), SEARCH_LIMIT):
             part = list(wanted[i : i + SEARCH_LIMIT])
-            expr = f"pk in {json.dumps([rows.pk(r) for r in part])}"
+            expr = rows.where(np.asarray(part, np.int64))
             ((got, scores),) = self._search(collection, rows, vector[None, :], expr, len(part))
             out |= dict(zip(got.tolist(), scores.tolist(), strict=True))
         if lost := [r for r in wanted if r not in out]:

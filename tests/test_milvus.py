@@ -161,6 +161,45 @@ def test_a_stopped_engine_is_unavailable_within_the_timeout_and_recovers(tmp_pat
         engine.stop()
 
 
+def test_engine_search_finds_only_the_live_rows_of_the_committed_generation(
+    engine: MilvusEngine, tmp_path: Path
+) -> None:
+    """After an update the generation spans two segments, the first holding the replaced document's old
+    rows: search in the engine filters to the live rows of each language pool and ranks as memory search."""
+    from index.milvus import EngineRows, load_engine_index
+    from index.search import Retriever
+
+    store = milvus_store(engine, tmp_path)
+    try:
+        more = {
+            "aa.md": "# 风车\n\n风车把风能转换为机械能。\n",
+            "zz.md": "Wind turbines turn slowly in calm air.\n",
+        }
+        docs = write_docs(tmp_path / "docs", DOCS | more)
+        enc = HashingEncoder()
+        update_index(docs, store, enc)
+        (docs / "inverter.md").write_text(DOCS["inverter.md"].replace("two", "three"), encoding="utf-8")
+        update_index(docs, store, enc)
+        memory = Retriever(load(store, enc), enc)
+        saved = load_engine_index(store, model=enc.name, fingerprint=enc.fingerprint)
+        in_engine = Retriever(saved, enc, rows=EngineRows(store, saved))
+        assert len(saved.manifest.segments) == 2 and set(in_engine.pools) == {"en", "zh"}
+        for question in ("How many operating modes does the inverter have?", "电池什么时候供电？", "wind"):
+            got, want = in_engine.retrieve(question, 10), memory.retrieve(question, 10)
+            assert [h.passage for h in got] == [h.passage for h in want]
+            assert "two operating modes" not in " ".join(h.passage.text for h in got)
+        # a filter over scattered rows (a list per segment) finds exactly those rows
+        rows = saved.passages.map  # type: ignore[union-attr]
+        even = np.arange(0, len(rows), 2)
+        ((found, _),) = EngineRows(store, saved)._search(
+            store.passages, rows, np.ones((1, enc.dimension), np.float32), rows.where(even), len(rows)
+        )
+        assert sorted(found.tolist()) == even.tolist()
+    finally:
+        store.drop()
+        store.close()
+
+
 # -- the service ---------------------------------------------------------------------------------------
 
 
