@@ -21,6 +21,11 @@ own (question language, passage language) pair, never for a corpus-wide script:
    (``index/data/calibration.json``, fitted on held-out XQuAD articles by ``citeqa fit-calibration``) that
    turns a candidate's dense score, its lead over its pool and its lexical score into P(relevant); the pools
    are merged on it, and ``Hit.score`` is that probability (hybrid and dense modes).
+
+Where the dense half runs is one seam, ``DenseRows``: a pool's dense and sentence search, the similarities
+of a question's candidates and their best sentences, and the records of its hits. ``MemoryRows`` searches
+the loaded vectors with FAISS; ``index.milvus.EngineRows`` searches Milvus, so that a replica holds no
+vectors or texts (``CITEQA_MILVUS_SEARCH=engine``). Everything else above is the same code for both.
 """
 
 from __future__ import annotations
