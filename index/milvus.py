@@ -60,6 +60,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -823,9 +824,11 @@ class EngineRows:
         self, pool: Pool, vectors: np.ndarray, depth: int, sentence_depth: int
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         p_expr, s_expr = self._filter(pool)
-        passages = self._search(self.store.passages, self.passage_rows.map, vectors, p_expr, depth)
-        sentences = self._search(
-            self.store.sentences, self.sentence_vectors.map, vectors, s_expr, sentence_depth
+        passages, sentences = _both(
+            lambda: self._search(self.store.passages, self.passage_rows.map, vectors, p_expr, depth),
+            lambda: self._search(
+                self.store.sentences, self.sentence_vectors.map, vectors, s_expr, sentence_depth
+            ),
         )
         to_passage = self.saved.sentence_passage_rows
         return [
@@ -851,13 +854,14 @@ class EngineRows:
         return out
 
     def scores(self, vector: np.ndarray, rows: Sequence[int], own: Mapping[int, float]) -> RowScores:
-        passage = dict(own)
         missing = [r for r in dict.fromkeys(rows) if r not in own]
-        if missing:
-            passage |= self._scores_of(self.store.passages, self.passage_rows.map, vector, missing)
         by_passage = self.saved.sentences_by_passage
         sentence_rows = [int(s) for r in dict.fromkeys(rows) if r in by_passage for s in by_passage[r]]
-        sims = self._scores_of(self.store.sentences, self.sentence_vectors.map, vector, sentence_rows)
+        fetched, sims = _both(
+            lambda: self._scores_of(self.store.passages, self.passage_rows.map, vector, missing),
+            lambda: self._scores_of(self.store.sentences, self.sentence_vectors.map, vector, sentence_rows),
+        )
+        passage = dict(own) | fetched
         to_passage = self.saved.sentence_passage_rows
         sentence: dict[int, float] = {}
         for s, sim in sims.items():
@@ -870,10 +874,33 @@ class EngineRows:
 
     def passages(self, rows: Sequence[int]) -> list[Passage]:
         """The hits' records, and their sentences' vectors into the cache the answerer reads."""
-        records = self.passage_rows.fetch(rows)
         by_passage = self.saved.sentences_by_passage
-        self.sentence_vectors.prefetch([int(s) for r in rows if r in by_passage for s in by_passage[r]])
+        sentences = [int(s) for r in rows if r in by_passage for s in by_passage[r]]
+        records, _ = _both(
+            lambda: self.passage_rows.fetch(rows), lambda: self.sentence_vectors.prefetch(sentences)
+        )
         return records
+
+
+_CALLS: ThreadPoolExecutor | None = None
+_CALLS_LOCK = threading.Lock()
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """``first()`` and ``second()`` at once (two independent Milvus calls: one round trip of waiting, not
+    two), the second on a small shared pool; either's exception is raised here."""
+    global _CALLS
+    with _CALLS_LOCK:
+        if _CALLS is None:
+            _CALLS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="milvus-call")
+    later = _CALLS.submit(second)
+    try:
+        a = first()
+    finally:
+        b = later.result()
+    return a, b
 
 
 # -- the engine for tests and local use -----------------------------------------------------------------
