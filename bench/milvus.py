@@ -2,7 +2,8 @@
 (printed, not asserted).
 
     python -m bench.milvus [--ingest 20000] [--sizes 10000,100000] [--requests 60] [--tp-requests 200]
-                           [--only ingest,search,replicas] [--out bench/results/milvus.json]
+                           [--footprint 20000] [--only ingest,search,replicas,footprint]
+                           [--out bench/results/milvus.json]
 
 Runs milvus-lite 2.5.1's real engine (a separate process on loopback, ``index.milvus.MilvusEngine``) on a
 temporary ``.db``. Data: the ``clustered`` synthetic set of ``bench.scale`` (dim 384, e5-like
@@ -16,9 +17,14 @@ neighbourhoods), seeded.
   against exact search. Milvus figures include the gRPC round trip on loopback.
 * replicas: ``/api/retrieve`` (top_k 5, the seed questions, real HTTP) p50 at concurrency 1 and req/s at
   concurrency 16 for (a) one CiteQA server on the files store, (b) one on ``CITEQA_STORE=milvus``, (c) two
-  replicas (two processes) on that Milvus engine with the requests spread round-robin over both. The
+  replicas (two processes) on that Milvus engine with the requests spread round-robin over both, (d) one
+  server on that Milvus with ``CITEQA_MILVUS_SEARCH=engine`` (and whether it returns (b)'s passages). The
   replicas share this machine's cores, so (c) measures correctness (both answer alike) and overhead, not
   scale-out. Loops and servers are ``bench.run``'s.
+* footprint: a larger collection (N synthetic passages of ~300 characters, 4 sentences each, ``clustered``
+  vectors) written into Milvus under the real model's fingerprint, then loaded by a fresh replica process
+  per ``CITEQA_MILVUS_SEARCH`` mode: its RSS with the model loaded, after loading the collection and after
+  30 questions (``Pipeline.retrieve``, in-process, p50 reported), and the load time.
 """
 
 from __future__ import annotations
@@ -27,8 +33,11 @@ import argparse
 import itertools
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,7 @@ from bench.scale import dataset, recall_at_k
 from index.milvus import MilvusEngine, MilvusStore
 from index.store import (
     IVF_NPROBE,
+    DocumentRecord,
     FaissStore,
     FilesStore,
     IndexStore,
@@ -236,6 +246,154 @@ def replicas(tmp: Path, requests: int) -> dict[str, Any]:
                 out["milvus_2_replicas"] = served_figures([one.url, two.url], qs, requests)
                 out["milvus_2_replicas"]["same_passages"] = same = same_answers([one.url, two.url], qs)
                 served.say(f"    both replicas return the same passages for all {len(qs)} questions: {same}")
+            out["milvus"]["rss_mb"] = served.rss_mb(one.proc.pid)
+            served.say("  (d) one server, Milvus store, CITEQA_MILVUS_SEARCH=engine")
+            with served.citeqa_server("milvus-bench-engine", **env, CITEQA_MILVUS_SEARCH="engine") as eng:
+                out["milvus_engine"] = served_figures([eng.url], qs, requests)
+                out["milvus_engine"]["rss_mb"] = served.rss_mb(eng.proc.pid)
+                out["milvus_engine"]["same_passages_as_memory"] = same = same_answers([one.url, eng.url], qs)
+                served.say(f"    the same passages as (b) for all {len(qs)} questions: {same}")
+    finally:
+        engine.stop()
+    out["loadavg_end"] = os.getloadavg()
+    served.say(f"  load average: {out['loadavg_start']} before, {out['loadavg_end']} after")
+    return out
+
+
+SENTENCES_PER_PASSAGE = 4
+WORDS = ("tidal", "mill", "river", "grain", "harbour", "trust", "wheel", "stone", "flour", "estuary", "oak")
+
+
+def synthetic_collection(n: int) -> tuple[SegmentData, list[DocumentRecord]]:
+    """``n`` passages of ~300 characters (4 sentences of ~75, their BM25 tokens) in documents of 10
+    passages, with ``clustered`` vectors (sentence vectors: their passage's, perturbed and normalised)."""
+    vectors, _ = dataset("clustered", n)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.05, (n * SENTENCES_PER_PASSAGE, DIM)).astype(np.float32)
+    sentence_vectors = np.repeat(vectors, SENTENCES_PER_PASSAGE, axis=0) + noise
+    sentence_vectors /= np.linalg.norm(sentence_vectors, axis=1, keepdims=True)
+    texts, tokens, spans = [], [], []
+    for i in range(n):
+        sentences = [
+            " ".join(WORDS[(i * 7 + j * 3 + w) % len(WORDS)] for w in range(9)) + f" {i}-{j}. "
+            for j in range(SENTENCES_PER_PASSAGE)
+        ]
+        text = "".join(sentences)
+        at = 0
+        for sentence in sentences:
+            spans.append(SentenceSpan(i, at, at + len(sentence) - 1))  # its passage's row in the segment
+            at += len(sentence)
+        texts.append(text)
+        tokens.append(tuple(text.replace(".", " ").split()))
+    passages = tuple(
+        Passage(
+            id=f"doc{i // 10}:{i % 10 + 1}",
+            document_id=f"doc{i // 10}",
+            title=f"Document {i // 10}",
+            paragraph=i % 10 + 1,
+            text=texts[i],
+            start=0,
+            end=len(texts[i]),
+            lang="en",
+        )
+        for i in range(n)
+    )
+    data = SegmentData(passages, vectors, tuple(spans), sentence_vectors, tuple(tokens))
+    now = "2026-01-01T00:00:00+00:00"
+    docs = [
+        DocumentRecord(
+            id=f"doc{d}",
+            path=f"doc{d}.txt",
+            title=f"Document {d}",
+            format="text",
+            encoding="utf-8",
+            pages=None,
+            size=0,
+            mtime_ns=0,
+            content_hash=f"{d:064x}",
+            added=now,
+            updated=now,
+            segment="",  # filled in once the segment is written
+            rows=(d * 10, min(n, d * 10 + 10)),
+            sentence_rows=(d * 10 * SENTENCES_PER_PASSAGE, min(n, d * 10 + 10) * SENTENCES_PER_PASSAGE),
+        )
+        for d in range((n + 9) // 10)
+    ]
+    return data, docs
+
+
+FOOTPRINT_CHILD = """
+import json, os, sys, time
+import numpy as np
+import bench.run as served
+from service.pipeline import Pipeline, encoder_for
+from service.settings import Settings
+
+uri, prefix, mode = sys.argv[1:4]
+settings = Settings(store="milvus", milvus_uri=uri, milvus_prefix=prefix, milvus_search=mode,
+                    milvus_timeout=300, micro_batching=False)
+encoder = encoder_for(settings)
+served.in_worker(lambda: encoder.encode_queries(["warm up"]))
+model_mb = served.rss_mb(os.getpid())
+t0 = time.perf_counter()
+pipeline = Pipeline.load(settings, encoder=encoder, build=False)
+load_s = time.perf_counter() - t0
+loaded_mb = served.rss_mb(os.getpid())
+qs = served.questions()[:30]
+ms = []
+for q in qs:
+    t = time.perf_counter()
+    served.in_worker(lambda: pipeline.retrieve(q, top_k=5))
+    ms.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"mode": mode, "passages": len(pipeline.retriever.saved.passages),
+                  "sentences": len(pipeline.retriever.saved.sentences), "load_s": round(load_s, 1),
+                  "rss_model_mb": round(model_mb), "rss_loaded_mb": round(loaded_mb),
+                  "rss_after_questions_mb": round(served.rss_mb(os.getpid())),
+                  "retrieve_p50_ms": round(float(np.percentile(ms[5:], 50)), 1)}))
+"""
+
+
+def footprint(tmp: Path, n: int) -> dict[str, Any]:
+    """RSS of a replica process after loading an ``n``-passage collection, per search mode."""
+    from service.pipeline import encoder_for
+    from service.settings import Settings
+
+    encoder = encoder_for(Settings(micro_batching=False))
+    out: dict[str, Any] = {"passages": n, "loadavg_start": os.getloadavg()}
+    served.say(
+        f"== footprint: a replica after loading {n:,} passages ({n * SENTENCES_PER_PASSAGE:,} sentences) =="
+    )
+    engine = MilvusEngine(tmp / "footprint.db").start()
+    try:
+        store = MilvusStore(engine.uri, prefix="bench_fp_", timeout=300, lock_dir=tmp)
+        data, docs = synthetic_collection(n)
+        t0 = time.perf_counter()
+        info = store.write_segment(data, 1)
+        manifest = Manifest(
+            model=encoder.name,
+            model_fingerprint=encoder.fingerprint,
+            dimension=DIM,
+            chunking={},
+            generation=1,
+            documents=tuple(replace(d, segment=info.name) for d in docs),
+            segments=(info,),
+        )
+        store.write_manifest(manifest)
+        out["write_s"] = round(time.perf_counter() - t0, 1)
+        served.say(f"  written in {out['write_s']} s")
+        for mode in ("memory", "engine"):
+            child = subprocess.run(
+                [sys.executable, "-c", FOOTPRINT_CHILD, engine.uri, "bench_fp_", mode],
+                cwd=served.ROOT,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            if child.returncode != 0:
+                raise RuntimeError(f"the {mode} replica failed: {child.stderr[-2000:]}")
+            out[mode] = figures = json.loads(child.stdout.strip().splitlines()[-1])
+            served.say(f"  {mode:7} {json.dumps(figures)}")
     finally:
         engine.stop()
     out["loadavg_end"] = os.getloadavg()
@@ -253,7 +411,10 @@ def main() -> None:
     parser.add_argument(
         "--tp-requests", type=int, default=200, help="/api/retrieve requests at concurrency 16"
     )
-    parser.add_argument("--only", default="ingest,search,replicas", help="Comma-separated sections to run.")
+    parser.add_argument("--footprint", type=int, default=20_000, help="passages of the footprint collection")
+    parser.add_argument(
+        "--only", default="ingest,search,replicas,footprint", help="Comma-separated sections to run."
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     sections = set(args.only.split(","))
@@ -290,6 +451,8 @@ def main() -> None:
         if "replicas" in sections:
             (served.ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
             results["replicas"] = replicas(Path(tmp), args.requests)
+        if "footprint" in sections:
+            results["footprint"] = footprint(Path(tmp), args.footprint)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

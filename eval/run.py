@@ -169,7 +169,7 @@ def run(
         top_k=top_k,
         mode=mode,
         progress=progress,
-        corpus=pipeline.retriever.saved.passages,
+        corpus=tuple(pipeline.retriever.saved.passages),  # read once if it lives in the store
         answer_mode=used,
     )
     summary: dict[str, Any] = dict(summarise(records))

@@ -711,7 +711,11 @@ def compact(index_dir: Path | IndexStore, manifest: Manifest) -> Manifest:
     store = as_store(index_dir)
     saved = assemble(store, manifest, index_type="flat", verify=False)
     data = SegmentData(
-        saved.passages, saved.passage_vectors, saved.sentences, saved.sentence_vectors, saved.tokens
+        tuple(saved.passages),
+        saved.passage_vectors,
+        saved.sentences,
+        np.asarray(saved.sentence_vectors),
+        saved.tokens,
     )
     info = store.write_segment(data, manifest.generation)
     documents = []

