@@ -389,11 +389,10 @@ class Retriever:
                 out.append(Candidate(row, pair, d, d - base, lexical, raw))
         return out, all_terms, row_scores
 
-    def _fused_order(self, candidates: Sequence[Candidate], strength: Sequence[float]) -> list[Candidate]:
+    def _fused_order(self, candidates: Sequence[Candidate]) -> list[Candidate]:
         """``candidates`` by reciprocal-rank fusion (k = ``rrf_k``) of their dense ranking and their BM25
         ranking (positive scores only). Ranks alone often tie (first by one signal and second by the other,
-        against the reverse): ``strength`` (per candidate, e.g. its calibrated probability, which weighs how
-        far ahead each signal puts it) breaks the tie, then the passage id."""
+        against the reverse): the higher dense score breaks the tie, then the passage id."""
         ids = {c.row: self.ids[c.row] for c in candidates}
         fused = dict.fromkeys(ids, 0.0)
         dense = sorted(candidates, key=lambda c: (-c.dense, ids[c.row]))
@@ -401,8 +400,7 @@ class Retriever:
         for ranking in (dense, lexical):
             for rank, c in enumerate(ranking, start=1):
                 fused[c.row] += 1.0 / (self.rrf_k + rank)
-        ahead = {c.row: s for c, s in zip(candidates, strength, strict=True)}
-        return sorted(candidates, key=lambda c: (-fused[c.row], -ahead[c.row], ids[c.row]))
+        return sorted(candidates, key=lambda c: (-fused[c.row], -c.dense, ids[c.row]))
 
     def _bm25(self, pool: Pool, terms: Sequence[Term]) -> np.ndarray:
         """BM25 of ``terms`` over ``pool``, as an array over every row (0 outside the pool)."""
@@ -429,7 +427,7 @@ class Retriever:
                     # Same language: the pool keeps the order of reciprocal-rank fusion of its dense and BM25
                     # rankings (as measured before pools: XQuAD zh->zh 0.951), and its calibrated
                     # probabilities, best first, go down that order: they only place it among other pools.
-                    mine = self._fused_order(mine, probability.tolist())
+                    mine = self._fused_order(mine)
                     probability = np.sort(probability)[::-1]
                 scored |= {c.row: float(p) for c, p in zip(mine, probability, strict=True)}
         by_row = {c.row: c for c in candidates}

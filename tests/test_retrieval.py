@@ -163,11 +163,11 @@ def test_cli_retrieve_prints_score_and_similarity(pipeline: Pipeline) -> None:
     assert 0.5 < float(first[3].removeprefix("similarity=")) < 1.0
 
 
-def test_a_fusion_tie_goes_to_the_stronger_passage(pipeline: Pipeline) -> None:
+def test_a_fusion_tie_goes_to_the_stronger_dense_score(pipeline: Pipeline) -> None:
     """First by one signal and second by the other, against the reverse, is a tie in reciprocal-rank
-    fusion; the candidates' strengths (their calibrated probabilities) decide it, not their ids."""
+    fusion; the dense score decides it, not the passage ids."""
     dense_first = Candidate(row=1, pair="zh-zh", dense=0.92, lead=0.06, lexical=0.9, bm25=1.0)
     lexical_first = Candidate(row=0, pair="zh-zh", dense=0.87, lead=0.01, lexical=1.0, bm25=1.1)
-    fuse = pipeline.retriever._fused_order
-    assert [c.row for c in fuse([lexical_first, dense_first], [0.4, 0.7])] == [1, 0]
-    assert [c.row for c in fuse([lexical_first, dense_first], [0.7, 0.4])] == [0, 1]
+    third = Candidate(row=2, pair="zh-zh", dense=0.80, lead=0.0, lexical=0.5, bm25=0.5)
+    order = pipeline.retriever._fused_order([lexical_first, third, dense_first])
+    assert [c.row for c in order] == [1, 0, 2]
