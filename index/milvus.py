@@ -80,6 +80,7 @@ from index.store import (
     StoredPassages,
     StoredVectors,
     check_compatible,
+    segment_lookup,
     writer_lock,
 )
 from index.types import Passage
@@ -729,7 +730,7 @@ def load_engine_index(store: MilvusStore, *, model: str, fingerprint: str) -> Sa
     (no vector, no text); ``passages`` and ``sentence_vectors`` fetch rows on demand."""
     manifest = store.read_manifest()
     check_compatible(manifest, model=model, fingerprint=fingerprint, path=store.location)
-    segments = {info.name: info for info in manifest.segments}
+    segment_of = segment_lookup(manifest, store.location)
     light: dict[str, tuple[list[dict], list[dict]]] = {}
     ids: list[str] = []
     langs: list[str] = []
@@ -738,12 +739,7 @@ def load_engine_index(store: MilvusStore, *, model: str, fingerprint: str) -> Sa
     p_parts: list[tuple[str, int, int, int]] = []
     s_parts: list[tuple[str, int, int, int]] = []
     for doc in manifest.documents:
-        info = segments.get(doc.segment)
-        if info is None:
-            raise IndexCorruptError(
-                f"the manifest of {store.location} names segment {doc.segment!r} for {doc.id!r} but does "
-                "not list it; run `citeqa build`"
-            )
+        info = segment_of(doc)
         if doc.segment not in light:
             light[doc.segment] = (
                 store._rows(

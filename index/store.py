@@ -37,7 +37,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -667,6 +667,23 @@ def writer_lock(index_dir: Path, *, wait: bool = True) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def segment_lookup(manifest: Manifest, location: str) -> Callable[[DocumentRecord], SegmentInfo]:
+    """The segment that holds a document of ``manifest`` (of the store at ``location``); a manifest that
+    names a segment it does not list is corrupt."""
+    segments = {info.name: info for info in manifest.segments}
+
+    def segment_of(doc: DocumentRecord) -> SegmentInfo:
+        info = segments.get(doc.segment)
+        if info is None:
+            raise IndexCorruptError(
+                f"the manifest of {location} names segment {doc.segment!r} for {doc.id!r} but does "
+                "not list it; run `citeqa build`"
+            )
+        return info
+
+    return segment_of
+
+
 def assemble(
     index_dir: Path | IndexStore,
     manifest: Manifest,
@@ -677,7 +694,7 @@ def assemble(
     """The live rows of every document of ``manifest``, in document order, with a FAISS index over them
     (read from whichever store holds them: a directory is the files store)."""
     source = as_store(index_dir)
-    segments = {info.name: info for info in manifest.segments}
+    segment_of = segment_lookup(manifest, source.location)
     loaded: dict[str, SegmentData] = {}
     passages: list[Passage] = []
     tokens: list[tuple[str, ...]] = []
@@ -685,12 +702,7 @@ def assemble(
     p_parts: list[np.ndarray] = []
     s_parts: list[np.ndarray] = []
     for doc in manifest.documents:
-        info = segments.get(doc.segment)
-        if info is None:
-            raise IndexCorruptError(
-                f"the manifest of {source.location} names segment {doc.segment!r} for {doc.id!r} but does "
-                "not list it; run `citeqa build`"
-            )
+        info = segment_of(doc)
         if doc.segment not in loaded:
             loaded[doc.segment] = source.read_segment(info, verify=verify)
         seg = loaded[doc.segment]
