@@ -14,7 +14,9 @@ then built per corpus from its vocabulary (``Translator.for_vocabulary``): only 
 headword or English stem occurs in the corpus are read, so start-up and memory follow the corpus, not the
 dictionary; a reload with an unchanged vocabulary reuses the translator of the same process. English words
 are matched by their Snowball stems (PyStemmer) on both sides (the corpus tokens stay as they are: "teams"
-in a question finds 球队 through "team", and 球队 finds the corpus's "teams").
+in a question finds 球队 through "team", and 球队 finds the corpus's "teams"), and by their dictionary forms
+where a stem cannot see them (LemmInflect's lemma tables: "built" is "build", "won" is "win", "children" is
+"child"), since CC-CEDICT glosses a verb by its base form ("to build").
 """
 
 from __future__ import annotations
@@ -82,6 +84,20 @@ def stem(word: str) -> str:
     """The Snowball stem of a lower-cased English word (numbers unchanged)."""
     word = word.lower()
     return word if word[:1].isdigit() else str(_stemmer().stemWord(word))
+
+
+@lru_cache(maxsize=100_000)
+def lookup_stems(word: str) -> tuple[str, ...]:
+    """``stem(word)``, then the stems of its verb and noun lemmas that differ from it ("built" -> ("built",
+    "build"), "children" -> ("children", "child")): the keys an English word is looked up by."""
+    from lemminflect import getAllLemmas
+
+    own = stem(word)
+    if own[:1].isdigit():
+        return (own,)
+    lemmas = getAllLemmas(word.lower())
+    forms = [stem(lemma) for pos in ("VERB", "NOUN") for lemma in lemmas.get(pos, ())]
+    return tuple(dict.fromkeys([own, *forms]))
 
 
 def content_words(text: str) -> list[str]:
@@ -269,8 +285,9 @@ class Translator:
                 _raise(target[(st,)], token, weight * FALLBACK_WEIGHT / len(stems))
         latin = [t for t in vocab if t.isascii() and t[:1].isalpha()]
         tokens_of: dict[str, list[str]] = defaultdict(list)
-        for token, st in zip(latin, _stemmer().stemWords(latin), strict=True):
-            tokens_of[st].append(token)
+        for token in latin:
+            for st in lookup_stems(token):
+                tokens_of[st].append(token)
         zh_to_en: dict[str, dict[str, float]] = defaultdict(dict)
         for st, headword, order, size in source.by_stems(tokens_of):
             weight = (1.0 if size == 1 else FALLBACK_WEIGHT / size**0.5) / (1 + order) ** 0.5
@@ -284,11 +301,14 @@ class Translator:
         first: the focus check's translator (``service.focus.Translator``). Only candidates with at least
         ``STRONG_SENSE`` of the best one's weight count: a word met only inside a longer gloss ("truck" in
         "fire truck") is no translation of it."""
+        found: tuple[tuple[str, float], ...] = ()
         if target_lang == "zh":
-            key = (stem(word),)
-            found = _top(self.names_to_zh.get(key, {})) if word[:1].isupper() else ()
-            if not found and key not in self.weak:
-                found = _top(self.en_to_zh.get(key, {}))
+            for key in ((st,) for st in lookup_stems(word)):
+                found = _top(self.names_to_zh.get(key, {})) if word[:1].isupper() else ()
+                if not found and key not in self.weak:
+                    found = _top(self.en_to_zh.get(key, {}))
+                if found:
+                    break
         else:
             found = _top(self.zh_to_en.get(word, {}))
         return tuple(token for token, weight in found if weight >= STRONG_SENSE)

@@ -8,7 +8,7 @@ import pytest
 
 from index.chunk import language_of
 from index.lexical import BM25Index, Term, plain_terms, question_lang, tokenize
-from index.translate import Dictionary, Translator, prepare_dictionary, stem, translator_for
+from index.translate import Dictionary, Translator, lookup_stems, prepare_dictionary, stem, translator_for
 from tests.conftest import DICTIONARIES
 
 CHINESE = [
@@ -140,3 +140,13 @@ def test_a_word_met_only_inside_longer_glosses_is_a_weak_term() -> None:
     assert translator.words("give", "zh") == ()
     supply = next(t for t in translator.to_chinese("What did Hema supply?") if t.source == "supply")
     assert supply.weight == 1.0 and "提供" in supply.tokens
+
+
+def test_irregular_english_forms_meet_the_base_form_of_the_glosses() -> None:
+    # CC-CEDICT glosses 建造 "to build": a stem keeps "built" apart from "build", the lemma tables join them.
+    assert lookup_stems("built") == ("built", "build") and lookup_stems("children") == ("children", "child")
+    assert lookup_stems("1788") == ("1788",)
+    english = translator_for(BM25Index(ENGLISH).vocabulary, DICTIONARIES)
+    assert "built" in candidates(english.to_english("灯塔是哪一年建造的？"))["建造"]
+    chinese = translator_for(BM25Index(["这座灯塔由渔民建造。"]).vocabulary, DICTIONARIES)
+    assert "建造" in chinese.words("built", "zh")
