@@ -522,9 +522,11 @@ def asked_kinds(question: str) -> frozenset[str]:
         kinds |= _unit_kinds(unit)
         generic = True
     for kind, nouns in _MEASURE_NOUNS.items():
-        # The measurement must be what is asked: "what is the (total) price", "票价是多少", "how much money".
+        # The measurement must be what is asked: "what is the (total) price", "what is the library's annual
+        # budget", "票价是多少", "how much money"; not a noun after "of" ("the name of the budget office").
         en = (
-            rf"\bwhat(?:'s| is| was| are| were)(?: the| its| their| a| an)?(?: \w+)? (?:{nouns})\b"
+            rf"\bwhat(?:'s| is| was| are| were)(?: the| its| their| a| an)?"
+            rf"(?: (?!of\b|for\b|in\b|on\b)[\w'-]+){{0,3}} (?:{nouns})\b"
             r"(?!\s+(?:called|named|known))"
         )
         zh = rf"(?:{nouns})(?:大约|约|为|是|有|达到?|共|一共|总共)?(?:多少|几)"

@@ -111,6 +111,8 @@ def test_areas_durations_and_dates() -> None:
         ("How much money did Ant Group donate?", {MONEY}),
         ("马云公益基金会向河南捐款的金额是多少？", {MONEY}),
         ("What is the total investment in the bases?", {MONEY}),
+        ("What is the library's annual budget?", {MONEY}),  # a possessive and an adjective before it
+        ("What is the name of the budget office?", set()),  # the budget is not what is asked
         ("How tall is the lighthouse?", {LENGTH}),
         ("灯塔有多高？", {LENGTH}),
         ("这座桥有多少米长？", {LENGTH}),
