@@ -358,6 +358,19 @@ _LABEL_UNIT = re.compile(r"[(（]([^()（）:：|]{1,12})[)）]\s*[:：]\s*$")
 _LABEL_SPAN = 24
 
 
+# A year where years stand: after a preposition of time ("in 1998", "since 2019") or before 年 ("2025年"). It
+# dates something and counts nothing, so it is no answer to "how many".
+_YEAR_BEFORE = re.compile(r"\b(?:in|since|from|until|till|before|after|during|early|late|mid)[\s-]*$", re.I)
+
+
+def _is_year(sentence: str, number: re.Match[str]) -> bool:
+    if not re.fullmatch(r"1[6-9]\d\d|20\d\d", number.group()):
+        return False
+    if sentence[number.end() :].lstrip().startswith("年"):
+        return True
+    return bool(_YEAR_BEFORE.search(sentence[max(0, number.start() - 8) : number.start()]))
+
+
 @lru_cache(maxsize=65536)
 def stated_kinds(sentence: str) -> frozenset[str]:
     """The kinds of answer ``sentence`` states (see ``KINDS``)."""
@@ -365,7 +378,7 @@ def stated_kinds(sentence: str) -> frozenset[str]:
     m = _matchers()
     found: set[str] = set()
     for number in m.number.finditer(sentence):
-        if not re.fullmatch(f"[{_CN_NUMERAL}]+", number.group()):
+        if not re.fullmatch(f"[{_CN_NUMERAL}]+", number.group()) and not _is_year(sentence, number):
             found.add(NUMBER)
         found |= _kinds_after(m.after, sentence[number.end() : number.end() + m.longest + 2 + GAP], m.longest)
         found |= _kinds_before(

@@ -55,6 +55,19 @@ def test_stated_kinds(sentence: str, kinds: set[str]) -> None:
         assert not stated_kinds(sentence) & QUANTITIES
 
 
+def test_a_year_where_years_stand_counts_nothing() -> None:
+    for sentence in (
+        "The festival was founded in 1998 by fishermen.",
+        "2025年举办了庆典。",
+        "Since 2019, it has grown.",
+    ):
+        assert NUMBER not in stated_kinds(sentence), sentence
+        assert DATE in stated_kinds(sentence), sentence
+    assert NUMBER in stated_kinds("The club has 2000 members.")  # a count that looks like a year
+    assert NUMBER in stated_kinds("2025年，图书馆接待读者约3.2万人次。")  # other numbers still count
+    assert not expected_answer("How many people attended?").stated_by("It was founded in 1998.", None)
+
+
 def test_a_unit_past_a_classifier_or_one_modifier_word() -> None:
     durations = ("须在十个工作日内提交", "须在10个工作日内提交", "约需两个小时", "within ten working days")
     for sentence in durations:
