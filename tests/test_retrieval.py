@@ -90,13 +90,14 @@ def test_answering_paragraph_is_first_for_most(ranks: dict[str, int | None], lan
 PARAGRAPH_1_FIRST = pytest.mark.xfail(
     strict=True,  # the day it passes, this mark must go
     reason="not met: the right document, but its paragraph 1 (which names the Kettleby tidal mill) ranks "
-    "above paragraph 2 (which says who built it), in both languages",
+    "above paragraph 2 (which says who built it); the Chinese question finds paragraph 2 since the "
+    "dictionary joins 建造 ('to build') to 'built' by lemma",
 )
 MIXED: list[object] = [
     ("How wide is the new waterwheel?", ENGLISH_ID, 4),
     ("新水车的直径是多少米？", ENGLISH_ID, 4),
     pytest.param("Who built the tidal mill at Kettleby?", ENGLISH_ID, 2, marks=PARAGRAPH_1_FIRST),
-    pytest.param("磨坊是谁建造的？", ENGLISH_ID, 2, marks=PARAGRAPH_1_FIRST),
+    ("磨坊是谁建造的？", ENGLISH_ID, 2),
     ("How many items did Hema give away?", SEED_ID, 2),
     ("盒马提供了多少件生活日用品？", SEED_ID, 2),
 ]
