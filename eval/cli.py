@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -275,17 +275,35 @@ def fit_calibration_command(
             "index/data/calibration.json.",
         ),
     ] = None,
-    l2: Annotated[float, typer.Option("--l2", min=0.0, help="L2 penalty on standardised weights.")] = 1.0,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            help="listwise: one conditional logit over every pool's candidates, so the pairs share one "
+            "scale where pools merge; pointwise: an independent logistic regression per pair.",
+        ),
+    ] = "listwise",
+    l2: Annotated[
+        float | None,
+        typer.Option(
+            "--l2", min=0.0, help="L2 penalty on standardised weights (default: listwise 100, pointwise 1)."
+        ),
+    ] = None,
 ) -> None:
     """Fit the search's per-language-pair score calibration on held-out XQuAD articles (see
     eval/fit_calibration.py); print recall@1 per pair on the fitting and the held-out articles."""
     from tqdm import tqdm
 
-    from eval.fit_calibration import fit_calibration
+    from eval.fit_calibration import METHODS, Method, fit_calibration
     from index.search import FEATURES as SIGNALS
 
+    if method not in METHODS:
+        raise typer.BadParameter(f"choose one of {', '.join(METHODS)}", param_hint="--method")
     with _friendly_errors(), tqdm(total=0, unit="q", desc="questions", disable=None) as bar:
-        calibration, fits, _ = fit_calibration(_settings(), datasets, l2=l2, progress=_advance(bar))
+        chosen = cast(Method, method)
+        calibration, fits, _ = fit_calibration(
+            _settings(), datasets, method=chosen, l2=l2, progress=_advance(bar)
+        )
         typer.echo(
             f"{'pair':<8}{'questions':>10}{'recall@1 fit':>14}{'held out':>10}"
             f"   weights ({', '.join(SIGNALS)}), bias"

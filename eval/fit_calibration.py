@@ -8,8 +8,21 @@ the situation the calibration has to get right.
 
 Fitting uses the questions of the articles whose index is 0 or 1 modulo 4 (both languages of gold paragraph
 occur among them); the others are held out, and ``fit_calibration`` reports recall@1 on them per pair.
-Each pair's model is a logistic regression of "this candidate is the gold paragraph" on the candidate's
-signals (``index.search.FEATURES``), fitted by ``service.abstention.fit_logistic``.
+
+Each pair's model is logistic in the candidate's signals (``index.search.FEATURES``). Two fits:
+
+- ``listwise`` (the default): the pools are merged on these probabilities, so the pair models must agree on
+  one scale where they compete, at the head of each pool. One conditional logit over all of a question's
+  candidates, of every pool (softmax of per-pair linear scores, the gold paragraph the one chosen), fits
+  every pair's weights on that decision; then one logistic scaling per question language, fitted on each
+  pool's best candidate, turns the scores into P(relevant) (monotone per question language: the order
+  stays).
+  Measured on the mixed corpus (``citeqa fit-calibration``, README "Score calibration"): an English passage
+  outranking the right Chinese one for a Chinese question was the whole of xquad-mixed zh->zh's loss against
+  the all-Chinese corpus on the same questions.
+- ``pointwise``: an independent logistic regression per pair of "this candidate is the gold paragraph" over
+  all its candidates (``service.abstention.fit_logistic``); each is calibrated on its own, but the pairs'
+  scales are never compared where they compete.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -32,6 +45,14 @@ if TYPE_CHECKING:
 CORPORA = {"A": ("xquad/xquad.zh.json", "zh", "xquad/xquad.en.json", "en")}
 HELD_OUT = 4  # articles with index % HELD_OUT in FITTED are fitted on, the others held out
 FITTED = (0, 1)
+Method = Literal["listwise", "pointwise"]
+METHODS: tuple[Method, ...] = ("listwise", "pointwise")
+L2 = {"listwise": 100.0, "pointwise": 1.0}  # the default penalty per method (README "Score calibration")
+MODEL = {
+    "listwise": "weights by a conditional logit over each question's candidates of every pool, then a "
+    "logistic scaling per question language on each pool's best candidate",
+    "pointwise": "an independent logistic regression of 'is the gold paragraph' per pair",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +134,29 @@ def collect(
     return samples
 
 
-def fit_models(samples: Sequence[Sample], *, l2: float = 1.0) -> dict[str, tuple[tuple[float, ...], float]]:
-    """One logistic model per candidate pair, over the fitting samples' candidates of that pair."""
+def fit_models(
+    samples: Sequence[Sample], *, method: Method = "listwise", l2: float | None = None
+) -> dict[str, tuple[tuple[float, ...], float]]:
+    """One logistic model per candidate pair, fitted on the fitting samples (see the module docstring);
+    ``l2`` is the penalty on standardised weights (default ``L2[method]``)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    fitting = [s for s in samples if s.fit]
+    penalty = L2[method] if l2 is None else l2
+    if method == "pointwise":
+        return fit_pointwise(fitting, l2=penalty)
+    return fit_listwise(fitting, l2=penalty)
+
+
+def fit_pointwise(
+    samples: Sequence[Sample], *, l2: float = 1.0
+) -> dict[str, tuple[tuple[float, ...], float]]:
+    """An independent logistic regression per pair over all of its candidates."""
     from service.abstention import fit_logistic
 
     xs: dict[str, list[np.ndarray]] = defaultdict(list)
     ys: dict[str, list[np.ndarray]] = defaultdict(list)
     for s in samples:
-        if not s.fit:
-            continue
         for pair in set(s.pairs.tolist()):
             mask = s.pairs == pair
             xs[pair].append(s.features[mask])
@@ -130,6 +165,72 @@ def fit_models(samples: Sequence[Sample], *, l2: float = 1.0) -> dict[str, tuple
         pair: fit_logistic(np.vstack(xs[pair]), np.concatenate(ys[pair]).astype(float), l2=l2)
         for pair in sorted(xs)
     }
+
+
+def fit_listwise(
+    samples: Sequence[Sample], *, l2: float = 100.0
+) -> dict[str, tuple[tuple[float, ...], float]]:
+    """Per pair, linear scores fitted by one conditional logit over each question's candidates of every pool
+    (L2 ``l2`` on standardised weights, not on the biases), then one logistic scaling of the scores per
+    question language, fitted on each pool's best candidate."""
+    from scipy.optimize import minimize
+
+    from service.abstention import fit_logistic
+
+    pairs = sorted({p for s in samples for p in s.pairs.tolist()})
+    width = samples[0].features.shape[1] + 1 if samples else 0
+    # Standardised per pair, as fit_logistic does, so one penalty suits every signal.
+    mean, std = {}, {}
+    for pair in pairs:
+        x = np.vstack([s.features[s.pairs == pair] for s in samples])
+        mean[pair], std[pair] = x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    column = {pair: i * width for i, pair in enumerate(pairs)}
+    questions = []
+    for s in samples:
+        if not s.gold.any():
+            continue  # the gold paragraph is no candidate: nothing to choose
+        design = np.zeros((len(s.features), len(pairs) * width))
+        for pair in set(s.pairs.tolist()):
+            mask, start = s.pairs == pair, column[pair]
+            design[mask, start : start + width - 1] = (s.features[mask] - mean[pair]) / std[pair]
+            design[mask, start + width - 1] = 1.0
+        questions.append((design, int(np.flatnonzero(s.gold)[0])))
+    if not questions:
+        raise ValueError("need questions whose gold paragraph is among their candidates")
+    penalty = np.full(len(pairs) * width, l2)
+    penalty[width - 1 :: width] = 0.0  # the biases are not shrunk
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = 0.5 * float(penalty @ theta**2), penalty * theta
+        for design, gold in questions:
+            z = design @ theta
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            value -= float(np.log(max(p[gold], 1e-300)))
+            grad -= design[gold] - p @ design
+        return value, grad
+
+    theta = minimize(loss, np.zeros(len(penalty)), jac=True, method="L-BFGS-B").x
+    linear = {}
+    for pair, start in column.items():
+        weights = theta[start : start + width - 1] / std[pair]
+        linear[pair] = (weights, float(theta[start + width - 1] - weights @ mean[pair]))
+    # Scores -> P(relevant), per question language, on the candidates that compete: each pool's best.
+    heads: dict[str, tuple[list[float], list[bool]]] = defaultdict(lambda: ([], []))
+    for s in samples:
+        for pair in set(s.pairs.tolist()):
+            mask = s.pairs == pair
+            weights, bias = linear[pair]
+            scores = s.features[mask] @ weights + bias
+            best = int(np.argmax(scores))
+            heads[pair.split("-")[0]][0].append(float(scores[best]))
+            heads[pair.split("-")[0]][1].append(bool(s.gold[mask][best]))
+    out = {}
+    for pair, (weights, bias) in linear.items():
+        scores, gold = heads[pair.split("-")[0]]
+        (slope,), intercept = fit_logistic(np.array(scores)[:, None], np.array(gold, dtype=float))
+        out[pair] = (tuple(float(w) for w in slope * weights), float(slope * bias + intercept))
+    return out
 
 
 def recall_at_1(calibration: Calibration, samples: Sequence[Sample]) -> float | None:
@@ -150,7 +251,8 @@ def fit_calibration(
     settings: Settings,
     datasets: Path,
     *,
-    l2: float = 1.0,
+    method: Method = "listwise",
+    l2: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Calibration, list[PairFit], list[Sample]]:
     """Convert the corpora, run their questions through the retriever, fit one model per pair."""
@@ -178,16 +280,17 @@ def fit_calibration(
             rrf_k=settings.rrf_k,
         )
         samples += collect(retriever, questions, progress)
+    penalty = L2[method] if l2 is None else l2
     calibration = Calibration(
-        fit_models(samples, l2=l2),
+        fit_models(samples, method=method, l2=penalty),
         {
             "data": "XQuAD mixed corpus (Chinese paragraphs of the even-indexed articles + English "
             "paragraphs of the odd-indexed ones; every question asked in both languages); fitted on the "
             "questions of "
             "the articles with index 0 or 1 mod 4, the others held out",
-            "model": "per candidate pair, logistic regression of 'is the gold paragraph' on "
-            + ", ".join(FEATURES),
-            "l2": l2,
+            "model": "per candidate pair, logistic in " + ", ".join(FEATURES) + "; " + MODEL[method],
+            "method": method,
+            "l2": penalty,
             "command": "citeqa fit-calibration --datasets ../shared/datasets "
             "--out index/data/calibration.json",
         },
