@@ -303,7 +303,8 @@ class Translator:
         "fire truck") is no translation of it."""
         found: tuple[tuple[str, float], ...] = ()
         if target_lang == "zh":
-            for key in ((st,) for st in lookup_stems(word)):
+            for st in lookup_stems(word):
+                key = (st,)
                 found = _top(self.names_to_zh.get(key, {})) if word[:1].isupper() else ()
                 if not found and key not in self.weak:
                     found = _top(self.en_to_zh.get(key, {}))

@@ -209,7 +209,8 @@ class ExtractiveAnswerer:
         tokens = self._tokens.get(sentence_row)
         if tokens is None:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
-        tokens |= heading
+        if heading:  # most passages have no section: no copy of the sentence's tokens per call
+            tokens = tokens | heading
         total = sum(t.weight for t in terms)
         found = sum(t.weight * max((w for c, w in t.candidates if c in tokens), default=0.0) for t in terms)
         return found / total if total > 0 else 0.0
