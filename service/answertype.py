@@ -421,8 +421,9 @@ _MEASURE_NOUNS = {
     TEMPERATURE: r"temperature|温度|气温|水温|体温",
     SPEED: r"speed|velocity|速度|时速|车速",
     DURATION: r"duration|时长|工期|期限",
+    # 价 heads every Chinese word for a price (价格, 票价, 股价, 房价, 定价, 单价...): matched as the head.
     MONEY: r"money|price|cost|costs|budget|fee|fees|fare|salary|wage|revenue|income|funding|investment|value"
-    r"|价格|价钱|票价|费用|花费|成本|预算|金额|资金|投资额?|收入|营收|工资|薪水|售价|造价|市值|捐款",
+    r"|价(?:格|钱)?|费用|花费|成本|预算|金额|资金|投资额?|收入|营收|工资|薪水|市值|捐款",
     PERCENT: r"percentage|percent|proportion|ratio|百分比|比例|占比|比率|比重",
     NUMBER: r"population|number|amount|count|total|人口|数量|人数|总数|数目",
 }  # fmt: skip

@@ -121,6 +121,8 @@ def test_areas_durations_and_dates() -> None:
     [
         ("How much does a ticket cost?", {MONEY}),
         ("票价是多少？", {MONEY}),
+        ("特斯拉的股价是多少？", {MONEY}),  # any word headed by 价 is a price
+        ("2008年《选择》杂志的定价是多少？", {MONEY}),
         ("How much money did Ant Group donate?", {MONEY}),
         ("马云公益基金会向河南捐款的金额是多少？", {MONEY}),
         ("What is the total investment in the bases?", {MONEY}),
