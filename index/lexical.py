@@ -65,8 +65,24 @@ def script_of(text: str) -> Script:
     return "han" if han * 5 >= latin else "latin"
 
 
+# The grammar of a question, outside what it quotes: English function words (of two letters or more: "A-135"
+# is a name) and Chinese ones, question words included.
+_EN_GRAMMAR = frozenset(w for w in _STOP if w.isascii() and len(w) > 1)
+_ZH_WORDS = {*(w for w in _STOP if not w.isascii()), *"谁 哪 几 是否 怎样".split()}
+_ZH_GRAMMAR = re.compile("|".join(sorted(_ZH_WORDS, key=len, reverse=True)))
+_QUOTED = re.compile(r"《[^》]*》|“[^”]*”|「[^」]*」|\"[^\"]*\"")
+
+
+@lru_cache(maxsize=4096)
 def question_lang(question: str) -> str:
-    """A question's language: "zh" when it is mostly Han, else "en" (a question always has one)."""
+    """A question's language (a question always has one): the language of its grammar words when only one
+    language's occur outside quotes ("Which company owns 卫视卡式台?" is English, "Maren Holt的灯塔有多高？"
+    Chinese), else "zh" when it is mostly Han, else "en"."""
+    frame = _QUOTED.sub(" ", question)
+    english = any(w.lower() in _EN_GRAMMAR for w in re.findall(r"[A-Za-z]+", frame))
+    chinese = bool(_ZH_GRAMMAR.search("".join(_HAN.findall(frame))))
+    if english != chinese:
+        return "en" if english else "zh"
     return "zh" if script_of(question) == "han" else "en"
 
 

@@ -172,3 +172,20 @@ def test_a_fusion_tie_goes_to_the_stronger_dense_score(pipeline: Pipeline) -> No
     third = Candidate(row=2, pair="zh-zh", dense=0.80, lead=0.0, lexical=0.5, bm25=0.5)
     order = pipeline.retriever._fused_order([lexical_first, third, dense_first])
     assert [c.row for c in order] == [1, 0, 2]
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [
+        ("Which company owns 卫视卡式台?", "en"),  # an English question naming a Chinese entity
+        ("What does 数智化 mean?", "en"),
+        ("MIT OpenCourseWare指什么？", "zh"),  # a Chinese question naming an English one
+        ("Maren Holt的灯塔有多高？", "zh"),
+        ("A-135反弹道导弹系统于哪年开始运作？", "zh"),  # "A" is a name, no article
+        ("《The Lord of the Rings》的作者是谁？", "zh"),  # what a question quotes is not its grammar
+        ("How tall is the lighthouse?", "en"),
+        ("灯塔有多高？", "zh"),
+    ],
+)
+def test_a_question_is_in_the_language_of_its_grammar(question: str, lang: str) -> None:
+    assert question_lang(question) == lang
