@@ -82,6 +82,8 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 _BOILERPLATE_MAX_CHARS = 200
+# A paragraph ending in a colon (full or half width) introduces the one after it.
+LEAD_IN_ENDS = (":", "：")
 # Sentence-final punctuation: a PDF paragraph that ends a page without it continues on the next page.
 _SENTENCE_FINAL = tuple('.!?。！？…:：;；"”’)）」』')
 
@@ -185,8 +187,23 @@ def _final_blocks(blocks: Iterable[Block], title: str) -> tuple[Block, ...]:
         out.append(Block(b.text, section, b.page))
     # A block that only repeats the title is the title line (a PDF's first line, an HTML page's
     # heading the extractor kept): dropped, unless it is all the file holds.
-    rest = tuple(b for b in out if b.text != title)
-    return rest or tuple(out)
+    rest = [b for b in out if b.text != title] or out
+    return tuple(_join_lead_ins(rest))
+
+
+def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:
+    """A block that ends in a colon introduces the block after it ("The files created are:" above a
+    list, "For example:" above code, "Header:" above a table): the two are one paragraph, joined at a
+    line break, so the lead-in and what it introduces are retrieved and quoted together. Never across a
+    section boundary."""
+    out: list[Block] = []
+    for b in blocks:
+        last = out[-1] if out else None
+        if last is not None and last.text.endswith(LEAD_IN_ENDS) and last.section == b.section:
+            out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page)
+        else:
+            out.append(b)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

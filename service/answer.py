@@ -7,7 +7,8 @@ passage is in the other language: ``index.translate``; a sentence also says what
 above it say: a table row under "住宿标准" is about lodging standards), plus a prior for its passage: the
 passage's dense score and its calibrated probability of being relevant (``index.search.Calibration``),
 which puts passages of different language pairs on one scale. The best sentences are returned in passage
-order, each citing the passage it came from.
+order, each citing the passage it came from; a lead-in (a sentence ending in a colon) brings the sentences
+after it, the list it introduces.
 
 Abstention, in four steps; failing any one, the answerer abstains, says so in the question's language and
 gives the reason (``service.abstention.REASONS``):
@@ -31,6 +32,7 @@ from typing import Protocol
 import numpy as np
 
 from index.lexical import Term, question_lang, script_of, tokenize
+from index.readers import LEAD_IN_ENDS
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
@@ -282,6 +284,7 @@ class ExtractiveAnswerer:
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence, reason), scored
         chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
         chosen = chosen[: self.max_sentences]
+        chosen += self._continuations(chosen, scored)
         seen: set[str] = set()
         sentences = []
         for s in sorted(chosen, key=lambda s: (s.rank, s.start)):
@@ -292,6 +295,26 @@ class ExtractiveAnswerer:
             sentences.append(AnswerSentence(s.text, cites))
         text = join_with_citations(sentences)
         return Answer(text, tuple(sentences), False, confidence, lang, evidence), scored
+
+    def _continuations(
+        self, chosen: Sequence[ScoredSentence], scored: Sequence[ScoredSentence]
+    ) -> list[ScoredSentence]:
+        """What a chosen lead-in introduces: a sentence that ends in a colon ("There are two requirements:")
+        states nothing on its own, so the sentences after it in its passage (the list items, up to
+        ``max_sentences``) are quoted with it."""
+        taken = {(s.rank, s.start) for s in chosen}
+        out: list[ScoredSentence] = []
+        for lead in chosen:
+            if not lead.text.endswith(LEAD_IN_ENDS):
+                continue
+            after = sorted(
+                (s for s in scored if s.rank == lead.rank and s.start > lead.start), key=lambda s: s.start
+            )
+            for s in after[: self.max_sentences]:
+                if (s.rank, s.start) not in taken:
+                    taken.add((s.rank, s.start))
+                    out.append(s)
+        return out
 
     def decide(self, evidence: Evidence, confidence: float, typed: bool) -> Reason | None:
         """The reason to abstain on ``evidence``, or None to answer (the order of the module docstring)."""

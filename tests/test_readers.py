@@ -767,3 +767,27 @@ def test_short_html_notice_keeps_its_paragraphs_and_drops_the_navigation(tmp_pat
     doc = read(write(tmp_path / "notice.html", page.encode("gbk")))
     assert (doc.title, doc.encoding) == ("停电公告", "gb18030")
     assert doc.paragraphs == ("因线路检修，东城区将于12月5日停电。", "如遇紧急情况，请拨打抢修电话95598。")
+
+
+def test_a_lead_in_paragraph_and_the_list_it_introduces_are_one_block(tmp_path: Path) -> None:
+    """A paragraph ending in a colon states nothing without what follows it: the two are one block (so one
+    passage), in every format; never across a heading."""
+    source = (
+        "# Backups\n\nThe nightly job writes two files:\n\n"
+        "- state.db (the catalogue)\n- blobs.tar (the data)\n\n"
+        "备份保存在以下位置：\n\n1. 本地磁盘\n2. 异地机房\n\n"
+        "## Restore\n\nRun this:\n\n## Notes\n\nKeep both.\n"
+    )
+    doc = read(write(tmp_path / "backups.md", source.encode()))
+    assert [b.text for b in doc.blocks] == [
+        "The nightly job writes two files:\nstate.db (the catalogue)\nblobs.tar (the data)",
+        "备份保存在以下位置：\n1. 本地磁盘\n2. 异地机房",
+        "Run this:",  # the next block is under another heading
+        "Keep both.",
+    ]
+    page = (
+        "<html><head><title>Formats</title></head><body><main><h1>Formats</h1><p>CiteQA reads a folder.</p>"
+        "<p>Supported formats:</p><ul><li>PDF files</li><li>DOCX files</li></ul></main></body></html>"
+    )
+    blocks = read(write(tmp_path / "formats.html", page.encode())).blocks
+    assert [b.text for b in blocks] == ["CiteQA reads a folder.", "Supported formats:\nPDF files\nDOCX files"]

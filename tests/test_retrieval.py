@@ -4,13 +4,14 @@ Chinese seed article beside an English one), every language pair finds its own p
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from index.lexical import question_lang
 from index.search import Candidate
 from service.pipeline import Pipeline
-from tests.conftest import REPO, SEED_ID
+from tests.conftest import REPO, SEED_ID, make_settings
 
 ENGLISH_ID = "001_kettleby_tidal_mill"
 
@@ -189,3 +190,33 @@ def test_a_fusion_tie_goes_to_the_stronger_dense_score(pipeline: Pipeline) -> No
 )
 def test_a_question_is_in_the_language_of_its_grammar(question: str, lang: str) -> None:
     assert question_lang(question) == lang
+
+
+LEAD_IN_DOC = """# Runbook
+
+The storage service keeps its data in the data centre in Leeds. It was installed in 2019.
+
+The nightly backup job writes two files:
+
+- catalogue.db, the index of every stored object
+- objects.tar, the stored objects themselves
+
+Restores are tested every quarter by the operations team.
+"""
+
+
+def test_an_answer_quoting_a_lead_in_quotes_what_it_introduces(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """ "The job writes two files:" answers nothing by itself: the list after it is quoted with it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "runbook.md").write_text(LEAD_IN_DOC, encoding="utf-8")
+    pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
+    for question in ("Which files does the nightly backup job write?", "夜间备份任务会写哪些文件？"):
+        result = pipeline.ask(question)
+        assert not result.abstained, question
+        assert "writes two files:" in result.answer.text, question
+        assert "catalogue.db" in result.answer.text and "objects.tar" in result.answer.text, question
+        assert result.grounded, question
