@@ -851,11 +851,29 @@ def _read_pdf(data: bytes, suffix: str) -> _Content:
         raise UnreadableDocumentError("corrupt", "corrupt PDF: it has no pages")
     if not any(pages):
         raise UnreadableDocumentError("no_text", "no text layer: scanned PDF? OCR is not supported")
+    title = meta_title or _pdf_title(next(page for page in pages if page))
     pages = _drop_running_lines(pages)
     first_line = next((line.text for page in pages for line in page), None)
     return _Content(
-        format="pdf", blocks=tuple(_pdf_blocks(pages)), title=meta_title or first_line, pages=len(pages)
+        format="pdf", blocks=tuple(_pdf_blocks(pages)), title=title or first_line, pages=len(pages)
     )
+
+
+def _pdf_title(lines: Sequence[_Line]) -> str | None:
+    """The title a first page sets in its largest type, when that stands out from its body text (the size
+    of most of its characters) as a heading does; its lines joined when it wraps. Read before running
+    headers are dropped: a title repeated atop every page is still the title."""
+    sizes: Counter[float] = Counter()
+    for line in lines:
+        sizes[round(line.size, 1)] += len(line.text)
+    body = max(sizes, key=lambda size: sizes[size])
+    top = max(range(len(lines)), key=lambda i: lines[i].size)
+    if lines[top].size < body * _HEADING_SIZE:
+        return None
+    end = top + 1
+    while end < len(lines) and end - top < 3 and abs(lines[end].size - lines[top].size) < 0.1:
+        end += 1
+    return join_lines(line.text for line in lines[top:end])
 
 
 # Titles that writers put in a file's metadata when the author gave none (ReportLab "untitled", Word's

@@ -195,6 +195,33 @@ def test_pdf_title_falls_back_to_the_first_line_over_a_placeholder(tmp_path: Pat
     assert doc.blocks == (Block("Sales rose in May.", (), 1), Block("Costs fell in June.", (), 2))
 
 
+def test_pdf_title_is_the_first_pages_largest_type_even_when_it_runs_atop_every_page(tmp_path: Path) -> None:
+    """No metadata title; the title, set large on page 1, also runs small atop every page (so it is dropped
+    from the text as a running header) and wraps onto a second line."""
+    path = tmp_path / "spec.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    width, height = A4
+    for number in (1, 2, 3):
+        c.setFont("Helvetica", 9)
+        c.drawString(72, height - 40, "Shared Database Specification")
+        y = height - 90
+        if number == 1:
+            c.setFont("Helvetica", 24)
+            for line in ("Shared Database", "Specification"):
+                c.drawString(72, y, line)
+                y -= 30
+            c.setFont("Helvetica", 14)
+            c.drawString(72, y, "Desktop Group (example.org)")
+            y -= 30
+        c.setFont("Helvetica", 10)
+        c.drawString(72, y, f"Body text of page {number} says what the database holds.")
+        c.showPage()
+    c.save()
+    doc = read(path)
+    assert doc.title == "Shared Database Specification"
+    assert all("Shared Database Specification" not in b.text for b in doc.blocks)
+
+
 def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
     err = refusal(make_pdf(tmp_path / "secret.pdf", REPORT, encrypt="hunter2"))
     assert (err.code, err.reason) == ("encrypted", "encrypted PDF: it needs a password to open")
