@@ -33,6 +33,7 @@ import io
 import math
 import re
 import unicodedata
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Comment, Tag, XMLParsedAsHTMLWarning
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -695,6 +696,7 @@ def _read_html(data: bytes, suffix: str) -> _Content:
     if meta and _HAS_P.search(body):
         return _article(meta, body, encoding)
     page = _terms_with_definitions(text) if _HAS_DD.search(text) else text
+    page = _explicit_blocks(page)
     # The main-content algorithm alone first: below min_extracted_size characters (250 by default, a
     # short notice) trafilatura would replace its result by its baseline's whenever that is longer, and
     # the baseline is the page's text with the navigation, as lines run together into one paragraph.
@@ -768,6 +770,58 @@ def _terms_with_definitions(html: str) -> str:
             if names:
                 child.insert(0, names + ("：" if _is_wide(names[-1]) else ": "))
     return str(soup)
+
+
+# Elements that start a block of their own; text and inline elements between them run together.
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote center details dd div dl dt fieldset figure footer form h1 h2 h3 h4 "
+    "h5 h6 header hr li main nav ol p pre section table ul".split()
+)
+# Containers whose loose text (beside block children) would be lost, and formatting inside code.
+_MIXED_CONTAINERS = ("body", "div", "td", "blockquote", "section", "article", "main", "center", "li", "dd")
+_FORMATTING = ("b", "i", "em", "strong", "u", "span", "font")
+
+
+def _explicit_blocks(html: str) -> str:
+    """The page with two things made explicit that the main-content extractor otherwise misreads, as old
+    hand-written pages have them: text set directly in ``<body>`` (or a ``<div>``...) between block
+    elements, without ``<p>``, becomes paragraphs (else it is dropped: 60% of a page such as zlib's
+    usage example); and ``<pre>`` is code (``<pre><b>`` came out as bold Markdown whose ``#  define``
+    lines read as headings). Parsed by lxml, which closes an open ``<p>`` where a block starts, as
+    browsers do."""
+    with warnings.catch_warnings():  # an XHTML page is read as HTML on purpose, as the extractor reads it
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "lxml")
+    for pre in soup.find_all("pre"):
+        for tag in pre.find_all(_FORMATTING):
+            tag.unwrap()
+        if pre.find("code") is None:
+            code = soup.new_tag("code")
+            for child in list(pre.contents):
+                code.append(child.extract())
+            pre.append(code)
+    for container in soup.find_all(_MIXED_CONTAINERS):
+        if not any(getattr(child, "name", None) in _BLOCK_TAGS for child in container.children):
+            continue
+        run: list[Any] = []
+        for child in list(container.children):
+            if getattr(child, "name", None) in _BLOCK_TAGS:
+                _as_paragraph(soup, run)
+                run = []
+            elif not isinstance(child, Comment):
+                run.append(child)
+        _as_paragraph(soup, run)
+    return str(soup)
+
+
+def _as_paragraph(soup: BeautifulSoup, run: Sequence[Any]) -> None:
+    """Wrap a run of text and inline elements in a ``<p>``, unless it is only whitespace."""
+    if not any((node.get_text() if isinstance(node, Tag) else str(node)).strip() for node in run):
+        return
+    paragraph = soup.new_tag("p")
+    run[0].insert_before(paragraph)
+    for node in run:
+        paragraph.append(node.extract())
 
 
 _TITLE_SEPARATOR = re.compile(r"\s+[-|–—·»]\s+")

@@ -818,3 +818,34 @@ def test_a_lead_in_paragraph_and_the_list_it_introduces_are_one_block(tmp_path: 
     )
     blocks = read(write(tmp_path / "formats.html", page.encode())).blocks
     assert [b.text for b in blocks] == ["CiteQA reads a folder.", "Supported formats:\nPDF files\nDOCX files"]
+
+
+def test_old_html_page_keeps_text_set_directly_in_the_body_and_its_code_blocks(tmp_path: Path) -> None:
+    """A hand-written page (zlib's usage example is one): prose set straight into <body> between <pre>
+    blocks, unclosed <p>, code in <pre><b>. Every sentence is kept, code stays code (its ``#  define``
+    lines are no headings, its ``_`` no Markdown escapes)."""
+    page = (
+        "<html><head><title>Stream Example</title></head><body><h2>Stream Example</h2>\n"
+        "We often get questions about how the <tt>pack()</tt> function should be used.\n"
+        "This page answers them with an annotated example.\n<p>\nHere is the program:\n"
+        "<pre><b>\n#if defined(WIN32)\n#  define SET_MODE(file) set_mode(file)\n#endif\n</b></pre><!-- -->\n"
+        "<tt>CHUNK</tt> is simply the buffer size for feeding data to the <em>pack</em> routines.\n"
+        "<pre><b>\n#define CHUNK 16384\nint in_size = CHUNK;\n</b></pre>\n"
+        "The <tt>pack()</tt> routine compresses data from an input file to an output file.\n"
+        "</body></html>"
+    )
+    doc = read(write(tmp_path / "example.html", page.encode("latin-1")))
+    text = "\n".join(b.text for b in doc.blocks)
+    for sentence in (
+        "We often get questions about how the pack() function should be used.",
+        "This page answers them with an annotated example.",
+        "CHUNK is simply the buffer size for feeding data to the pack routines.",
+        "The pack() routine compresses data from an input file to an output file.",
+    ):
+        assert sentence in " ".join(text.split()), sentence
+    assert (
+        "#  define SET_MODE(file) set_mode(file)" in text
+        and "#define CHUNK 16384\nint in_size = CHUNK;" in text
+    )
+    assert all(not b.section for b in doc.blocks)  # no code line became a heading
+    assert "**" not in text and "\\_" not in text
