@@ -4,7 +4,9 @@ Each candidate sentence is scored by its dense similarity to the question (sente
 at build time, so answering costs dot products, not model calls), plus its lexical overlap with the search
 terms for its passage's language (the question's own words, or their dictionary translation when the
 passage is in the other language: ``index.translate``; a sentence also says what the section headings
-above it say: a table row under "住宿标准" is about lodging standards), plus a prior for its passage: the
+above it say: a table row under "住宿标准" is about lodging standards, and a sentence that opens with a
+pronoun or demonstrative ("这是...", "It carried ...") says, at ``context_weight``, what the sentence before
+it names), plus a prior for its passage: the
 passage's dense score and its calibrated probability of being relevant (``index.search.Calibration``),
 which puts passages of different language pairs on one scale. The best sentences are returned in passage
 order, each citing the passage it came from; a lead-in (a sentence ending in a colon) brings the sentences
@@ -24,6 +26,7 @@ gives the reason (``service.abstention.REASONS``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -90,6 +93,22 @@ class Answerer(Protocol):
 BACKGROUND_NEIGHBOURS = 3
 
 
+# A sentence that opens with a pronoun or demonstrative goes on from the one before it (closed classes).
+_BACK_EN = frozenset("it its this these that those they their them he his him she her such both".split())
+_BACK_ZH = ("这", "此", "其", "它", "他", "她", "该")
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+
+
+def refers_back(sentence: str) -> bool:
+    """Whether ``sentence`` opens with a pronoun or demonstrative ("这是...", "It was ..."), so what it
+    is about was named in the sentence before it."""
+    text = sentence.lstrip(" \t\"'“‘（(")
+    if text.startswith(_BACK_ZH):
+        return True
+    first = _FIRST_WORD.match(text)
+    return first is not None and first.group().lower() in _BACK_EN
+
+
 def background_by_lang(encode: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
     """The background sentences' vectors per language ("zh", "en"), encoded with ``encode``."""
     return {lang: encode(background_sentences(script)) for lang, script in (("zh", "han"), ("en", "latin"))}
@@ -149,6 +168,7 @@ class ExtractiveAnswerer:
         relevance_weight: float = 0.1,
         margin: float = 0.03,
         type_margin: float = 0.03,
+        context_weight: float = 0.75,
     ) -> None:
         self.saved = saved
         self.background = background  # per language ("zh", "en"): vectors of unrelated text
@@ -164,6 +184,7 @@ class ExtractiveAnswerer:
         self.relevance_weight = relevance_weight
         self.margin = margin
         self.type_margin = type_margin
+        self.context_weight = context_weight
         self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
@@ -187,10 +208,13 @@ class ExtractiveAnswerer:
             prior = self.passage_weight * ((hit.dense_score or 0.0) - base)
             if search.calibrated:
                 prior += self.relevance_weight * hit.score
+            previous: int | None = None
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
-                lex = self._overlap(mine, sent_row, text, heading) if mine else 0.0
+                after = previous if refers_back(text) else None
+                lex = self._overlap(mine, sent_row, text, heading, after) if mine else 0.0
+                previous = sent_row
                 score = float(d) - base + lexical_weight * lex + prior
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
         return out
@@ -203,18 +227,35 @@ class ExtractiveAnswerer:
         return {lang: tuple({t.tokens: t for t in terms}.values()) for lang, terms in search.terms.items()}
 
     def _overlap(
-        self, terms: Sequence[Term], sentence_row: int, text: str, heading: frozenset[str] = frozenset()
+        self,
+        terms: Sequence[Term],
+        sentence_row: int,
+        text: str,
+        heading: frozenset[str] = frozenset(),
+        previous: int | None = None,
     ) -> float:
         """The weighted share of the terms the sentence or its section ``heading`` tokens contain (a term
         counts with its best candidate's weight), with each sentence tokenised once per process (jieba is
-        the costly part)."""
+        the costly part). A term only the ``previous`` sentence of the passage states counts
+        ``context_weight`` as much: a sentence goes on from the one before it ("第一，监管一体化。这是...的
+        必然要求": 这 is the integrated regulation asked about)."""
         tokens = self._tokens.get(sentence_row)
         if tokens is None:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
         if heading:  # most passages have no section: no copy of the sentence's tokens per call
             tokens = tokens | heading
+        before = (
+            self._tokens.get(previous, frozenset()) if previous is not None and self.context_weight else None
+        )
         total = sum(t.weight for t in terms)
-        found = sum(t.weight * max((w for c, w in t.candidates if c in tokens), default=0.0) for t in terms)
+        found = 0.0
+        for t in terms:
+            own = max((w for c, w in t.candidates if c in tokens), default=0.0)
+            if before:
+                own = max(
+                    own, self.context_weight * max((w for c, w in t.candidates if c in before), default=0.0)
+                )
+            found += t.weight * own
         return found / total if total > 0 else 0.0
 
     def evidence(

@@ -10,6 +10,7 @@ import pytest
 
 from index.lexical import question_lang
 from index.search import Candidate
+from service.answer import refers_back
 from service.pipeline import Pipeline
 from tests.conftest import REPO, SEED_ID, make_settings
 
@@ -220,3 +221,46 @@ def test_an_answer_quoting_a_lead_in_quotes_what_it_introduces(
         assert "writes two files:" in result.answer.text, question
         assert "catalogue.db" in result.answer.text and "objects.tar" in result.answer.text, question
         assert result.grounded, question
+
+
+BRIDGE_DOC = """# Wend Bridge
+
+The Wend Bridge was finished in 1911 by the council. It carried trams until 1950 and still carries cars.
+
+Trams ran on several routes in the town until 1950, when buses replaced them on every route.
+"""
+
+
+def test_a_sentence_that_refers_back_is_credited_with_what_the_one_before_it_names(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """ "It carried trams until 1950" is about the Wend Bridge the sentence before it names: it answers the
+    question about the bridge, not the 1911 sentence that names the bridge and nothing asked."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bridge.md").write_text(BRIDGE_DOC, encoding="utf-8")
+    pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
+    for question in (
+        "Until when did the Wend Bridge carry trams?",
+        "What did the Wend Bridge carry until 1950?",
+    ):
+        result = pipeline.ask(question)
+        assert result.answer.text.startswith("It carried trams until 1950"), question
+        assert "1911" not in result.answer.text, question
+
+
+@pytest.mark.parametrize(
+    ("sentence", "back"),
+    [
+        ("这是国家治理体系和治理能力现代化的必然要求。", True),
+        ("其中，盒马提供了45万件生活日用品。", True),
+        ("It carried trams until 1950.", True),
+        ("“These were the first,” he said.", True),
+        ("Trams ran until 1950.", False),
+        ("第一，监管一体化。", False),
+        ("Ithaca is an island.", False),
+    ],
+)
+def test_refers_back(sentence: str, back: bool) -> None:
+    assert refers_back(sentence) is back
