@@ -10,7 +10,7 @@ it names), plus a prior for its passage: the
 passage's dense score and its calibrated probability of being relevant (``index.search.Calibration``),
 which puts passages of different language pairs on one scale. The best sentences are returned in passage
 order, each citing the passage it came from; a lead-in (a sentence ending in a colon) brings the sentences
-after it, the list it introduces.
+after it, the list it introduces, and a quoted sentence that refers back starts at the sentence before it.
 
 Abstention, in four steps; failing any one, the answerer abstains, says so in the question's language and
 gives the reason (``service.abstention.REASONS``):
@@ -169,6 +169,7 @@ class ExtractiveAnswerer:
         margin: float = 0.03,
         type_margin: float = 0.03,
         context_weight: float = 0.75,
+        antecedents: bool = True,
     ) -> None:
         self.saved = saved
         self.background = background  # per language ("zh", "en"): vectors of unrelated text
@@ -185,6 +186,7 @@ class ExtractiveAnswerer:
         self.margin = margin
         self.type_margin = type_margin
         self.context_weight = context_weight
+        self.antecedents = antecedents
         self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
@@ -326,6 +328,8 @@ class ExtractiveAnswerer:
         chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
         chosen = chosen[: self.max_sentences]
         chosen += self._continuations(chosen, scored)
+        if self.antecedents:
+            chosen = self._with_antecedents(chosen, scored, texts)
         seen: set[str] = set()
         sentences = []
         for s in sorted(chosen, key=lambda s: (s.rank, s.start)):
@@ -356,6 +360,29 @@ class ExtractiveAnswerer:
                     taken.add((s.rank, s.start))
                     out.append(s)
         return out
+
+    @staticmethod
+    def _with_antecedents(
+        chosen: Sequence[ScoredSentence], scored: Sequence[ScoredSentence], texts: Mapping[int, str]
+    ) -> list[ScoredSentence]:
+        """``chosen`` with each sentence that refers back ("这是...的必然要求") widened to start at the
+        sentence before it in its passage, so the quote says what "这" is (one quote, one citation); a
+        chosen sentence the widening covers is dropped."""
+        out: list[ScoredSentence] = []
+        for s in chosen:
+            before = (
+                [p for p in scored if p.rank == s.rank and p.end <= s.start] if refers_back(s.text) else []
+            )
+            if before:
+                prev = max(before, key=lambda p: p.start)
+                text = texts[s.rank][prev.start : s.end]
+                s = ScoredSentence(s.rank, prev.start, s.end, text, s.dense, s.lexical, s.score)
+            out.append(s)
+        return [
+            s
+            for s in out
+            if not any(o is not s and o.rank == s.rank and o.start <= s.start and s.end <= o.end for o in out)
+        ]
 
     def decide(self, evidence: Evidence, confidence: float, typed: bool) -> Reason | None:
         """The reason to abstain on ``evidence``, or None to answer (the order of the module docstring)."""
