@@ -393,7 +393,7 @@ class Pipeline:
             for a in answer.sentences
             for c in a.citations
             for s in scored
-            if s.rank == c and s.text == a.text
+            if s.rank == c and s.text in a.text  # a quote may start at the sentence it refers back to
         }
         marks = highlights(search.hits, scored, chosen)
         passages = tuple(RankedPassage(i, h, marks[i - 1]) for i, h in enumerate(search.hits, start=1))

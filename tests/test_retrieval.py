@@ -246,12 +246,18 @@ def test_a_sentence_that_refers_back_is_credited_with_what_the_one_before_it_nam
         "Until when did the Wend Bridge carry trams?",
         "What did the Wend Bridge carry until 1950?",
     ):
-        first = pipeline.ask(question).answer.sentences[0]
+        result = pipeline.ask(question)
+        first = result.answer.sentences[0]
         assert first.text == (
             "The Wend Bridge was finished in 1911 by the council. It carried trams until 1950 and still "
             "carries cars."
         ), question
         assert first.citations == (1,), question
+        cited = result.passages[0]
+        assert [cited.hit.passage.text[s:e] for s, e in cited.highlight] == [
+            "The Wend Bridge was finished in 1911 by the council.",
+            "It carried trams until 1950 and still carries cars.",
+        ], question  # both sentences of the quote are highlighted
 
 
 @pytest.mark.parametrize(
