@@ -695,8 +695,7 @@ def _read_html(data: bytes, suffix: str) -> _Content:
     meta, body = _split_front_matter(text)
     if meta and _HAS_P.search(body):
         return _article(meta, body, encoding)
-    page = _terms_with_definitions(text) if _HAS_DD.search(text) else text
-    page = _explicit_blocks(page)
+    page = _prepared(text)
     # The main-content algorithm alone first: below min_extracted_size characters (250 by default, a
     # short notice) trafilatura would replace its result by its baseline's whenever that is longer, and
     # the baseline is the page's text with the navigation, as lines run together into one paragraph.
@@ -743,14 +742,22 @@ def _main_content_config() -> Any:
     return config
 
 
-_HAS_DD = re.compile(r"<dd[\s>]", re.IGNORECASE)
+def _prepared(html: str) -> str:
+    """The page as the main-content extractor should read it: parsed once (by lxml, which closes an open
+    ``<p>`` where a block starts, as browsers do), definition terms moved into their definitions and
+    blocks made explicit."""
+    with warnings.catch_warnings():  # an XHTML page is read as HTML on purpose, as the extractor reads it
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "lxml")
+    _terms_with_definitions(soup)
+    _explicit_blocks(soup)
+    return str(soup)
 
 
-def _terms_with_definitions(html: str) -> str:
-    """The page with each definition list's terms moved into their definitions (``<dt>COP</dt><dd>The
-    coefficient…</dd>`` -> ``<dd>COP: The coefficient…</dd>``): the extractor makes a term and its
-    definition two list items, and a definition alone no longer says what it defines."""
-    soup = BeautifulSoup(html, "html.parser")
+def _terms_with_definitions(soup: BeautifulSoup) -> None:
+    """Each definition list's terms moved into their definitions (``<dt>COP</dt><dd>The coefficient…</dd>``
+    -> ``<dd>COP: The coefficient…</dd>``): the extractor makes a term and its definition two list items,
+    and a definition alone no longer says what it defines."""
     for dl in soup.find_all("dl"):
         terms: list[Any] = []  # the <dt>s of the current group
         names = ""
@@ -769,7 +776,6 @@ def _terms_with_definitions(html: str) -> str:
                 terms = []
             if names:
                 child.insert(0, names + ("：" if _is_wide(names[-1]) else ": "))
-    return str(soup)
 
 
 # Elements that start a block of their own; text and inline elements between them run together.
@@ -782,16 +788,12 @@ _MIXED_CONTAINERS = ("body", "div", "td", "blockquote", "section", "article", "m
 _FORMATTING = ("b", "i", "em", "strong", "u", "span", "font")
 
 
-def _explicit_blocks(html: str) -> str:
-    """The page with two things made explicit that the main-content extractor otherwise misreads, as old
-    hand-written pages have them: text set directly in ``<body>`` (or a ``<div>``...) between block
+def _explicit_blocks(soup: BeautifulSoup) -> None:
+    """Two things made explicit that the main-content extractor otherwise misreads, as old hand-written
+    pages have them: text set directly in ``<body>`` (or a ``<div>``...) between block
     elements, without ``<p>``, becomes paragraphs (else it is dropped: 60% of a page such as zlib's
     usage example); and ``<pre>`` is code (``<pre><b>`` came out as bold Markdown whose ``#  define``
-    lines read as headings). Parsed by lxml, which closes an open ``<p>`` where a block starts, as
-    browsers do."""
-    with warnings.catch_warnings():  # an XHTML page is read as HTML on purpose, as the extractor reads it
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(html, "lxml")
+    lines read as headings)."""
     for pre in soup.find_all("pre"):
         for tag in pre.find_all(_FORMATTING):
             tag.unwrap()
@@ -811,7 +813,6 @@ def _explicit_blocks(html: str) -> str:
             elif not isinstance(child, Comment):
                 run.append(child)
         _as_paragraph(soup, run)
-    return str(soup)
 
 
 def _as_paragraph(soup: BeautifulSoup, run: Sequence[Any]) -> None:
