@@ -169,7 +169,6 @@ class ExtractiveAnswerer:
         margin: float = 0.03,
         type_margin: float = 0.03,
         context_weight: float = 0.75,
-        antecedents: bool = True,
     ) -> None:
         self.saved = saved
         self.background = background  # per language ("zh", "en"): vectors of unrelated text
@@ -186,7 +185,6 @@ class ExtractiveAnswerer:
         self.margin = margin
         self.type_margin = type_margin
         self.context_weight = context_weight
-        self.antecedents = antecedents
         self._tokens: dict[int, frozenset[str]] = {}
 
     def score(self, question: str, search: SearchResult, hits: Sequence[Hit]) -> list[ScoredSentence]:
@@ -214,8 +212,8 @@ class ExtractiveAnswerer:
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
-                after = previous if refers_back(text) else None
-                lex = self._overlap(mine, sent_row, text, heading, after) if mine else 0.0
+                before = previous if refers_back(text) else None
+                lex = self._overlap(mine, sent_row, text, heading, before) if mine else 0.0
                 previous = sent_row
                 score = float(d) - base + lexical_weight * lex + prior
                 out.append(ScoredSentence(rank, span.start, span.end, text, float(d), lex, score))
@@ -328,8 +326,7 @@ class ExtractiveAnswerer:
         chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
         chosen = chosen[: self.max_sentences]
         chosen += self._continuations(chosen, scored)
-        if self.antecedents:
-            chosen = self._with_antecedents(chosen, scored, texts)
+        chosen = self._with_antecedents(chosen, scored, texts)
         seen: set[str] = set()
         sentences = []
         for s in sorted(chosen, key=lambda s: (s.rank, s.start)):
