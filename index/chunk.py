@@ -31,6 +31,8 @@ TokenCounter = Callable[[str], int]
 _SENTENCE_END = re.compile(
     r"(?:[。！？；]+|…+|[!?;]+(?=\s|$)|\.(?=\s*$|\s+(?![a-z])))[”’\"'」』）)\]】]*",
 )
+_OPENING = {"（": "）", "(": ")", "【": "】", "[": "]", "〔": "〕"}
+MAX_BRACKETED = 200  # characters: a longer "bracketed" stretch is a stray bracket, not an aside
 _CLAUSE_END = re.compile(r"[，,、：:]")
 _LINE_BREAK = re.compile(r"\n")
 # A "sentence" that is only a list number or a short abbreviation ("1.", "(b)", "IV.", "No.", "Fig.").
@@ -45,7 +47,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     answer can quote without the rest of the list."""
     spans: list[tuple[int, int]] = []
     start = 0
+    inside = _bracketed(text)
     for m in _SENTENCE_END.finditer(text):
+        if m.start() in inside:
+            continue
         spans.append((start, m.end()))
         start = m.end()
     spans.append((start, len(text)))
@@ -62,6 +67,24 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             else:
                 out.append((s, e))
     return out
+
+
+def _bracketed(text: str) -> set[int]:
+    """Positions inside brackets that close within ``MAX_BRACKETED`` characters: an end mark there ends no
+    sentence ("卫视卡式台（，英文全称为；2012年前身为卫视电影2台）是..." is one sentence; "(see below; it is)"
+    too). Brackets that never close, or close too far away, are taken for stray characters."""
+    inside: set[int] = set()
+    opened: list[tuple[str, int]] = []
+    for i, c in enumerate(text):
+        if c in _OPENING:
+            opened.append((_OPENING[c], i))
+        elif opened and c == opened[-1][0]:
+            _, start = opened.pop()
+            if not opened and i - start <= MAX_BRACKETED:
+                inside.update(range(start + 1, i))
+        elif c == "\n":
+            opened.clear()  # a bracket never spans a line break (list items, table rows)
+    return inside
 
 
 def _lines_of(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -118,6 +118,24 @@ def test_each_line_of_a_list_or_table_is_a_sentence_of_its_own() -> None:
     ]
 
 
+def test_an_end_mark_inside_brackets_ends_no_sentence() -> None:
+    text = (
+        "卫视卡式台（，英文全称为；2012年前身为卫视电影2台）是一条电影频道。香港版本收看；东南亚版本收看。"
+        "The tower (see the map; it is 34 m tall.) stands here. A stray ( bracket; ends one."
+    )
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == [
+        "卫视卡式台（，英文全称为；2012年前身为卫视电影2台）是一条电影频道。",
+        "香港版本收看；",
+        "东南亚版本收看。",
+        "The tower (see the map; it is 34 m tall.) stands here.",
+        "A stray ( bracket;",  # never closed: a stray character, not an aside
+        "ends one.",
+    ]
+    aside = "（" + "很长的括注；" * 40 + "）完。"  # closes too far away to be an aside
+    assert len(split_sentences(aside)) > 2
+
+
 def test_a_list_number_or_abbreviation_starts_a_sentence_rather_than_ending_one() -> None:
     text = "1. Inspect the site daily. 2. File the report. Fig. 3 shows the layout.\n(b)\nNext line."
     parts = [text[s:e] for s, e in split_sentences(text)]
