@@ -359,7 +359,7 @@ _LABEL_SPAN = 24
 
 
 # A year where years stand: after a preposition of time ("in 1998", "since 2019") or before 年 ("2025年"). It
-# dates something and counts nothing, so it is no answer to "how many".
+# dates something and counts or measures nothing, so it is no answer to "how many" or "how long".
 _YEAR_BEFORE = re.compile(r"\b(?:in|since|from|until|till|before|after|during|early|late|mid)[\s-]*$", re.I)
 
 
@@ -378,7 +378,9 @@ def stated_kinds(sentence: str) -> frozenset[str]:
     m = _matchers()
     found: set[str] = set()
     for number in m.number.finditer(sentence):
-        if not re.fullmatch(f"[{_CN_NUMERAL}]+", number.group()) and not _is_year(sentence, number):
+        if _is_year(sentence, number):
+            continue  # a date, which the date patterns below find: "2021年" is no span of 2021 years
+        if not re.fullmatch(f"[{_CN_NUMERAL}]+", number.group()):
             found.add(NUMBER)
         found |= _kinds_after(m.after, sentence[number.end() : number.end() + m.longest + 2 + GAP], m.longest)
         found |= _kinds_before(
@@ -526,7 +528,9 @@ def asked_kinds(question: str) -> frozenset[str]:
     for match in _HOW.finditer(question):
         adjective, following = match.group(1).lower(), (match.group(2) or "").lower()
         if adjective in ("many", "much"):
-            kinds |= _unit_kinds(following) if following else frozenset()
+            # The unit may be several words: "how many square kilometres".
+            after = unicodedata.normalize("NFKC", question[match.start(2) :]).lower() if following else ""
+            kinds |= _prefix_kinds(_matchers().after, after, _matchers().longest) if after else frozenset()
             generic = True
             continue
         kinds |= set(_HOW_ADJECTIVE.get(adjective, ()))

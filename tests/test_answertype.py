@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.answertype import (
+    AREA,
     DATE,
     DURATION,
     LENGTH,
@@ -66,6 +67,9 @@ def test_a_year_where_years_stand_counts_nothing() -> None:
     assert NUMBER in stated_kinds("The club has 2000 members.")  # a count that looks like a year
     assert NUMBER in stated_kinds("2025年，图书馆接待读者约3.2万人次。")  # other numbers still count
     assert not expected_answer("How many people attended?").stated_by("It was founded in 1998.", None)
+    # Nor is "2021年" a span of 2021 years: it answers no "how long" (年 is also the unit of a duration).
+    assert DURATION not in stated_kinds("2021年夏天，河南遭遇罕见特大暴雨。")
+    assert DURATION in stated_kinds("工期3年，耗资20亿元。")
 
 
 def test_a_unit_past_a_classifier_or_one_modifier_word() -> None:
@@ -140,6 +144,8 @@ def test_areas_durations_and_dates() -> None:
         ("How many residents live there?", set(QUANTITIES)),
         ("盒马提供了多少件生活日用品？", set(QUANTITIES)),
         ("How many pounds of steam does it use?", {MASS, MONEY}),  # a unit and a currency
+        ("How many square kilometres were flooded?", {AREA}),  # a unit of several words
+        ("How many square miles is the park?", {AREA}),
         ("Who is the CEO of Alibaba Cloud?", set()),
         ("Who was the leader when the Franks entered the valley?", set()),  # "when" is no question word
         ("几乎所有人都去了哪里？", set()),  # 几乎 is "almost"
