@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from index.lexical import _HAN, Term, _jieba, is_stopword, tokenize
+from index.transliterate import Readings, pinyin_keys, sounds_in, toneless
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ FALLBACK_WEIGHT = 0.3  # a word inside a longer gloss, against a gloss that is t
 SINGLE_CHAR_PENALTY = 0.5  # single Han characters are ambiguous
 STRONG_SENSE = 0.5  # of the best candidate's weight: the focus check's translations (Translator.words)
 CEDICT = "data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
-FORMAT = 1  # of the SQLite file; a change of the parsing below must raise it
+FORMAT = 3  # of the SQLite file; a change of the parsing below must raise it
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _BRACKETS = re.compile(r"\([^)]*\)|\[[^\]]*\]|\{[^}]*\}")
@@ -153,18 +154,37 @@ def parse_cedict(lines: Iterable[str]) -> Iterator[tuple[str, bool, tuple[tuple[
             yield simplified, pinyin[:1].isupper(), senses
 
 
+def parse_readings(lines: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each Han character's pinyin readings in CC-CEDICT, the one used in the most headwords first ("鸟" ->
+    ("niao3", "diao3"): 鸟类, 小鸟... read niao3)."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for line in lines:
+        match = None if line.startswith("#") else _LINE.match(line)
+        if match is None:
+            continue
+        headword, syllables = match.group(2), match.group(3).lower().split(" ")
+        if len(syllables) == len(headword):
+            for char, syllable in zip(headword, syllables, strict=True):
+                if _HAN.match(char):
+                    counts[char][syllable] += 1
+    return {char: tuple(r for r, _ in found.most_common()) for char, found in counts.items()}
+
+
 def prepare_dictionary(cache_dir: Path) -> Path:
     """The parsed dictionary's SQLite file under ``cache_dir``, parsing CC-CEDICT first if it is missing.
 
-    Two tables: ``senses`` (headword, name flag, sense order, the sense's English stems) for English ->
-    Chinese, and ``stems`` (English stem, headword, sense order, words in the sense) for Chinese -> English.
+    Three tables: ``senses`` (headword, name flag, sense order, the sense's English stems) for English ->
+    Chinese, ``stems`` (English stem, headword, sense order, words in the sense) for Chinese -> English, and
+    ``readings`` (character, its pinyin readings, most used first, e.g. "niao3 diao3") for
+    ``index.transliterate``.
     Written to a temporary file and renamed, so concurrent builders and readers never see half a file.
     """
     path = dictionary_path(cache_dir)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    entries = list(parse_cedict(gzip.decompress(_source()).decode("utf-8").splitlines()))
+    lines = gzip.decompress(_source()).decode("utf-8").splitlines()
+    entries = list(parse_cedict(lines))
     words = sorted({w.lower() for _, _, senses in entries for sense in senses for w in sense})
     stems = dict(zip(words, _stemmer().stemWords(words), strict=True))
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -181,6 +201,11 @@ def prepare_dictionary(cache_dir: Path) -> Path:
                     stem_rows += [(s, headword, order, len(sense)) for s in dict.fromkeys(sense_stems)]
             db.executemany("INSERT INTO senses VALUES (?, ?, ?, ?)", sense_rows)
             db.executemany("INSERT INTO stems VALUES (?, ?, ?, ?)", stem_rows)
+            db.execute("CREATE TABLE readings (char TEXT PRIMARY KEY, pinyin TEXT)")
+            db.executemany(
+                "INSERT INTO readings VALUES (?, ?)",
+                [(char, " ".join(found)) for char, found in parse_readings(lines).items()],
+            )
             db.execute("CREATE INDEX senses_headword ON senses (headword)")
             db.execute("CREATE INDEX stems_stem ON stems (stem)")
         db.close()
@@ -209,6 +234,13 @@ class Dictionary:
             headwords,
         )
         return [(h, bool(p), int(o), tuple(s.split(" "))) for h, p, o, s in rows]
+
+    def readings(self) -> dict[str, tuple[str, ...]]:
+        """The pinyin readings of every Han character CC-CEDICT uses, most used first (about 20,000: a
+        question's names need them as much as the corpus's)."""
+        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT char, pinyin FROM readings")
+            return {str(c): tuple(str(p).split(" ")) for c, p in rows}
 
     def by_stems(self, stems: Iterable[str]) -> list[tuple[str, str, int, int]]:
         """(stem, headword, sense order, words in the sense) of every sense naming one of ``stems``."""
@@ -246,6 +278,8 @@ class Translator:
         zh_to_en: Mapping[str, Mapping[str, float]],
         vocabulary: frozenset[str],
         weak: frozenset[tuple[str, ...]] = frozenset(),
+        readings: Mapping[str, tuple[str, ...]] | None = None,
+        source: Dictionary | None = None,
     ) -> None:
         self.en_to_zh = en_to_zh
         self.names_to_zh = names_to_zh
@@ -255,6 +289,17 @@ class Translator:
         # give birth" -> 生产): their terms count FALLBACK_WEIGHT, and they are no translation for the focus
         # check. (Chinese -> English is left as it was: the same rule there cost zh->en recall@1 0.01.)
         self.weak = weak
+        self.readings: Readings = readings or {}  # Han character -> its pinyin readings (index.transliterate)
+        self.source = source  # the whole dictionary, for what the corpus's tables leave out (``known``)
+        self._known: dict[str, bool] = {}
+        # Corpus words of two or more characters by their toneless pinyin: a Chinese name in English is
+        # mostly its pinyin ("Hema" -> 盒马, "Zhao Peng" -> 赵鹏), which no dictionary lists.
+        spelled: dict[str, list[str]] = defaultdict(list)
+        for token in sorted(vocabulary):
+            if len(token) >= 2 and _HAN.match(token):
+                for key in pinyin_keys(token, self.readings):
+                    spelled[key].append(token)
+        self.by_pinyin: Mapping[str, tuple[str, ...]] = {k: tuple(v) for k, v in spelled.items()}
 
     @classmethod
     def for_vocabulary(cls, vocabulary: Iterable[str], source: Dictionary) -> Translator:
@@ -294,25 +339,48 @@ class Translator:
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
         weak = frozenset(set(en_to_zh) - direct)
-        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak)
+        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak, source.readings(), source)
 
     def words(self, word: str, target_lang: str) -> tuple[str, ...]:
         """The corpus words that translate one question ``word`` into ``target_lang`` ("zh"/"en"), best
         first: the focus check's translator (``service.focus.Translator``). Only candidates with at least
         ``STRONG_SENSE`` of the best one's weight count: a word met only inside a longer gloss ("truck" in
-        "fire truck") is no translation of it."""
-        found: tuple[tuple[str, float], ...] = ()
+        "fire truck") is no translation of it. A capitalised word may be a name or a common word in a title
+        ("Genghis Khan": 成吉思汗 and 可汗; "the Scotland Act": 法令): it gets both kinds, names first."""
+        found: list[str] = []
         if target_lang == "zh":
             for st in lookup_stems(word):
                 key = (st,)
-                found = _top(self.names_to_zh.get(key, {})) if word[:1].isupper() else ()
-                if not found and key not in self.weak:
-                    found = _top(self.en_to_zh.get(key, {}))
+                kinds = [self.names_to_zh.get(key, {})] if word[:1].isupper() else []
+                if key not in self.weak:
+                    kinds.append(self.en_to_zh.get(key, {}))
+                found = [token for kind in kinds for token, weight in _top(kind) if weight >= STRONG_SENSE]
                 if found:
                     break
         else:
-            found = _top(self.zh_to_en.get(word, {}))
-        return tuple(token for token, weight in found if weight >= STRONG_SENSE)
+            found = [token for token, weight in _top(self.zh_to_en.get(word, {})) if weight >= STRONG_SENSE]
+        return tuple(dict.fromkeys(found))
+
+    def known(self, word: str, target_lang: str) -> bool:
+        """Whether CC-CEDICT translates the English ``word`` into Chinese at all (some headword has a sense
+        that is exactly this word), whether or not the corpus uses that headword: the focus check's sign
+        that a word it cannot find in a passage has a translation the passage does not state. Chinese ->
+        English is not answered (False): a Chinese word's glosses are phrases whose stems a passage rarely
+        repeats, and the same rule there cost the near-topic benchmark (README, Evaluation)."""
+        if target_lang != "zh" or self.source is None or not word.isascii():
+            return False
+        key = word.lower()
+        if key not in self._known:
+            if len(self._known) > 100_000:
+                self._known.clear()
+            rows = self.source.by_stems(lookup_stems(key))
+            self._known[key] = any(size == 1 for _, _, _, size in rows)
+        return self._known[key]
+
+    def sounds_like(self, name: str, text: str, text_lang: str) -> float:
+        """How well a name in ``text`` sounds like ``name`` written in the other script
+        (``index.transliterate``)."""
+        return sounds_in(name, text, text_lang, self.readings)
 
     def terms(self, question: str, passage_lang: str) -> tuple[Term, ...]:
         """Search terms for ``question`` over passages in ``passage_lang`` ("zh" or "en"), which is not the
@@ -321,7 +389,8 @@ class Translator:
 
     def to_chinese(self, question: str) -> tuple[Term, ...]:
         """English -> Chinese terms: phrases of up to three words before single words; a capitalised word
-        (a name) is looked up among names first; numbers and words the corpus itself holds pass through."""
+        (a name) is looked up among names first, then among the corpus words its letters spell in pinyin;
+        numbers and words the corpus itself holds pass through."""
         words = content_words(question)
         terms: list[Term] = []
         i = 0
@@ -334,6 +403,8 @@ class Translator:
                 weight = 1.0
                 if is_name:
                     found = dict(_top(self.names_to_zh.get(key, {})))
+                    if not found:  # a Chinese name in its pinyin
+                        found = dict.fromkeys(self.by_pinyin.get(toneless("".join(span)), ()), 1.0)
                 if not found:
                     found = dict(_top(self.en_to_zh.get(key, {})))
                     weight = FALLBACK_WEIGHT if key in self.weak else 1.0

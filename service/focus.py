@@ -10,7 +10,11 @@ city", "哪所大学") and the names the question mentions must be stated where 
    ``(term, target_lang) -> terms``; the service passes the corpus's CC-CEDICT translator,
    ``index.translate.Translator.words``, which keeps only a word's strong senses); or
 3. failing both, by word embeddings: the term's best cosine with the passage's words (the encoder's own
-   vectors, one per word, cached), a graded support below 1.
+   vectors, one per word, cached), a graded support below 1; but an English term that the dictionary
+   translates into Chinese, none of whose translations a Chinese passage states, has support 0 (``knows``).
+
+A name written in the other script is also stated by its sound (``sounds_like``: "Stiglitz" by 斯蒂格利茨,
+"Hema" by 盒马; ``index.transliterate``).
 
 ``FocusSupport`` reports ``head``, the weakest support among the head terms (what the question asks
 about), ``names``, the weakest among the names it mentions, and ``coverage``, the mean support over all its
@@ -35,9 +39,20 @@ from index.embed import Encoder
 
 Translator = Callable[[str, str], Sequence[str]]
 """``(term, target_lang) -> terms`` in the target language ("zh"/"en"), best first; empty if unknown."""
+SoundsLike = Callable[[str, str, str], float]
+"""``(name, text, text_lang) -> similarity``: how well a name in ``text`` sounds like ``name`` written in the
+other script (``index.translate.Translator.sounds_like``)."""
+Knows = Callable[[str, str], bool]
+"""``(term, target_lang) -> bool``: whether a dictionary translates ``term`` into ``target_lang`` at all, in
+the passage's words or not (``index.translate.Translator.known``)."""
+SOUNDS_ALIKE = 0.85
+"""The similarity from which a name counts as stated by its transliteration (fitted: see the README)."""
 
-EN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d")
+# Latin letters with their accented forms ("Temüjin", "Zürich"), without × and ÷.
+_LATIN = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f"
+EN_WORD = re.compile(rf"[{_LATIN}][{_LATIN}'\-]*[{_LATIN}]|[{_LATIN}]|\d[\d,.]*\d|\d")
 """An English word or a number, as the focus check and the near-topic benchmarks split questions."""
+_POSSESSIVE = re.compile(r"'s$", re.IGNORECASE)
 _HAN = re.compile(r"[\u3400-\u9fff]")
 EN_FUNCTION = frozenset(
     "a an the of to in on at for and or but is are was were be been being by with from as that this these "
@@ -133,7 +148,7 @@ def question_focus(question: str) -> Focus:
 
 
 def _en_focus(question: str) -> Focus:
-    words = EN_WORD.findall(question)
+    words = [_POSSESSIVE.sub("", w) for w in EN_WORD.findall(question.replace("\u2019", "'"))]
     head = []
     for match in _EN_HEAD.finditer(question):
         word = next(g for g in match.groups() if g)
@@ -180,10 +195,17 @@ class FocusChecker:
     vectors, so one instance serves every request."""
 
     def __init__(
-        self, encoder: Encoder | None = None, translator: Translator | None = None, cache_words: int = 100_000
+        self,
+        encoder: Encoder | None = None,
+        translator: Translator | None = None,
+        cache_words: int = 100_000,
+        sounds_like: SoundsLike | None = None,
+        knows: Knows | None = None,
     ) -> None:
         self.encoder = encoder
         self.translator = translator
+        self.sounds_like = sounds_like
+        self.knows = knows
         self.cache_words = cache_words
         self._vectors: dict[str, np.ndarray] = {}
 
@@ -194,8 +216,14 @@ class FocusChecker:
             return FocusSupport(1.0, 1.0, 1.0)
         text = unicodedata.normalize("NFKC", passage)
         scores = {t: 1.0 if self._stated(t, text, passage_lang) else None for t in terms}
-        unmatched = [t for t, s in scores.items() if s is None]
+        for name in focus.names:
+            if scores[name] is None and self._sounds_stated(name, text, passage_lang):
+                scores[name] = 1.0
         missing = tuple(t for t in focus.key if scores[t] is None)
+        for t in terms:
+            if scores[t] is None and self._translation_absent(t, passage_lang):
+                scores[t] = 0.0
+        unmatched = [t for t, s in scores.items() if s is None]
         for t, s in zip(unmatched, self._similarities(unmatched, text, passage_lang), strict=True):
             scores[t] = s
         head = min((scores[t] or 0.0 for t in focus.head), default=1.0)
@@ -209,6 +237,20 @@ class FocusChecker:
         if self.translator is not None and _script_lang(term) != passage_lang:
             return any(_states(t, text) for t in self.translator(term, passage_lang))
         return False
+
+    def _translation_absent(self, term: str, passage_lang: str) -> bool:
+        """A term in the other script whose dictionary translations the passage does not state (it was
+        looked for through them): not stated, rather than graded by word vectors, which put every
+        cross-lingual pair of words at a similar cosine."""
+        if self.knows is None or _script_lang(term) == passage_lang:
+            return False
+        return self.knows(term, passage_lang)
+
+    def _sounds_stated(self, name: str, text: str, passage_lang: str) -> bool:
+        """A name written in the other script that the passage states by its transliteration."""
+        if self.sounds_like is None or _script_lang(name) == passage_lang:
+            return False
+        return self.sounds_like(name, text, passage_lang) >= SOUNDS_ALIKE
 
     def _similarities(self, terms: Sequence[str], text: str, passage_lang: str) -> list[float]:
         """Each term's best cosine with the passage's words (0 without an encoder)."""

@@ -218,7 +218,10 @@ class Pipeline:
             # The focus check's word vectors come from the retrieval model, its translations of a question's
             # words from the corpus's dictionary translator (the retriever's).
             focus=FocusChecker(
-                retriever.encoder, retriever.translator.words if retriever.translator is not None else None
+                retriever.encoder,
+                retriever.translator.words if retriever.translator is not None else None,
+                sounds_like=retriever.translator.sounds_like if retriever.translator is not None else None,
+                knows=retriever.translator.known if retriever.translator is not None else None,
             ),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,

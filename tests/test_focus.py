@@ -84,3 +84,9 @@ def test_cross_lingual_support_with_the_real_model(encoder) -> None:  # type: ig
     stated = checker.support(question_focus("How many factories shipped goods to Henan?"), HEMA_ZH, "zh")
     absent = checker.support(question_focus("How many kayaks shipped goods to Henan?"), HEMA_ZH, "zh")
     assert stated.head > absent.head
+
+
+def test_accented_names_and_possessives_are_whole_names() -> None:
+    focus = question_focus("Who kidnapped Temüjin's first wife in Zürich’s old town?")
+    assert focus.names == ("Temüjin", "Zürich")
+    assert "temüjin" in focus.terms

@@ -150,3 +150,30 @@ def test_irregular_english_forms_meet_the_base_form_of_the_glosses() -> None:
     assert "built" in candidates(english.to_english("灯塔是哪一年建造的？"))["建造"]
     chinese = translator_for(BM25Index(["这座灯塔由渔民建造。"]).vocabulary, DICTIONARIES)
     assert "建造" in chinese.words("built", "zh")
+
+
+def test_a_capitalised_word_is_a_name_or_a_common_word() -> None:
+    # "Genghis Khan": the name 成吉思汗 first, and the title 可汗 that the lower-case word means.
+    chinese = translator_for(BM25Index(["成吉思汗获得了可汗的称号。"]).vocabulary, DICTIONARIES)
+    assert chinese.words("khan", "zh") == ("可汗",)
+    assert chinese.words("Khan", "zh") == ("成吉思汗", "可汗")
+
+
+def test_a_known_translation_the_passage_lacks_is_no_support() -> None:
+    from service.focus import FocusChecker, question_focus
+    from tests.fakes import HashingEncoder
+
+    passage = "盒马7000个社区免费提供45万件蔬菜、粮油等生活日用品。"
+    translator = translator_for(BM25Index([passage]).vocabulary, DICTIONARIES)
+    assert translator.known("volunteers", "zh")  # 志愿者, 义工...: CC-CEDICT knows the word
+    assert not translator.known("Hema", "zh") and not translator.known("志愿者", "en")
+    question = question_focus("How many volunteers did Hema send?")
+    graded = FocusChecker(HashingEncoder(), translator.words, sounds_like=translator.sounds_like)
+    knowing = FocusChecker(
+        HashingEncoder(), translator.words, sounds_like=translator.sounds_like, knows=translator.known
+    )
+    assert graded.support(question, passage, "zh").head > 0.0  # graded by word vectors
+    support = knowing.support(question, passage, "zh")
+    assert support.head == 0.0 and support.names == 1.0  # "Hema" is 盒马, by its pinyin
+    stated = knowing.support(question_focus("How many vegetables did Hema supply?"), passage, "zh")
+    assert stated.head == 1.0
