@@ -435,8 +435,8 @@ _COST_VERBS = (
 _WHEN = re.compile(
     r"\bwhen (?:did|does|do|was|were|is|are|will|would|had|has|have|could|can|should|might|must)\b"
     r"|\bwhen\W*$|what (?:year|date|day|month|time|century|decade|era|period)|which (?:year|date|day|month"
-    r"|century|decade|era|period)|how long ago|何时|什么时候|什么时间|哪一?年|哪个?月|哪一?天|几月|几号|几点"
-    r"|哪个?世纪|什么年代|哪个?朝代|何年|哪一?时期|哪个?季节",
+    r"|century|decade|era|period)|how long ago|何时|什么时候|什么时间|哪一?年|几几年|哪个?月|哪一?天|几月"
+    r"|几号|几点|哪个?世纪|什么年代|哪个?朝代|何年|哪一?时期|哪个?季节",
     re.IGNORECASE,
 )
 _HOW = re.compile(r"\bhow (\w+)(?:\s+(\w+))?", re.IGNORECASE)

@@ -141,6 +141,7 @@ def test_areas_durations_and_dates() -> None:
         ("What percentage of voters agreed?", {PERCENT, NUMBER}),
         ("When did the heavy rain hit Henan?", {DATE}),
         ("哪一年发布了白皮书？", {DATE}),
+        ("大曲车站设站于几几年？", {DATE, DURATION}),  # 几几年 is "which year" (its 几年 reads as a span too)
         ("How many residents live there?", set(QUANTITIES)),
         ("盒马提供了多少件生活日用品？", set(QUANTITIES)),
         ("How many pounds of steam does it use?", {MASS, MONEY}),  # a unit and a currency
