@@ -236,7 +236,7 @@ class Dictionary:
         return [(h, bool(p), int(o), tuple(s.split(" "))) for h, p, o, s in rows]
 
     def readings(self) -> dict[str, tuple[str, ...]]:
-        """The pinyin readings of every Han character CC-CEDICT uses, most used first (about 20,000: a
+        """The pinyin readings of every Han character CC-CEDICT uses, most used first (about 11,000: a
         question's names need them as much as the corpus's)."""
         with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
             rows = db.execute("SELECT char, pinyin FROM readings")
