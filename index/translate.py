@@ -278,7 +278,6 @@ class Translator:
         zh_to_en: Mapping[str, Mapping[str, float]],
         vocabulary: frozenset[str],
         weak: frozenset[tuple[str, ...]] = frozenset(),
-        readings: Mapping[str, tuple[str, ...]] | None = None,
         source: Dictionary | None = None,
     ) -> None:
         self.en_to_zh = en_to_zh
@@ -289,8 +288,9 @@ class Translator:
         # give birth" -> 生产): their terms count FALLBACK_WEIGHT, and they are no translation for the focus
         # check. (Chinese -> English is left as it was: the same rule there cost zh->en recall@1 0.01.)
         self.weak = weak
-        self.readings: Readings = readings or {}  # Han character -> its pinyin readings (index.transliterate)
         self.source = source  # the whole dictionary, for what the corpus's tables leave out (``known``)
+        # Han character -> its pinyin readings (index.transliterate)
+        self.readings: Readings = source.readings() if source is not None else {}
         self._known: dict[str, bool] = {}
         # Corpus words of two or more characters by their toneless pinyin: a Chinese name in English is
         # mostly its pinyin ("Hema" -> 盒马, "Zhao Peng" -> 赵鹏), which no dictionary lists.
@@ -339,7 +339,7 @@ class Translator:
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
         weak = frozenset(set(en_to_zh) - direct)
-        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak, source.readings(), source)
+        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak, source)
 
     def words(self, word: str, target_lang: str) -> tuple[str, ...]:
         """The corpus words that translate one question ``word`` into ``target_lang`` ("zh"/"en"), best

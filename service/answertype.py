@@ -526,11 +526,12 @@ def asked_kinds(question: str) -> frozenset[str]:
     if _MONEY_ASKED.search(question):
         kinds.add(MONEY)
     for match in _HOW.finditer(question):
-        adjective, following = match.group(1).lower(), (match.group(2) or "").lower()
+        adjective = match.group(1).lower()
         if adjective in ("many", "much"):
-            # The unit may be several words: "how many square kilometres".
-            after = unicodedata.normalize("NFKC", question[match.start(2) :]).lower() if following else ""
-            kinds |= _prefix_kinds(_matchers().after, after, _matchers().longest) if after else frozenset()
+            if match.group(2):  # the unit may be several words: "how many square kilometres"
+                m = _matchers()
+                after = unicodedata.normalize("NFKC", question[match.start(2) :]).lower()
+                kinds |= _prefix_kinds(m.after, after, m.longest)
             generic = True
             continue
         kinds |= set(_HOW_ADJECTIVE.get(adjective, ()))

@@ -207,6 +207,17 @@ def background_vectors(encoder: Encoder) -> dict[str, np.ndarray]:
     return _BACKGROUND[encoder.fingerprint]
 
 
+def focus_checker(retriever: Retriever) -> FocusChecker:
+    """The focus check with the retrieval model's word vectors and, where the corpus has one, its dictionary
+    translator (the retriever's): translations of a question's words, names by sound, known translations."""
+    translator = retriever.translator
+    if translator is None:
+        return FocusChecker(retriever.encoder)
+    return FocusChecker(
+        retriever.encoder, translator.words, sounds_like=translator.sounds_like, knows=translator.known
+    )
+
+
 class Pipeline:
     def __init__(self, settings: Settings, retriever: Retriever, answerer: Answerer | None = None) -> None:
         self.settings = settings
@@ -215,14 +226,7 @@ class Pipeline:
             retriever.saved,
             background=background_vectors(retriever.encoder),
             abstention=AbstentionModel.load(settings.abstention_model),
-            # The focus check's word vectors come from the retrieval model, its translations of a question's
-            # words from the corpus's dictionary translator (the retriever's).
-            focus=FocusChecker(
-                retriever.encoder,
-                retriever.translator.words if retriever.translator is not None else None,
-                sounds_like=retriever.translator.sounds_like if retriever.translator is not None else None,
-                knows=retriever.translator.known if retriever.translator is not None else None,
-            ),
+            focus=focus_checker(retriever),
             threshold=settings.abstain_threshold,
             min_margin=settings.abstain_min_margin,
             max_sentences=settings.max_answer_sentences,
