@@ -751,6 +751,7 @@ def _prepared(html: str) -> str:
         soup = BeautifulSoup(html, "lxml")
     _terms_with_definitions(soup)
     _explicit_blocks(soup)
+    _introduced_lists_as_text(soup)
     return str(soup)
 
 
@@ -813,6 +814,21 @@ def _explicit_blocks(soup: BeautifulSoup) -> None:
             elif not isinstance(child, Comment):
                 run.append(child)
         _as_paragraph(soup, run)
+
+
+def _introduced_lists_as_text(soup: BeautifulSoup) -> None:
+    """A list that a paragraph introduces ("测试分为三种类型：", "The options are:") with its links made
+    plain text: the extractor drops a list of links as navigation (link density), and an index page's
+    "three kinds: unit tests, doc tests, integration tests", each a link to its own page, left only the
+    lead-in. Menus and link farms introduce nothing, so they are still dropped."""
+    for listing in soup.find_all(("ul", "ol")):
+        before = listing.find_previous_sibling(True)
+        if before is None or before.name in ("ul", "ol"):
+            continue
+        if not before.get_text().strip().endswith(LEAD_IN_ENDS):
+            continue
+        for link in listing.find_all("a"):
+            link.unwrap()
 
 
 def _as_paragraph(soup: BeautifulSoup, run: Sequence[Any]) -> None:

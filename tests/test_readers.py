@@ -741,6 +741,27 @@ def test_html_definition_list_keeps_each_term_with_its_definition(tmp_path: Path
     ]
 
 
+def test_html_list_of_links_a_paragraph_introduces_is_content(tmp_path: Path) -> None:
+    # An index page (mdbook's shape): each item links to its own page, which makes the list as dense in
+    # links as a menu; the lead-in says it is content. The menu above introduces nothing and stays out.
+    page = (
+        "<html><head><title>测试</title></head><body><nav><ul><li><a href='/'>首页</a></li>"
+        "<li><a href='/types.html'>类型</a></li><li><a href='/testing.html'>测试</a></li></ul></nav><main>"
+        "<h1>测试</h1><p>Rust 是一种非常注重正确性的编程语言，它内置了编写软件测试的支持。</p>"
+        "<p>测试分为三种类型：</p><ul><li><a href='unit.html'>单元测试</a></li>"
+        "<li><a href='doc.html'>文档测试</a></li><li><a href='integration.html'>集成测试</a></li></ul>"
+        "<p>Tests can also use extra crates:</p><ol><li><a href='dev.html'>dev-dependencies</a></li></ol>"
+        "</main></body></html>"
+    )
+    doc = read(write(tmp_path / "testing.html", page.encode()))
+    assert [b.text for b in doc.blocks] == [
+        "Rust 是一种非常注重正确性的编程语言，它内置了编写软件测试的支持。",
+        "测试分为三种类型：\n单元测试\n文档测试\n集成测试",
+        "Tests can also use extra crates:\n1. dev-dependencies",
+    ]
+    assert "首页" not in "\n".join(doc.paragraphs)
+
+
 def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path) -> None:
     text = (
         "储能电站运维手册\n\n第一章 日常巡检\n\n运维人员每日巡检一次电池舱。\n"
