@@ -6,7 +6,7 @@ Pure functions. Every passage keeps ``start``/``end`` offsets into its original 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from index.lexical import script_of
 from index.types import Document, Passage
@@ -39,12 +39,21 @@ _LINE_BREAK = re.compile(r"\n")
 _ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[A-Za-z]{1,4})[.)]")
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
+def split_sentences(text: str, code: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Sentence spans ``(start, end)`` covering ``text``; surrounding whitespace is excluded.
 
     A line break also ends a sentence: readers reflow wrapped lines, so the breaks left in a paragraph
-    are the lines of a list, a table or a code block (an item, a row), each a unit of its own that an
-    answer can quote without the rest of the list."""
+    are the lines of a list or a table (an item, a row), each a unit of its own that an answer can quote
+    without the rest of the list. A ``code`` span (a code block, ``Passage.code``) is one unit: its lines
+    ("rust:", "- stable") say nothing alone, and an answer quotes the block whole."""
+    if code:
+        parts: list[tuple[int, int]] = []
+        at = 0
+        for cs, ce in sorted(code):
+            parts += [(at + s, at + e) for s, e in split_sentences(text[at:cs])]
+            parts += _trimmed(text, cs, ce)
+            at = max(at, ce)
+        return parts + [(at + s, at + e) for s, e in split_sentences(text[at:])]
     spans: list[tuple[int, int]] = []
     start = 0
     inside = _bracketed(text)
@@ -67,6 +76,15 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             else:
                 out.append((s, e))
     return out
+
+
+def _trimmed(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """``(s, e)`` without surrounding whitespace, or nothing when only whitespace."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return [(s, e)] if e > s else []
 
 
 def _bracketed(text: str) -> set[int]:
@@ -154,6 +172,7 @@ def chunk_document(doc: Document, count: TokenCounter, max_tokens: int) -> list[
         spans = split_paragraph(text, count, max_tokens)
         for part, (s, e) in enumerate(spans, start=1):
             part_no = part if len(spans) > 1 else 0
+            code = tuple((max(cs, s) - s, min(ce, e) - s) for cs, ce in block.code if max(cs, s) < min(ce, e))
             passages.append(
                 Passage(
                     id=Passage.make_id(doc.id, number, part_no),
@@ -167,6 +186,7 @@ def chunk_document(doc: Document, count: TokenCounter, max_tokens: int) -> list[
                     section=block.section,
                     page=block.page,
                     lang=language_of(text[s:e]),
+                    code=code,
                 )
             )
     return passages

@@ -60,12 +60,12 @@ log = logging.getLogger("citeqa.ingest")
 
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
 # built before is re-read (its vectors reused by text). 6: an HTML list of links that a paragraph introduces
-# is kept (the extractor dropped it as navigation). 5: an end mark inside brackets ends no sentence, with
-# the reader changes made after 4 without a bump (lead-ins joined with what they introduce, PDF titles and
-# tables, HTML blocks and definition lists, list numbers kept, "a.m." inside a sentence). 4: a line break
-# (list item, table row) ends a sentence, a list number ("1.") starts one, table rows are "header: value"
-# pairs, plain-text heading lines are sections; 3: passages embed their section headings; 2: URLs left out
-# of the embedded text.
+# is kept (the extractor dropped it as navigation); a code block is one sentence, not one per line. 5: an
+# end mark inside brackets ends no sentence, with the reader changes made after 4 without a bump (lead-ins
+# joined with what they introduce, PDF titles and tables, HTML blocks and definition lists, list numbers
+# kept, "a.m." inside a sentence). 4: a line break (list item, table row) ends a sentence, a list number
+# ("1.") starts one, table rows are "header: value" pairs, plain-text heading lines are sections; 3:
+# passages embed their section headings; 2: URLs left out of the embedded text.
 SPLITTER_VERSION = 6
 CHECKPOINT_SECONDS = 60.0  # a long update commits what it has at least this often
 GROUP_TEXTS = 2048  # documents are embedded in groups of about this many texts (a possible commit point)
@@ -496,7 +496,9 @@ class _Updater:
     def _prepare(self, f: SourceFile, digest: str, doc: Document) -> _Prepared:
         passages = tuple(chunk_document(doc, self.encoder.count_tokens, self.max_tokens))
         sentences = tuple(
-            SentenceSpan(row, s, e) for row, p in enumerate(passages) for s, e in split_sentences(p.text)
+            SentenceSpan(row, s, e)
+            for row, p in enumerate(passages)
+            for s, e in split_sentences(p.text, p.code)
         )
         texts = tuple(passage_embedding_text(p) for p in passages)
         return _Prepared(

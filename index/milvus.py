@@ -80,6 +80,7 @@ from index.store import (
     StoredPassages,
     StoredVectors,
     check_compatible,
+    passage_tuples,
     segment_lookup,
     writer_lock,
 )
@@ -515,7 +516,7 @@ def _passages(rows: list[dict]) -> tuple[Passage, ...]:
     out = []
     for r in rows:
         fields = dict(r["fields"])
-        out.append(Passage(**{**fields, "text": r["text"], "section": tuple(fields.get("section") or ())}))
+        out.append(Passage(**{**fields, "text": r["text"], **passage_tuples(fields)}))
     return tuple(out)
 
 

@@ -85,6 +85,9 @@ _BOILERPLATE = re.compile(
 _BOILERPLATE_MAX_CHARS = 200
 # A paragraph ending in a colon (full or half width) introduces the one after it.
 LEAD_IN_ENDS = (":", "：")
+# A code block of at most this many lines (a command, a config file) is quoted whole; a longer one is a
+# program, whose lines and comments ("// 1000 转换为 u8 -> 232") answer questions one by one.
+MAX_CODE_UNIT_LINES = 20
 # Sentence-final punctuation: a PDF paragraph that ends a page without it continues on the next page.
 _SENTENCE_FINAL = tuple('.!?。！？…:：;；"”’)）」』')
 
@@ -185,7 +188,7 @@ def _final_blocks(blocks: Iterable[Block], title: str) -> tuple[Block, ...]:
         if not b.text or is_noise(b.text):
             continue
         section = b.section[1:] if b.section[:1] == (title,) else b.section
-        out.append(Block(b.text, section, b.page))
+        out.append(Block(b.text, section, b.page, b.code))
     # A block that only repeats the title is the title line (a PDF's first line, an HTML page's
     # heading the extractor kept): dropped, unless it is all the file holds.
     rest = [b for b in out if b.text != title] or out
@@ -201,7 +204,9 @@ def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:
     for b in blocks:
         last = out[-1] if out else None
         if last is not None and last.text.endswith(LEAD_IN_ENDS) and last.section == b.section:
-            out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page)
+            shift = len(last.text) + 1
+            code = (*last.code, *((s + shift, e + shift) for s, e in b.code))
+            out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page, code)
         else:
             out.append(b)
     return out
@@ -638,7 +643,11 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
             else:
                 emit(text)
         elif kind in ("fence", "code_block"):
-            emit("\n".join(line.rstrip() for line in tok.content.splitlines() if line.strip()))
+            code = "\n".join(line.rstrip() for line in tok.content.splitlines() if line.strip())
+            if code and not container and cell is None and code.count("\n") < MAX_CODE_UNIT_LINES:
+                blocks.append(Block(code, sections.path, code=((0, len(code)),)))
+            else:  # a line of a list, or a program whose lines (and comments) are quoted one by one
+                emit(code)
         elif kind == "html_block":
             emit(clean(BeautifulSoup(tok.content, "html.parser").get_text(" ")))
     return first_h1, blocks

@@ -478,7 +478,15 @@ def passage_to_json(p: Passage) -> dict[str, Any]:
 
 
 def passage_from_json(obj: dict[str, Any]) -> Passage:
-    return Passage(**{**obj, "section": tuple(obj.get("section") or ())})
+    return Passage(**{**obj, **passage_tuples(obj)})
+
+
+def passage_tuples(obj: dict[str, Any]) -> dict[str, Any]:
+    """A passage's list fields as the tuples ``Passage`` holds (JSON has only lists)."""
+    return {
+        "section": tuple(obj.get("section") or ()),
+        "code": tuple((int(s), int(e)) for s, e in obj.get("code") or ()),
+    }
 
 
 def write_segment(index_dir: Path, data: SegmentData, generation: int) -> SegmentInfo:

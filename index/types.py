@@ -8,11 +8,14 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class Block:
     """One paragraph of a normalised document, and where it sits: the heading path above it (outermost
-    first) and, for paged formats (PDF), its 1-based page."""
+    first) and, for paged formats (PDF), its 1-based page. ``code`` holds the spans of ``text`` that are a
+    code block to quote whole (``index.readers.MAX_CODE_UNIT_LINES``), each one unit for the sentence
+    splitter: its lines are no sentences of their own."""
 
     text: str
     section: tuple[str, ...] = ()
     page: int | None = None
+    code: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ class Passage:
     inside the original paragraph (``paragraph_text[start:end] == text``). ``section`` is the heading path
     of its paragraph, ``page`` its 1-based page (PDF), ``lang`` the language of its text as its script
     tells ("zh" for Han, "en" for Latin, "und" otherwise), so that every (question, passage) pair is
-    scored for its own languages.
+    scored for its own languages. ``code``: spans of ``text`` that are code blocks (``Block.code``).
     """
 
     id: str
@@ -63,6 +66,7 @@ class Passage:
     section: tuple[str, ...] = ()
     page: int | None = None
     lang: str = "und"
+    code: tuple[tuple[int, int], ...] = ()
 
     @staticmethod
     def make_id(document_id: str, paragraph: int, part: int = 0) -> str:

@@ -104,6 +104,20 @@ def test_passage_ids_and_offsets_are_stable() -> None:
     assert [p.page for p in first] == [None, 2, 2]
 
 
+def test_passages_carry_the_code_spans_of_their_part_of_the_paragraph() -> None:
+    code = "\n".join(f"x{i} = {i}" for i in range(12))
+    text = f"先看例子：\n{code}\n说明。说明。"
+    cs, ce = text.index(code), text.index(code) + len(code)
+    doc = Document(id="d", title="t", blocks=(Block(text, code=((cs, ce),)),))
+    passages = chunk_document(doc, len, 40)
+    assert len(passages) > 2
+    covered = {p.start + i for p in passages for s, e in p.code for i in range(s, e)}
+    in_passages = {i for p in passages for i in range(p.start, p.end)}
+    assert covered == {i for i in range(cs, ce)} & in_passages  # every code character, no other
+    assert passages[0].text.startswith("先看例子：") and passages[0].code[0][0] == len("先看例子：\n")
+    assert passages[-1].text.endswith("说明。说明。")
+
+
 def test_each_line_of_a_list_or_table_is_a_sentence_of_its_own() -> None:
     # Readers reflow wrapped lines, so a line break left in a paragraph separates list items or table
     # rows: an answer quotes the one item, not the whole list.
@@ -116,6 +130,16 @@ def test_each_line_of_a_list_or_table_is_a_sentence_of_its_own() -> None:
         "电费账单",
         "身份证复印件。",
     ]
+
+
+def test_a_code_block_is_one_sentence() -> None:
+    # Its lines ("rust:", "- stable") say nothing alone: an answer quotes the block whole.
+    code = "language: rust\nrust:\n  - stable\nscript:\n  - cargo clippy"
+    text = f"Add Clippy to Travis CI. Use this file:\n{code}\nThen push. 构建会失败。"
+    start = text.index(code)
+    parts = [text[s:e] for s, e in split_sentences(text, [(start, start + len(code))])]
+    assert parts == ["Add Clippy to Travis CI.", "Use this file:", code, "Then push.", "构建会失败。"]
+    assert len(split_sentences(text)) == 9  # without the span, one sentence per line
 
 
 def test_an_end_mark_inside_brackets_ends_no_sentence() -> None:

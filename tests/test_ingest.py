@@ -220,3 +220,20 @@ def test_the_seed_index_is_reused_by_a_copy_of_the_folder(tmp_path: Path) -> Non
     enc = CountingEncoder()
     report = update_index(SEED_DOCS, tmp_path / "index", enc)
     assert report.passages == 17 and len(enc.seen) == len(set(enc.seen)) == report.embedded
+
+
+def test_a_code_block_is_indexed_as_one_sentence_and_its_span_is_saved(folder: Path) -> None:
+    (folder / "ci.md").write_text(
+        "# CI\n\nAdd Clippy to Travis CI like this:\n\n```yaml\nlanguage: rust\nrust:\n  - stable\n```\n",
+        encoding="utf-8",
+    )
+    enc = CountingEncoder()
+    update(folder, enc)
+    saved = load_index(folder.parent / "index", model=enc.name, fingerprint=enc.fingerprint)
+    row = saved.row_of["ci:1"]
+    passage = saved.passages[row]
+    code = "language: rust\nrust:\n  - stable"
+    assert passage.code == ((passage.text.index(code), len(passage.text)),)  # read back from the segment
+    sentences = [passage.text[s.start : s.end] for s in saved.sentences if s.passage_row == row]
+    assert sentences == ["Add Clippy to Travis CI like this:", code]
+    assert "rust:" not in enc.seen

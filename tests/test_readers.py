@@ -16,7 +16,7 @@ from reportlab.pdfgen import canvas
 
 from index.errors import UnreadableDocumentError
 from index.ingest import scan_folder
-from index.readers import FORMATS, decode_text, is_noise, join_lines, read_document
+from index.readers import FORMATS, MAX_CODE_UNIT_LINES, decode_text, is_noise, join_lines, read_document
 from index.types import Block, Document
 from tests.conftest import SEED_DOCS, SEED_ID
 
@@ -519,7 +519,7 @@ def test_markdown_sections_lists_tables_and_inline_markup(tmp_path: Path) -> Non
         Block("Type: String | Efficiency: 97%", ("Inverters", "Types")),
         Block("逆变器把直流电转换为交流电。", ("Inverters", "Types", "中文")),
         Block("Quoted advice: compare prices.", ("Inverters", "Costs")),
-        Block("price = panels * 120", ("Inverters", "Costs")),
+        Block("price = panels * 120", ("Inverters", "Costs"), code=((0, 20),)),
     )
     assert not any("#" in b.text or "**" in b.text or "](" in b.text for b in doc.blocks)
 
@@ -760,6 +760,26 @@ def test_html_list_of_links_a_paragraph_introduces_is_content(tmp_path: Path) ->
         "Tests can also use extra crates:\n1. dev-dependencies",
     ]
     assert "首页" not in "\n".join(doc.paragraphs)
+
+
+def test_code_blocks_are_marked_in_markdown_and_html_also_after_a_lead_in(tmp_path: Path) -> None:
+    md = "# CI\n\nYou can add Clippy to Travis CI:\n\n```yaml\nlanguage: rust\nrust:\n  - stable\n```\n"
+    html = (
+        "<html><head><title>CI</title></head><body><main><h1>CI</h1><p>A long enough paragraph that says "
+        "what the example below does, so that the page has a main text.</p><p>Run it like this:</p>"
+        "<pre><code>$ cargo clippy\n$ cargo clippy --fix</code></pre></main></body></html>"
+    )
+    for name, data, lead, code in (
+        ("ci.md", md, "You can add Clippy to Travis CI:", "language: rust\nrust:\n  - stable"),
+        ("ci.html", html, "Run it like this:", "$ cargo clippy\n$ cargo clippy --fix"),
+    ):
+        block = read(write(tmp_path / name, data.encode())).blocks[-1]
+        assert block.text == f"{lead}\n{code}"
+        assert block.code == ((len(lead) + 1, len(block.text)),)
+    # A program is read line by line: its comments answer questions one by one.
+    program = "\n".join(f"let x{i} = {i}; // 第{i}行" for i in range(MAX_CODE_UNIT_LINES + 1))
+    block = read(write(tmp_path / "long.md", f"# Long\n\n```rust\n{program}\n```\n".encode())).blocks[-1]
+    assert block.text == program and block.code == ()
 
 
 def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path) -> None:
