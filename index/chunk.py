@@ -65,16 +65,11 @@ def split_sentences(text: str, code: Sequence[tuple[int, int]] = ()) -> list[tup
     spans.append((start, len(text)))
     spans = [line for s, e in spans for line in _lines_of(text, s, e)]
     out: list[tuple[int, int]] = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e > s:
-            if out and _ENUMERATOR.fullmatch(text, *out[-1]) and "\n" not in text[out[-1][1] : s]:
-                out[-1] = (out[-1][0], e)  # "1." or "Fig." ends no sentence: it starts the next one
-            else:
-                out.append((s, e))
+    for s, e in (trimmed for span in spans for trimmed in _trimmed(text, *span)):
+        if out and _ENUMERATOR.fullmatch(text, *out[-1]) and "\n" not in text[out[-1][1] : s]:
+            out[-1] = (out[-1][0], e)  # "1." or "Fig." ends no sentence: it starts the next one
+        else:
+            out.append((s, e))
     return out
 
 
