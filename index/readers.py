@@ -891,10 +891,13 @@ class _Line:
 
 
 # A running header or footer is a line among the first or last _EDGE_LINES of a page whose text, digits
-# normalised, recurs on at least _RUNNING_SHARE of the pages (and at least two).
+# normalised, recurs on at least _RUNNING_SHARE of the pages (and at least two), or on two or more pages
+# with the page number at its start or end.
 _EDGE_LINES = 2
 _RUNNING_SHARE = 0.5
 _DIGITS = re.compile(r"\d+")
+# The number a running line carries at its start or end ("3 | Chapter 1", "Chapter 4: Function reference 12").
+_EDGE_NUMBER = re.compile(r"^(?P<start>\d{1,4})\D|\D(?P<end>\d{1,4})$")
 # Layout thresholds, in units of the font size or of the usual line pitch.
 _PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts a paragraph
 _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
@@ -1052,15 +1055,27 @@ def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
         return {*range(min(_EDGE_LINES, n)), *range(max(0, n - _EDGE_LINES), n)}
 
     counts: Counter[str] = Counter()
-    for lines in pages:
-        counts.update({_running_key(lines[i].text) for i in edges(lines)})
+    # Per key, the (page index, number at the line's start or end) of each page it heads or foots.
+    numbered: dict[str, list[tuple[int, int]]] = {}
+    for index, lines in enumerate(pages):
+        keys = {_running_key(lines[i].text): clean(lines[i].text) for i in edges(lines)}
+        counts.update(keys.keys())
+        for key, text in keys.items():
+            if number := _EDGE_NUMBER.search(text):
+                page = int(number.group("start") or number.group("end"))
+                numbered.setdefault(key, []).append((index, page))
     needed = max(2, math.ceil(_RUNNING_SHARE * len(pages)))
+    # A chapter's own header ("Chapter 4: Function reference 12") runs over that chapter's pages only, but
+    # its number is the page number: it goes up with the page, one for one.
+    paged = {key for key, seen in numbered.items() if len(seen) >= 2 and len({n - i for i, n in seen}) == 1}
     out = []
     for lines in pages:
         drop = {
             i
             for i in edges(lines)
-            if counts[_running_key(lines[i].text)] >= needed or _PAGE_NUMBER.match(lines[i].text)
+            if counts[key := _running_key(lines[i].text)] >= needed
+            or key in paged
+            or _PAGE_NUMBER.match(lines[i].text)
         }
         drop.update(i for i, line in enumerate(lines) if _TOC_LINE.search(line.text))
         out.append([line for i, line in enumerate(lines) if i not in drop])

@@ -133,6 +133,30 @@ def test_pdf_paragraphs_pages_sections_and_running_lines(tmp_path: Path) -> None
     )
 
 
+def test_pdf_chapter_headers_with_the_page_number_are_running_lines(tmp_path: Path) -> None:
+    # A manual's header names the chapter and the page ("Chapter 2: Care 3"): each chapter's runs over
+    # its own pages only (fewer than half of them), and its number follows the page one for one. A body
+    # line that repeats with a number that does not ("Step 1 ...") is text.
+    path = tmp_path / "manual.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setTitle("Kit manual")
+    width, height = A4
+    chapters = ["Setup", "Setup", "Use", "Use", "Care", "Care"]
+    for page, chapter in enumerate(chapters, start=1):
+        c.setFont("Helvetica", 9)
+        c.drawString(72, height - 40, f"Chapter {chapters.index(chapter) // 2 + 1}: {chapter} {page}")
+        c.setFont("Helvetica", 11)
+        first = "Step 1 is to unpack the kit." if page in (2, 4) else f"Page {page} text starts here."
+        c.drawString(72, height - 90, first)
+        c.drawString(72, height - 120, f"The {chapter.lower()} notes end on this page, number {page}.")
+        c.showPage()
+    c.save()
+    text = "\n".join(read(path).paragraphs)
+    assert "Chapter" not in text
+    assert text.count("Step 1 is to unpack the kit.") == 2
+    assert text.count("notes end on this page") == 6
+
+
 def test_pdf_bullets_set_without_a_space_are_list_items(tmp_path: Path) -> None:
     # CJK typesetting puts no space after the bullet glyph: the items are still one list, glyphs dropped.
     page: Page = [
