@@ -68,6 +68,9 @@ _SOURCE_HINT = re.compile(r"来源|source", re.IGNORECASE)
 _WS = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 _RULE_LINE = re.compile(r"^[ \t]*([-*=_~])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE)
+_UNDERLINE = re.compile(r"^[ \t]*([-=~])\1{2,}[ \t]*$")  # under a heading: no spaces between the marks
+# A line that ends so may be followed by a list item (a dash opening a line after other text is prose).
+_ITEM_BEFORE = frozenset(".!?;:。！？；：)）")
 
 # A block that is only a page number ("3", "- 3 -", "Page 3 of 10", "3/10", "第 3 页", "iv").
 _PAGE_NUMBER = re.compile(
@@ -437,32 +440,85 @@ _PLAIN_TITLE_MAX_CHARS = 80
 _SENTENCE_END = frozenset(".!?;:,。！？；：，、…")
 
 
-def _plain_paragraphs(body: str) -> list[tuple[str, int]]:
-    """Paragraphs split on blank lines, each with the number of lines it was written on; a rule line
-    (``---``, ``***``, ``===``) separates like a blank one."""
-    body = _RULE_LINE.sub("\n", body.replace("\r\n", "\n"))
-    out = []
-    for raw in _BLANK_LINES.split(body):
-        lines = [line for line in raw.split("\n") if line.strip()]
-        text = join_lines(lines)
+@dataclass(frozen=True, slots=True)
+class _PlainParagraph:
+    text: str
+    lines: int  # the lines it was written on
+    heading: bool = False  # underlined by a rule line
+
+
+def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
+    """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like a blank one,
+    and a line it underlines (``Introduction`` over ``------------``: reStructuredText's and setext
+    Markdown's heading, and how plain-text manuals have long marked them) is a heading."""
+    out: list[_PlainParagraph] = []
+
+    def flush(run: list[str]) -> None:
+        text = "\n".join(join_lines(item) for item in _plain_items(run))
         if text:
-            out.append((text, len(lines)))
+            out.append(_PlainParagraph(text, len(run)))
+
+    for raw in _BLANK_LINES.split(body.replace("\r\n", "\n")):
+        run: list[str] = []
+        for line in (line for line in raw.split("\n") if line.strip()):
+            if not _RULE_LINE.match(line):
+                run.append(line)
+                continue
+            if run and _UNDERLINE.match(line) and _heading_like(clean(run[-1])):
+                flush(run[:-1])
+                out.append(_PlainParagraph(clean(run[-1]), 1, heading=True))
+            else:
+                flush(run)
+            run = []
+        flush(run)
     return out
 
 
-def _plain_blocks(paragraphs: Sequence[tuple[str, int]]) -> tuple[str | None, list[Block]]:
+def _heading_like(text: str) -> bool:
+    """Short, and not the end of a sentence or clause: a line that can head text."""
+    return 0 < len(text) <= _PLAIN_TITLE_MAX_CHARS and text[-1] not in _SENTENCE_END
+
+
+def _plain_items(lines: Sequence[str]) -> list[list[str]]:
+    """The lines of a plain-text paragraph grouped into the items of the list it holds, each item's
+    wrapped lines together: a line that starts like an item (``*``, ``-``, ``•``, ``1.``, ``a)``) starts
+    one after a line that ends a sentence or a lead-in, or after another item (a dash that opens a line
+    in the middle of a sentence is prose). Bullets are dropped, numbers kept, as in the other readers."""
+    items: list[list[str]] = []
+    listing = False
+    for line in lines:
+        text = line.strip()
+        ends = bool(items) and (listing or clean(items[-1][-1])[-1:] in _ITEM_BEFORE)
+        if _LIST_ITEM.match(text) and (not items or ends):
+            items.append([_UNORDERED_ITEM.sub("", text, count=1)])
+            listing = True
+        elif items:
+            items[-1].append(text)
+        else:
+            items.append([text])
+    return items
+
+
+def _plain_blocks(paragraphs: Sequence[_PlainParagraph]) -> tuple[str | None, list[Block]]:
     """A plain text's title and blocks. Its first paragraph is the title when it is short, with no
-    sentence-ending or clause punctuation, and text follows it (the way people head a note). Further
-    down, such a paragraph written on one line heads the paragraphs under it, until the next, when the
-    paragraph after it ends a sentence or is longer than a heading can be (a short unpunctuated line
-    before another is a list or an address): it is their section, not a passage. A plain text marks no
-    levels, so its sections do not nest."""
+    sentence-ending or clause punctuation, and text follows it (the way people head a note), or when it
+    is underlined. Further down, an underlined line heads the paragraphs under it, as does such a short
+    paragraph written on one line when the paragraph after it ends a sentence or is longer than a heading
+    can be (a short unpunctuated line before another is a list or an address): it is their section, not a
+    passage. A plain text's sections do not nest (an underline marks no level that all texts share)."""
     title: str | None = None
     section: tuple[str, ...] = ()
     blocks: list[Block] = []
-    for i, (text, lines) in enumerate(paragraphs):
-        following = paragraphs[i + 1][0] if i + 1 < len(paragraphs) else None
-        if following is not None and len(text) <= _PLAIN_TITLE_MAX_CHARS and text[-1] not in _SENTENCE_END:
+    for i, p in enumerate(paragraphs):
+        text, lines = p.text, p.lines
+        following = paragraphs[i + 1].text if i + 1 < len(paragraphs) else None
+        if p.heading and following is not None:
+            if i == 0:
+                title = text
+            else:
+                section = (text,)
+            continue
+        if following is not None and _heading_like(text):
             if i == 0:  # kept: ``_final_blocks`` drops it if it is the title (front matter may name another)
                 title = text
             elif lines == 1 and (following[-1] in _SENTENCE_FINAL or len(following) > _PLAIN_TITLE_MAX_CHARS):

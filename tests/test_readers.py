@@ -806,6 +806,34 @@ def test_code_blocks_are_marked_in_markdown_and_html_also_after_a_lead_in(tmp_pa
     assert block.text == program and block.code == ()
 
 
+def test_plain_text_underlined_headings_and_wrapped_list_items(tmp_path: Path) -> None:
+    text = (
+        "TRIGGERS\n========\n\nIntroduction\n------------\n\nA trigger records an event for later.\n\n"
+        "Updates since v2.27\n-------------------\n\nThere are three kinds of triggers:\n"
+        " * Explicit triggers.  These are activated by any program\n   running dpkg-trigger.\n"
+        " * File triggers.  These are activated by dpkg\n   when a file is installed.\n"
+        " 2. Future kinds\n\n"
+        "The old spool stays where it was\n- and so does the new one - until an upgrade.\n"
+    )
+    doc = read(write(tmp_path / "triggers.txt", text.encode()))
+    assert doc.title == "TRIGGERS"
+    assert doc.blocks == (
+        Block("A trigger records an event for later.", ("Introduction",)),
+        Block(
+            "There are three kinds of triggers:\n"
+            "Explicit triggers. These are activated by any program running dpkg-trigger.\n"
+            "File triggers. These are activated by dpkg when a file is installed.\n"
+            "2. Future kinds",
+            ("Updates since v2.27",),
+        ),
+        # a dash opening a line in the middle of a sentence is prose
+        Block(
+            "The old spool stays where it was - and so does the new one - until an upgrade.",
+            ("Updates since v2.27",),
+        ),
+    )
+
+
 def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path) -> None:
     text = (
         "储能电站运维手册\n\n第一章 日常巡检\n\n运维人员每日巡检一次电池舱。\n"
