@@ -248,7 +248,9 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     const body = h("p", { class: "answer-text", lang: langOf(answer.text || "") });
     if (sentences.length) {
       sentences.forEach((sentence, i) => {
-        if (i > 0 && langOf(sentence.text) === "en") body.append(" ");
+        // A quoted code block (a sentence of several lines) starts on a line of its own.
+        if (i > 0 && sentence.text.includes("\n")) body.append(h("br", {}));
+        else if (i > 0 && langOf(sentence.text) === "en") body.append(" ");
         body.append(h("span", { class: "sentence" },
           sentenceNodes(turn, sentence.text, sentence.citations, byRank)));
       });

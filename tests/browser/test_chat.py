@@ -345,3 +345,29 @@ def test_a_citation_shows_the_section_and_page_of_its_passage(page: Page, server
     turn.locator(".answer-text button.cite").first.click()
     expect(dialog.locator("#passage-section")).to_be_hidden()
     expect(dialog.locator("#passage-page")).to_be_hidden()
+
+
+def test_a_quoted_code_block_starts_on_its_own_line_and_keeps_its_lines(page: Page, server: str) -> None:
+    """A code block is quoted whole, as one answer sentence of several lines (index/chunk.py): it starts
+    below the sentence before it and keeps its line breaks and indentation."""
+    response = httpx.post(f"{server}/api/ask", json={"question": HEMA_ZH}, timeout=60).json()
+    lead, code = "Add Clippy to .travis.yml:", "language: rust\nrust:\n  - stable"
+    response["answer"] = {
+        "text": f"{lead}[1] {code}[1]",
+        "sentences": [{"text": lead, "citations": [1]}, {"text": code, "citations": [1]}],
+    }
+    body = "".join(
+        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        for name, data in [("passages", {"passages": response["passages"]}), ("done", response)]
+    )
+    page.route(
+        "**/api/ask/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    sentences = ask(page, HEMA_ZH).locator(".answer-text .sentence")
+    expect(sentences).to_have_count(2)
+    assert sentences.nth(1).inner_text().startswith(code)
+    first, second = sentences.nth(0).bounding_box(), sentences.nth(1).bounding_box()
+    assert first is not None and second is not None
+    assert second["y"] >= first["y"] + first["height"] - 1  # below the lead-in, not beside it
+    assert second["height"] > 2.5 * first["height"]  # three lines
