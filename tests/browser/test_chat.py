@@ -20,6 +20,18 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
 
+def serve_stream(page: Page, events: list[tuple[str, object]]) -> None:
+    """Answer the page's next questions with these server-sent events instead of the server's (a canned
+    response, edited to show what the real corpus does not)."""
+    body = "".join(
+        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for name, data in events
+    )
+    page.route(
+        "**/api/ask/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+
+
 def ask(page: Page, question: str) -> Locator:
     """Type a question, press Enter, wait for the finished turn and return it."""
     turns = page.locator("#conversation > .turn")
@@ -83,17 +95,13 @@ def test_a_passage_without_a_similarity_shows_its_score(page: Page, server: str)
     for passage in response["passages"]:
         del passage["similarity"]
     score = f"{response['passages'][0]['score']:.3f}"
-    body = "".join(
-        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-        for name, data in [
+    serve_stream(
+        page,
+        [
             ("passages", {"passages": response["passages"]}),
             ("delta", {"text": response["answer"]["text"]}),
             ("done", response),
-        ]
-    )
-    page.route(
-        "**/api/ask/stream",
-        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+        ],
     )
     turn = ask(page, HEMA_ZH)
     expect(turn.locator(".source-meta").first).to_have_text(f"Paragraph 2 · score {score}")
@@ -316,14 +324,7 @@ def test_a_citation_shows_the_section_and_page_of_its_passage(page: Page, server
     response = httpx.post(f"{server}/api/ask", json={"question": HEMA_ZH}, timeout=60).json()
     for passage in response["passages"]:
         passage.update(section=["应急保障", "社会力量"], page=4)
-    body = "".join(
-        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-        for name, data in [("passages", {"passages": response["passages"]}), ("done", response)]
-    )
-    page.route(
-        "**/api/ask/stream",
-        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
-    )
+    serve_stream(page, [("passages", {"passages": response["passages"]}), ("done", response)])
     turn = ask(page, HEMA_ZH)
     card = turn.locator(".source-card.cited").first
     expect(card.locator(".source-meta")).to_have_text(
@@ -356,14 +357,7 @@ def test_a_quoted_code_block_starts_on_its_own_line_and_keeps_its_lines(page: Pa
         "text": f"{lead}[1] {code}[1]",
         "sentences": [{"text": lead, "citations": [1]}, {"text": code, "citations": [1]}],
     }
-    body = "".join(
-        f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-        for name, data in [("passages", {"passages": response["passages"]}), ("done", response)]
-    )
-    page.route(
-        "**/api/ask/stream",
-        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
-    )
+    serve_stream(page, [("passages", {"passages": response["passages"]}), ("done", response)])
     sentences = ask(page, HEMA_ZH).locator(".answer-text .sentence")
     expect(sentences).to_have_count(2)
     assert sentences.nth(1).inner_text().startswith(code)
