@@ -73,7 +73,10 @@ def evaluate(
         else:
             result = pipeline.ask(item.question, top_k, mode, answer_mode=answer_mode)
         latency_ms = (time.perf_counter() - t0) * 1000
-        relevant = tuple(is_relevant(item, p.hit.passage.id, p.hit.passage.text) for p in result.passages)
+        relevant = tuple(
+            any(is_relevant(item, i, p.hit.passage.text) for i in (p.hit.passage.id, *p.hit.same_text))
+            for p in result.passages
+        )
         gold = None if corpus is None else [p for p in corpus if is_relevant(item, p.id, p.text)]
         relevant_by_rank = {p.rank: rel for p, rel in zip(result.passages, relevant, strict=True)}
         answer = result.answer

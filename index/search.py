@@ -432,8 +432,8 @@ class Retriever:
                 scored |= {c.row: float(p) for c, p in zip(mine, probability, strict=True)}
         by_row = {c.row: c for c in candidates}
         position = {row: i for i, row in enumerate(scored)}  # a pool's own order breaks ties
-        top = sorted(scored, key=lambda r: (-scored[r], position[r], ids[r]))[:k]
-        passages = self.rows.passages(top)
+        order = sorted(scored, key=lambda r: (-scored[r], position[r], ids[r]))
+        top, passages, same = self._distinct(order, k)
         similarities = self.rows.similarity(vector, top, scores)
         return tuple(
             Hit(
@@ -442,6 +442,33 @@ class Retriever:
                 dense_score=by_row[r].dense,
                 lexical_score=None if mode == "dense" else by_row[r].bm25,
                 similarity=similarity,
+                same_text=tuple(same[r]),
             )
             for r, passage, similarity in zip(top, passages, similarities, strict=True)
         )
+
+    def _distinct(
+        self, order: Sequence[int], k: int
+    ) -> tuple[list[int], list[Passage], dict[int, list[str]]]:
+        """The first ``k`` rows of ``order`` whose texts differ (whitespace aside), their passages, and per
+        row the ids of the passages after it with the same text. Boilerplate repeated through a document
+        (a footer after every section, the same notice in every file) would otherwise fill the top ``k``
+        with one text; records are fetched a batch of ``k`` at a time."""
+        top: list[int] = []
+        passages: list[Passage] = []
+        same: dict[int, list[str]] = {}
+        first: dict[str, int] = {}
+        start = 0
+        while len(top) < k and start < len(order):
+            batch = order[start : start + k]
+            start += len(batch)
+            for row, passage in zip(batch, self.rows.passages(batch), strict=True):
+                key = " ".join(passage.text.split())
+                if key in first:
+                    same[first[key]].append(passage.id)
+                elif len(top) < k:
+                    first[key] = row
+                    top.append(row)
+                    passages.append(passage)
+                    same[row] = []
+        return top, passages, same

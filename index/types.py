@@ -77,10 +77,12 @@ class Passage:
 class Hit:
     """A passage returned for a question, with its fused score and the per-signal scores.
 
-    ``score`` ranks the hits of one question and is on a different scale per mode (RRF, dense or BM25);
-    ``dense_score`` mixes the passage's similarity with its best sentence's, with a weight that depends
-    on the question's script; ``similarity`` is the plain cosine of the question and passage vectors,
-    the one score comparable across questions and modes.
+    ``score`` ranks the hits of one question: the calibrated probability of relevance in hybrid and dense
+    modes, BM25 in lexical mode; ``dense_score`` mixes the passage's similarity with its best sentence's,
+    with a weight that depends on the question's script; ``similarity`` is the plain cosine of the
+    question and passage vectors, the one score comparable across questions and modes. ``same_text``
+    holds the ids of lower-ranked passages with the same text (a paragraph repeated in this or another
+    document), left out of the ranking so that one text fills one place.
     """
 
     passage: Passage
@@ -88,3 +90,4 @@ class Hit:
     dense_score: float | None = None
     lexical_score: float | None = None
     similarity: float | None = None
+    same_text: tuple[str, ...] = ()

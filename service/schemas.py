@@ -45,10 +45,9 @@ class PassageOut(BaseModel):
     paragraph: int = Field(description="1-based paragraph number in the document.")
     text: str
     score: float = Field(
-        description="The ranking score: it orders the passages of one response, but its scale depends on "
-        "how they were found (reciprocal-rank fusion, about 0.03, when BM25 is fused in; the dense score, "
-        "about 0.8, in dense mode and for questions outside the corpus's script; BM25 in lexical mode). "
-        "Use `similarity` to compare passages across questions."
+        description="The ranking score: in hybrid and dense modes the calibrated probability that the "
+        "passage is relevant (fitted per question/passage language pair), in lexical mode BM25. Use "
+        "`similarity` to compare passages across modes."
     )
     similarity: float | None = Field(
         description="Cosine similarity of the question's and the passage's vectors: one scale for every "
@@ -68,6 +67,11 @@ class PassageOut(BaseModel):
     page: int | None = Field(default=None, description="1-based page of paged formats (PDF); else null.")
     lang: str = Field(
         default="und", description="The passage's language as its script tells: `zh`, `en` or `und`."
+    )
+    same_text: list[str] = Field(
+        default_factory=list,
+        description="Ids of lower-ranked passages with the same text (a paragraph repeated in this or "
+        "another document), left out of the list so that one text takes one rank.",
     )
 
 

@@ -31,6 +31,7 @@ def passage_out(p: RankedPassage) -> PassageOut:
         section=list(passage.section),
         page=passage.page,
         lang=passage.lang,
+        same_text=list(p.hit.same_text),
     )
 
 

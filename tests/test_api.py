@@ -62,6 +62,7 @@ def test_retrieve_returns_ranked_passages_with_offsets_and_highlights(client: Te
     scores = [p["score"] for p in passages]
     assert scores == sorted(scores, reverse=True)
     assert all(0 < p["similarity"] <= 1 for p in passages)
+    assert all(p["same_text"] == [] for p in passages)  # the seed article repeats no paragraph
     assert {"encode", "total"} <= set(body["timings_ms"])
 
 

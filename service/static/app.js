@@ -396,6 +396,11 @@ import { errorBody, h, langOf, placeParts } from "./dom.js";
     $("passage-note").textContent = turn.response && turn.response.abstained
       ? "The highlighted sentence is the passage's closest match to the question."
       : "The highlighted sentence is the one that best supports the answer.";
+    const same = Array.isArray(passage.same_text) ? passage.same_text : [];
+    $("passage-same").hidden = same.length === 0;
+    $("passage-same").textContent = same.length
+      ? `The same text also stands at ${same.join(", ")} (one rank for all).`
+      : "";
     opener = trigger;
     dialog.showModal();
     const mark = text.querySelector("mark");

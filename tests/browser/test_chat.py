@@ -320,10 +320,11 @@ def test_without_examples_the_page_offers_none(page: Page) -> None:
 
 def test_a_citation_shows_the_section_and_page_of_its_passage(page: Page, server: str) -> None:
     """A passage from a paged, sectioned document (as a PDF gives): its section path and page are shown on
-    the source card, in the passage dialog and in the citation's accessible name."""
+    the source card, in the passage dialog and in the citation's accessible name; the dialog also lists
+    where else the same text stands."""
     response = httpx.post(f"{server}/api/ask", json={"question": HEMA_ZH}, timeout=60).json()
     for passage in response["passages"]:
-        passage.update(section=["应急保障", "社会力量"], page=4)
+        passage.update(section=["应急保障", "社会力量"], page=4, same_text=["annex:7", "annex:12"])
     serve_stream(page, [("passages", {"passages": response["passages"]}), ("done", response)])
     turn = ask(page, HEMA_ZH)
     card = turn.locator(".source-card.cited").first
@@ -338,6 +339,7 @@ def test_a_citation_shows_the_section_and_page_of_its_passage(page: Page, server
     expect(dialog.locator("#passage-section")).to_have_text("应急保障 › 社会力量")
     expect(dialog.locator("#passage-page")).to_have_text("Page 4")
     expect(dialog.locator("#passage-paragraph")).to_have_text("Paragraph 2")
+    expect(dialog.locator("#passage-same")).to_have_text(re.compile(r"annex:7, annex:12"))
     page.keyboard.press("Escape")
 
     # A passage without a place (the article has no headings or pages) shows neither.
@@ -346,6 +348,7 @@ def test_a_citation_shows_the_section_and_page_of_its_passage(page: Page, server
     turn.locator(".answer-text button.cite").first.click()
     expect(dialog.locator("#passage-section")).to_be_hidden()
     expect(dialog.locator("#passage-page")).to_be_hidden()
+    expect(dialog.locator("#passage-same")).to_be_hidden()
 
 
 def test_a_quoted_code_block_starts_on_its_own_line_and_keeps_its_lines(page: Page, server: str) -> None:
