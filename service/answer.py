@@ -139,6 +139,12 @@ def streamed_piece(sentence: AnswerSentence, previous: AnswerSentence | None) ->
     return f" {piece}"
 
 
+def _is_code(sentence: ScoredSentence, hits: Sequence[Hit]) -> bool:
+    """Whether ``sentence`` lies inside one of its passage's code blocks (``Passage.code``)."""
+    code = hits[sentence.rank - 1].passage.code
+    return any(start <= sentence.start and sentence.end <= end for start, end in code)
+
+
 def join_with_citations(sentences: Sequence[AnswerSentence]) -> str:
     parts = []
     for s in sentences:
@@ -323,7 +329,11 @@ class ExtractiveAnswerer:
         reason = self.decide(evidence, confidence, typed_ok)
         if reason is not None:
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence, reason), scored
-        chosen = [best] + [s for s in typed[1:] if s.score >= best.score - self.margin]
+        # A quoted code block's similarity is loose (a word of the question among its keywords): it may
+        # answer alone, or as what a chosen lead-in introduces, but never joins another answer as an extra.
+        chosen = [best] + [
+            s for s in typed[1:] if s.score >= best.score - self.margin and not _is_code(s, hits)
+        ]
         chosen = chosen[: self.max_sentences]
         chosen += self._continuations(chosen, scored)
         chosen = self._with_antecedents(chosen, scored, texts)

@@ -10,7 +10,7 @@ import pytest
 
 from index.lexical import question_lang
 from index.search import Candidate
-from service.answer import refers_back
+from service.answer import ExtractiveAnswerer, refers_back
 from service.pipeline import Pipeline
 from tests.conftest import REPO, SEED_ID, make_settings
 
@@ -299,3 +299,47 @@ def test_a_text_repeated_in_several_places_takes_one_rank(
     assert len(footer.same_text) == 3, footer
     assert {i.split(":")[0] for i in (footer.passage.id, *footer.same_text)} == {"manual", "other"}
     assert result.answer.text.count("help@example.org") == 1, result.answer.text
+
+
+CI_DOC = """# Continuous integration
+
+The CI job below builds the project and runs its tests.
+
+```yaml
+language: rust
+script:
+  - cargo build
+  - cargo test
+```
+
+A failing test fails the build.
+"""
+
+
+def test_a_code_block_answers_alone_or_after_its_lead_in_but_joins_no_other_answer(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """A code block's similarity is loose (the question's words among its keywords): with every sentence
+    within the answerer's margin, the prose sentences join the answer and the YAML block does not."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "run.md").write_text("# Running tests\n\nTo run the tests, type cargo test.\n", encoding="utf-8")
+    (docs / "ci.md").write_text(CI_DOC, encoding="utf-8")
+    settings = make_settings(tmp_path, documents_dir=docs)
+    loaded = Pipeline.load(settings, encoder=encoder)
+    served = loaded.answerer
+    assert isinstance(served, ExtractiveAnswerer)
+    lenient = ExtractiveAnswerer(
+        loaded.retriever.saved,
+        background=served.background,
+        abstention=served.abstention,
+        focus=served.focus,
+        margin=1.0,  # every sentence is close enough to join the best one
+    )
+    result = Pipeline(settings, loaded.retriever, answerer=lenient).ask("How do I run the tests with cargo?")
+    assert not result.abstained
+    quoted = [s.text for s in result.answer.sentences]
+    assert "To run the tests, type cargo test." in quoted, quoted
+    assert len(quoted) > 1, quoted  # other sentences joined
+    assert not any("language: rust" in q for q in quoted), quoted
