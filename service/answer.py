@@ -218,6 +218,8 @@ class ExtractiveAnswerer:
             for sent_row, d in zip(rows.tolist(), dense, strict=True):
                 span = self.saved.sentences[sent_row]
                 text = hit.passage.text[span.start : span.end]
+                if not any(ch.isalnum() for ch in text):
+                    continue  # "}" closing a program's block, ". . ." in a PDF: states nothing
                 before = previous if refers_back(text) else None
                 lex = self._overlap(mine, sent_row, text, heading, before) if mine else 0.0
                 previous = sent_row

@@ -343,3 +343,25 @@ def test_a_code_block_answers_alone_or_after_its_lead_in_but_joins_no_other_answ
     assert "To run the tests, type cargo test." in quoted, quoted
     assert len(quoted) > 1, quoted  # other sentences joined
     assert not any("language: rust" in q for q in quoted), quoted
+
+
+def test_a_sentence_without_a_letter_or_digit_is_never_evidence(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """A program longer than a quoted block is read line by line: its "}" lines are sentences of the index
+    (their similarity to a question is anything), but they state nothing and are not scored."""
+    body = "\n".join(f"    let x{n} = {n} as u8; // 第 {n} 个值转换为 u8" for n in range(24))
+    program = f"fn main() {{\n    {{\n{body}\n    }}\n}}"
+    text = f"# 类型转换\n\n下面的程序把整数转换为 u8：\n\n```rust\n{program}\n```\n"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cast.md").write_text(text, encoding="utf-8")
+    pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
+    saved = pipeline.retriever.saved
+    by_passage = saved.sentences_by_passage
+    spans = [(p, saved.sentences[s]) for r, p in enumerate(saved.passages) for s in by_passage[r]]
+    assert any(p.text[s.start : s.end] == "}" for p, s in spans)  # the index holds such sentences
+    search = pipeline.retriever.search("What is 7 converted to u8?", 5)
+    scored = pipeline.answerer.score("What is 7 converted to u8?", search, search.hits)
+    assert scored and all(any(ch.isalnum() for ch in s.text) for s in scored), [s.text for s in scored]
