@@ -196,6 +196,20 @@ class BM25Index:
             total[~kept] = 0.0
         return total.astype(np.float32)
 
+    def attainable(self, terms: Sequence[Term]) -> float:
+        """The BM25 a row would score holding every term at saturation: each term's weight times its idf
+        here (a term no row holds at the rarest idf)."""
+        total = 0.0
+        for term in terms:
+            df = sum(
+                weight * self._df[column]
+                for token, weight in term.candidates
+                if weight > 0 and (column := self._vocab.get(token)) is not None
+            )
+            df = min(df, float(self._size))
+            total += term.weight * float(np.log(1 + (self._size - df + 0.5) / (df + 0.5)))
+        return total
+
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` rows with a positive score, best first (ties by row)."""
         return top_rows(self.scores(query), k)

@@ -15,7 +15,9 @@ own (question language, passage language) pair, never for a corpus-wide script:
    (w=0.5) -> 0.687 (w=0.8)).
 3. *Lexical.* BM25 over the pool (the pool is its own collection: its own document frequencies and
    lengths), with the question's own tokens when it is in the pool's language, else with its dictionary
-   translation (``index.translate``) as a structured query.
+   translation (``index.translate``) as a structured query; the signal is a share of the pool's best
+   match, or of ``LEXICAL_FLOOR`` of the attainable score when that is higher (a small pool's best is
+   often weak).
 4. *Calibration.* Raw cosines of different language pairs are not on one scale (an English question scores
    English passages higher than the right Chinese one). Each pair has a small logistic model
    (``index/data/calibration.json``, fitted on held-out XQuAD articles by ``citeqa fit-calibration``) that
@@ -50,6 +52,12 @@ from index.types import Hit, Passage
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
 FEATURES: tuple[str, ...] = ("dense", "lead", "lexical")
+# "lexical": BM25 as a share of the pool's best, but of no less than LEXICAL_FLOOR of what the question's
+# terms would score at saturation (``BM25Index.attainable``): in a small pool (one short document in the other
+# language) the best is often a weak match, one term of four, which would otherwise count as full evidence.
+# 0.1 lies below the 2nd percentile of the gold paragraph's share on XQuAD (same-language pairs, 0.11 to
+# 0.15: the right passage keeps 1.0) and at the median of the best match in a pool without it.
+LEXICAL_FLOOR = 0.1
 POOL_HEAD = 20  # "lead": dense score minus the mean of the best POOL_HEAD of its pool and the background
 
 
@@ -114,7 +122,7 @@ class Candidate:
     pair: str
     dense: float
     lead: float
-    lexical: float  # BM25 over the pool's best, 0..1 (0 without lexical evidence)
+    lexical: float  # BM25 over the pool's best (LEXICAL_FLOOR), 0..1 (0 without lexical evidence)
     bm25: float  # the raw (structured) BM25 score
 
     def features(self) -> np.ndarray:
@@ -383,6 +391,9 @@ class Retriever:
             head = np.sort(scores)[::-1][:POOL_HEAD]
             base = float(head.mean()) if len(head) else 0.0
             best_lexical = float(bm25.max()) if bm25 is not None and len(bm25) else 0.0
+            if bm25 is not None:
+                attainable = self.lexical[pool_lang].attainable(all_terms[pool_lang])
+                best_lexical = max(best_lexical, LEXICAL_FLOOR * attainable)
             for row, d in dense.items():
                 raw = float(bm25[row]) if bm25 is not None else 0.0
                 lexical = raw / best_lexical if best_lexical > 0 else 0.0

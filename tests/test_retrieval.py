@@ -345,6 +345,47 @@ def test_a_code_block_answers_alone_or_after_its_lead_in_but_joins_no_other_answ
     assert not any("language: rust" in q for q in quoted), quoted
 
 
+SPOOL_DOC = """# Mail spool
+
+New systems keep the mail spool in /var/mail, a real directory, and /var/spool/mail is a symlink to it.
+
+Upgraded systems keep /var/spool/mail as the real directory.
+"""
+
+CAST_DOC = """# 类型转换
+
+Rust 不提供原生类型之间的隐式类型转换，但可以使用 as 关键字进行显式类型转换。
+
+整数转换为新的类型时，超出范围的值会被截断。
+
+转换规则与 C 语言基本一致，除非 C 语言中的行为未定义。
+"""
+
+
+def test_a_weak_match_in_a_small_pool_is_not_its_pools_full_lexical_evidence(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """BM25 evidence is a share of the pool's best match, but never of less than LEXICAL_FLOOR of what the
+    question's terms could score: in a pool of three Chinese passages, the one that shares "新" (new) with
+    an English question about mail is not the pool's full lexical evidence, and the English passage that
+    answers comes first."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "spool.md").write_text(SPOOL_DOC, encoding="utf-8")
+    (docs / "cast.md").write_text(CAST_DOC, encoding="utf-8")
+    pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
+    question = "Where is the mail spool on new systems?"
+    candidates = pipeline.retriever.signals(question)
+    best = {pair: max(c.lexical for c in candidates if c.pair == pair) for pair in ("en-en", "en-zh")}
+    assert best["en-en"] == 1.0, best  # the strong match is its pool's best
+    weak = [c for c in candidates if c.pair == "en-zh" and c.bm25 > 0]
+    assert weak, "the translation of 'new' finds 新 in the Chinese pool"
+    assert best["en-zh"] < 0.9, best  # one term of four, in a pool of three: not 1.0
+    hits = pipeline.retriever.retrieve(question, 3)
+    assert hits[0].passage.document_id == "spool", [h.passage.id for h in hits]
+
+
 def test_a_sentence_without_a_letter_or_digit_is_never_evidence(
     tmp_path: Path,
     encoder,  # type: ignore[no-untyped-def]
