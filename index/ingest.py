@@ -59,15 +59,18 @@ from index.types import Document, Passage
 log = logging.getLogger("citeqa.ingest")
 
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
-# built before is re-read (its vectors reused by text). 6: an HTML list of links that a paragraph introduces
-# is kept (the extractor dropped it as navigation); a code block is one sentence, not one per line; a PDF
-# chapter header that carries the page number is a running line; plain text's underlined headings and list
-# items. 5: an end mark inside brackets ends no sentence, with the reader changes made after 4 without a
-# bump (lead-ins joined with what they introduce, PDF titles and tables, HTML blocks and definition lists,
-# list numbers kept, "a.m." inside a sentence). 4: a line break (list item, table row) ends a sentence, a
-# list number ("1.") starts one, table rows are "header: value" pairs, plain-text heading lines are
-# sections; 3: passages embed their section headings; 2: URLs left out of the embedded text.
-SPLITTER_VERSION = 6
+# built before is re-read (its vectors reused by text). 7: plain text's preformatted paragraphs (a drawing, a
+# drawn or column-aligned table, code set apart by indentation or indented under a lead-in, a literal block
+# after "::") keep their lines and are code blocks, no longer reflowed into prose (nor taken for headings).
+# 6: an HTML list of links that a paragraph introduces is kept (the extractor dropped it as navigation); a
+# code block is one sentence, not one per line; a PDF chapter header that carries the page number is a
+# running line; plain text's underlined headings and list items. 5: an end mark inside brackets ends no
+# sentence, with the reader changes made after 4 without a bump (lead-ins joined with what they introduce,
+# PDF titles and tables, HTML blocks and definition lists, list numbers kept, "a.m." inside a sentence). 4: a
+# line break (list item, table row) ends a sentence, a list number ("1.") starts one, table rows are "header:
+# value" pairs, plain-text heading lines are sections; 3: passages embed their section headings; 2: URLs
+# left out of the embedded text.
+SPLITTER_VERSION = 7
 CHECKPOINT_SECONDS = 60.0  # a long update commits what it has at least this often
 GROUP_TEXTS = 2048  # documents are embedded in groups of about this many texts (a possible commit point)
 COMPACT_DEAD_SHARE = 0.5  # rewrite live rows into one segment when more than this share of rows is dead

@@ -11,7 +11,9 @@ The reader is chosen by the file's suffix (``FORMATS``); text formats are decode
   parsed by markdown-it-py; headings become the ``section`` path of the blocks under them, lists and
   tables stay text (items and rows as lines, a row as ``header: value`` pairs, ``table_lines``), inline
   markup is removed.
-* ``text``: paragraphs split on blank lines; a short unpunctuated line heads the paragraphs under it.
+* ``text``: paragraphs split on blank lines; a short unpunctuated line heads the paragraphs under it. A
+  preformatted paragraph (a drawing, a drawn or column-aligned table, code set apart by its indentation or
+  indented under a lead-in) keeps its lines and is a code block, as in the Markdown and HTML readers.
 * ``html``: trafilatura extracts the main content (dropping navigation, footers, cookie banners) as
   Markdown, which the Markdown reader turns into sections; a page it finds nothing in gives its whole text.
 * ``pdf``: pypdfium2's text layer, lines reflowed into paragraphs by their geometry, running headers,
@@ -445,33 +447,291 @@ class _PlainParagraph:
     text: str
     lines: int  # the lines it was written on
     heading: bool = False  # underlined by a rule line
+    code: bool = False  # preformatted (``_preformatted``): its lines kept as written
+    cut: bool = False  # cut from a paragraph by code in it (``_introduced_parts``): no heading
 
 
 def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
     """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like a blank one,
     and a line it underlines (``Introduction`` over ``------------``: reStructuredText's and setext
-    Markdown's heading, and how plain-text manuals have long marked them) is a heading."""
+    Markdown's heading, and how plain-text manuals have long marked them) is a heading.
+
+    A preformatted paragraph (``_preformatted``: a diagram, a drawn table, a command or a program) keeps
+    its lines as written, as do the lines indented under a line that introduces them within a paragraph
+    (``_introduced_parts``)."""
+    chunks = [
+        lines
+        for raw in _BLANK_LINES.split(body.replace("\r\n", "\n"))
+        if (lines := [line for line in raw.split("\n") if line.strip()])
+    ]
     out: list[_PlainParagraph] = []
+    text_indent = min((_indent(*c) for c in chunks), default=0)  # the indentation of the prose read last
+    lead: str | None = None  # the last line of that prose when it ends in a colon: it introduces what follows
 
-    def flush(run: list[str]) -> None:
-        text = "\n".join(join_lines(item) for item in _plain_items(run))
-        if text:
-            out.append(_PlainParagraph(text, len(run)))
-
-    for raw in _BLANK_LINES.split(body.replace("\r\n", "\n")):
+    def prose(lines: Sequence[str], cut: bool) -> None:
+        nonlocal text_indent, lead
         run: list[str] = []
-        for line in (line for line in raw.split("\n") if line.strip()):
+        for line in [*lines, "---"]:  # a rule line ends the last run
             if not _RULE_LINE.match(line):
                 run.append(line)
                 continue
-            if run and _UNDERLINE.match(line) and _heading_like(clean(run[-1])):
-                flush(run[:-1])
-                out.append(_PlainParagraph(clean(run[-1]), 1, heading=True))
-            else:
-                flush(run)
+            text = "\n".join(join_lines(item) for item in _plain_items(run))
+            if text:
+                out.append(_PlainParagraph(text, len(run), cut=cut))
             run = []
-        flush(run)
+        text_indent, lead = _indent(*lines), (lines[-1] if _lead_in(lines[-1]) else None)
+
+    for chunk in chunks:
+        for segment, heading in _underlined_segments(chunk):
+            if _preformatted(segment, text_indent, lead):
+                out.append(_code_paragraph(segment))
+            elif segment:
+                parts = list(_introduced_parts(segment))
+                for part, is_code in parts:
+                    if is_code:
+                        out.append(_code_paragraph(part))
+                    else:
+                        prose(part, cut=len(parts) > 1)
+            if heading is not None:
+                out.append(_PlainParagraph(heading, 1, heading=True))
+                lead = None
     return out
+
+
+def _underlined_segments(lines: Sequence[str]) -> Iterator[tuple[list[str], str | None]]:
+    """The lines of a blank-line-separated paragraph cut at the headings underlined in it: each run of
+    lines (perhaps none) with the heading after it, the last run with None."""
+    segment: list[str] = []
+    for i, line in enumerate(lines):
+        previous = lines[i - 1] if i else ""
+        if (
+            segment
+            and _UNDERLINE.match(line)
+            and not _RULE_LINE.match(previous)
+            and _heading_like(clean(previous))
+            and not _drawn(previous)
+        ):
+            yield segment[:-1], clean(previous)
+            segment = []
+        else:
+            segment.append(line)
+    yield segment, None
+
+
+def _lead_in(line: str) -> bool:
+    """A line that ends in a colon introduces the lines after it (``LEAD_IN_ENDS``)."""
+    return line.rstrip().endswith(LEAD_IN_ENDS)
+
+
+def _introduces(lead: str) -> int:
+    """How deep the lines a lead-in introduces are indented: two columns past its text (past a list
+    item's bullet)."""
+    text = lead.rstrip()
+    item = _LIST_ITEM.match(text.strip())
+    return _indent(text) + (item.end() if item else 0) + 2
+
+
+def _introduced_parts(lines: Sequence[str]) -> Iterator[tuple[list[str], bool]]:
+    """A paragraph's lines as prose and code parts (``True``): the lines indented under a lead-in in it
+    (``_introduces``) are code when they are ``_introduced`` ("Activate it with:" over an indented
+    command)."""
+    start = i = 0
+    while i < len(lines) - 1:
+        if _lead_in(lines[i]):
+            deeper, end = _introduces(lines[i]), i + 1
+            while end < len(lines) and _indent(lines[end]) >= deeper:
+                end += 1
+            tail = lines[i + 1 : end]
+            if tail and _introduced(tail, lines[i]):
+                yield list(lines[start : i + 1]), False
+                yield list(tail), True
+                start = i = end
+                continue
+        i += 1
+    if start < len(lines):
+        yield list(lines[start:]), False
+
+
+# Preformatted plain text. A box-drawing character, or an ASCII stroke: a corner, junction or arrowhead
+# on a line ("+--", "--+", "|--", "-->", "<=="), or a bar standing alone ("| a | b |").
+_BOX_DRAWING = re.compile("[\u2500-\u257f]")
+_STROKE = re.compile(r"[+|<>][-=~_]{2,}|[-=~_]{2,}[+|<>]|(?<!\S)\|(?!\S)")
+# Characters that draw or write code, not prose (as do the symbols of Unicode's Sm, Sk and So categories);
+# "-", "_" and "/" between two letters or digits are part of a word ("dpkg-trigger", "and/or").
+_STRUCTURAL = frozenset("-_=+*#~^|/\\<>[]{}@&$%`")
+_IN_WORD = frozenset("-_/")
+_WORD_EDGES = "\"'`([{<«“‘„*_.,;:!?)]}>»”’"
+_CALL = re.compile(r"\w\(")
+_COLUMN_GAP = re.compile(r"\s*\t\s*| {2,}")
+# A sentence's end at the end of a line: an end mark, perhaps closing quotes; not an ellipsis ("cd ..").
+_ENDS_SENTENCE = re.compile(r"(?<!\.)[.!?。！？][\"'”’)）」』]*$")
+_SET_APART = 4  # columns deeper than the prose before it: a block set apart (code, a quotation)
+_LINE_CACHE = 1 << 16  # lines whose tests are remembered: a paragraph's lines are tested several ways
+
+
+def _preformatted(lines: Sequence[str], text_indent: int, lead: str | None) -> bool:
+    """Whether a plain-text paragraph is preformatted, its line breaks part of what it says: a drawing
+    (``_drawing``) or a table (``_table``); or ``_introduced`` by the lead-in that ends the prose before
+    it; or set apart by indentation (``_SET_APART`` columns deeper than the prose before it) and
+    ``_code_like``. Indented prose (a quotation, a list item's second paragraph) is no code: a false
+    positive makes a passage's sentences one unquotable block."""
+    if not lines:
+        return False
+    return (
+        _drawing(lines)
+        or _table(lines)
+        or (lead is not None and _introduced(lines, lead))
+        or (_indent(*lines) >= text_indent + _SET_APART and _code_like(lines))
+    )
+
+
+def _introduced(lines: Sequence[str], lead: str) -> bool:
+    """Whether lines indented under a lead-in (``_introduces``) keep their line breaks: a drawing or a
+    table; or lines that are no list and next to no prose (at most a quarter of them ``_prose_line``),
+    with a mark of code (``_marked``) or, over two lines or more, no sentence end (an address). After
+    ``::`` (reStructuredText's literal block marker) no mark is needed. One line that ends a sentence is
+    prose, wrapped or indented under its lead-in: "Version 1.2: / This is for Linux 0.12." """
+    if _indent(*lines) < _introduces(lead):
+        return False
+    if _drawing(lines) or _table(lines):
+        return True
+    if _LIST_ITEM.match(lines[0].strip()) or 4 * sum(map(_prose_line, lines)) > len(lines):
+        return False
+    marked = lead.rstrip().endswith("::") or any(map(_marked, lines))
+    if len(lines) == 1:
+        return marked and not _ENDS_SENTENCE.search(lines[0].rstrip())
+    return marked or not any(_ENDS_SENTENCE.search(line.rstrip()) for line in lines)
+
+
+def _code_like(lines: Sequence[str]) -> bool:
+    """Lines that read as code: at most a quarter of them prose (a ``printf`` of a sentence), at least half
+    of them ``_marked``. A title centred by its indentation is neither."""
+    prose = [_prose_line(line) for line in lines]
+    marked = sum(1 for line, is_prose in zip(lines, prose, strict=True) if not is_prose and _marked(line))
+    return 4 * sum(prose) <= len(lines) and 2 * marked >= len(lines)
+
+
+@functools.lru_cache(maxsize=_LINE_CACHE)
+def _marked(line: str) -> bool:
+    """A line with a mark of code: a symbol (``_symbols``), a ``;`` at the end, or a call (``name(``)."""
+    return bool(_symbols(line) or line.rstrip().endswith(";") or _CALL.search(line))
+
+
+def _table(lines: Sequence[str]) -> bool:
+    """Columns: two or more rows (lines neither rules nor drawn), next to no prose (at most a quarter of
+    them with a cell that is a ``_prose_line``), and a column at which every row starts a cell
+    (``_cell_starts``): "Status      Pending   Awaited" over "unpacked    never      maybe"."""
+    rows = [line for line in lines if not _RULE_LINE.match(line) and not _drawn(line)]
+    if len(rows) < 2:
+        return False
+    base = _indent(*rows)
+    common = _cell_starts(rows[0], base)
+    for row in rows[1:]:
+        if not common:
+            return False
+        common &= _cell_starts(row, base)
+    prose = sum(1 for row in rows if any(map(_prose_line, _COLUMN_GAP.split(row.strip()))))
+    return bool(common) and 4 * prose <= len(rows)
+
+
+def _cell_starts(line: str, base: int) -> set[int]:
+    """The columns at which a line's cells start: after a gap of two spaces or more, or a tab (not after
+    an end mark, which some put two spaces after), and at its indentation when deeper than ``base``. A tab
+    reaches the next multiple of eight, a CJK character is two columns wide."""
+    starts: set[int] = set()
+    column = 0
+    gap = ""  # the spaces since the last character
+    previous = ""  # the last character
+    for ch in line:
+        if ch.isspace():
+            gap += ch
+            column = (column // 8 + 1) * 8 if ch == "\t" else column + _width(ch)
+            continue
+        if gap and not previous and column > base:
+            starts.add(column)
+        elif previous and ("\t" in gap or len(gap) >= 2) and previous not in ".!?":
+            starts.add(column)
+        gap, previous = "", ch
+        column += _width(ch)
+    return starts
+
+
+def _width(ch: str) -> int:
+    """Columns a character takes: two for a CJK one."""
+    return 1 if ch.isascii() else 2 if _is_wide(ch) else 1
+
+
+def _drawing(lines: Sequence[str]) -> bool:
+    """Two or more lines, at least half the lines (rule lines aside), are drawn (``_drawn``)."""
+    shapes = [line for line in lines if not _RULE_LINE.match(line)]
+    needed = max(2, (len(shapes) + 1) // 2)
+    drawn = 0
+    for seen, line in enumerate(shapes, start=1):
+        drawn += _drawn(line)
+        if drawn >= needed or drawn + len(shapes) - seen < needed:  # settled either way
+            return drawn >= needed
+    return False
+
+
+@functools.lru_cache(maxsize=_LINE_CACHE)
+def _drawn(line: str) -> bool:
+    """A line of a drawing: no prose line (``_prose_line``), with a box-drawing character, an ASCII
+    stroke, or at least as many drawing symbols as letters and digits (``\\_____/``)."""
+    if _prose_line(line):
+        return False
+    if _BOX_DRAWING.search(line) or _STROKE.search(line):
+        return True
+    symbols = _symbols(line)
+    return symbols >= 3 and symbols >= sum(1 for ch in line if ch.isalnum())
+
+
+@functools.lru_cache(maxsize=_LINE_CACHE)
+def _prose_line(line: str) -> bool:
+    """A line of prose: five or more words, two thirds or more of its tokens; or a run of six or more CJK
+    characters, with CJK letters half or more of its characters (a label in a drawn box is shorter). A
+    list item's bullet does not count."""
+    text = _LIST_ITEM.sub("", line.strip(), count=1)
+    if not text.isascii():
+        run = longest = 0
+        for ch in text:
+            run = run + 1 if _is_wide(ch) and not ch.isspace() else 0
+            longest = max(longest, run)
+        wide = sum(1 for ch in text if ch.isalpha() and _is_wide(ch))
+        if longest >= 6 and 2 * wide >= len(text.replace(" ", "")):
+            return True
+    tokens = text.split()
+    words = sum(1 for token in tokens if _is_word(token))
+    return words >= 5 and 3 * words >= 2 * len(tokens)
+
+
+def _is_word(token: str) -> bool:
+    """Letters, perhaps hyphenated or with an apostrophe, perhaps between quotes or punctuation."""
+    core = token.strip(_WORD_EDGES)
+    return core[:1].isalpha() and core.replace("-", "").replace("'", "").replace("’", "").isalpha()
+
+
+def _symbols(line: str) -> int:
+    """How many characters of a line draw or write code (``_STRUCTURAL``), a list item's bullet aside."""
+    text = _LIST_ITEM.sub("", line.strip(), count=1)
+    count = 0
+    for i, ch in enumerate(text):
+        if ch in _STRUCTURAL or unicodedata.category(ch) in ("Sm", "Sk", "So"):
+            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+            count += not (inside and ch in _IN_WORD)
+    return count
+
+
+def _indent(*lines: str) -> int:
+    """The indentation of the least indented line, in columns (a tab to the next multiple of eight)."""
+    return min(len(expanded) - len(expanded.lstrip()) for expanded in (line.expandtabs() for line in lines))
+
+
+def _code_paragraph(lines: Sequence[str]) -> _PlainParagraph:
+    """Preformatted lines as written, without the indentation they share or trailing spaces."""
+    cut = _indent(*lines)
+    return _PlainParagraph(
+        "\n".join(line.expandtabs()[cut:].rstrip() for line in lines), len(lines), code=True
+    )
 
 
 def _heading_like(text: str) -> bool:
@@ -511,6 +771,11 @@ def _plain_blocks(paragraphs: Sequence[_PlainParagraph]) -> tuple[str | None, li
     blocks: list[Block] = []
     for i, p in enumerate(paragraphs):
         text, lines = p.text, p.lines
+        if p.code:  # quoted whole when short, as the other readers' code blocks are
+            blocks.append(
+                Block(text, section, code=((0, len(text)),) if lines <= MAX_CODE_UNIT_LINES else ())
+            )
+            continue
         following = paragraphs[i + 1].text if i + 1 < len(paragraphs) else None
         if p.heading and following is not None:
             if i == 0:
@@ -518,7 +783,7 @@ def _plain_blocks(paragraphs: Sequence[_PlainParagraph]) -> tuple[str | None, li
             else:
                 section = (text,)
             continue
-        if following is not None and _heading_like(text):
+        if following is not None and not p.cut and _heading_like(text):
             if i == 0:  # kept: ``_final_blocks`` drops it if it is the title (front matter may name another)
                 title = text
             elif lines == 1 and (following[-1] in _SENTENCE_FINAL or len(following) > _PLAIN_TITLE_MAX_CHARS):

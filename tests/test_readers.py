@@ -852,6 +852,131 @@ def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path)
     )
 
 
+def test_plain_text_diagram_is_one_code_block_with_its_line_breaks(tmp_path: Path) -> None:
+    # dpkg's triggers spec draws its states so; read as prose, the drawing was one run-on "sentence"
+    # ("+-----------+ activate +---...") that could outrank the text around it.
+    diagram = (
+        "+-----------+  activate   +------------------+\n"
+        "| installed | ----------> | triggers-pending |\n"
+        "+-----------+             +------------------+\n"
+        "      ^                            |\n"
+        "      |    postinst triggered      |\n"
+        "      +----------------------------+"
+    )
+    indented = "".join(f"    {line}\n" for line in diagram.split("\n"))
+    text = f"A package moves between two states:\n\n{indented}\nThe postinst runs once per dpkg run.\n"
+    doc = read(write(tmp_path / "states.txt", text.encode()))
+    lead = "A package moves between two states:"
+    assert doc.blocks == (
+        Block(f"{lead}\n{diagram}", code=((len(lead) + 1, len(lead) + 1 + len(diagram)),)),
+        Block("The postinst runs once per dpkg run."),
+    )
+    # Unicode box drawing with CJK labels, not indented, is a drawing too.
+    boxes = "┌────────┐    ┌────────┐\n│ 电池舱 │ →  │ 变流器 │\n└────────┘    └────────┘"
+    doc = read(write(tmp_path / "boxes.txt", f"储能电站的能量从电池舱流向变流器。\n\n{boxes}\n".encode()))
+    assert doc.blocks[-1] == Block(boxes, code=((0, len(boxes)),))
+
+
+def test_plain_text_literal_block_after_a_double_colon_and_commands_under_a_lead_in(tmp_path: Path) -> None:
+    text = (
+        "Install it from source::\n\n    make install\n\n"
+        "Start the service and check it::\n\n    citeqa serve --port 8080\n    citeqa status\n\n"
+        "A trigger may be activated explicitly with:\n"
+        "   dpkg-trigger [--by-package <package>] <name-of-trigger>\n"
+        "   dpkg-trigger --no-await <name-of-trigger>\n"
+        "There will be no output to stdout.\n"
+    )
+    doc = read(write(tmp_path / "install.txt", text.encode()))
+    expected = [
+        ("Install it from source::", "make install"),
+        ("Start the service and check it::", "citeqa serve --port 8080\nciteqa status"),
+        (
+            "A trigger may be activated explicitly with:",
+            "dpkg-trigger [--by-package <package>] <name-of-trigger>\n"
+            "dpkg-trigger --no-await <name-of-trigger>",
+        ),
+    ]
+    assert doc.blocks == (
+        *(
+            Block(f"{lead}\n{code}", code=((len(lead) + 1, len(lead) + 1 + len(code)),))
+            for lead, code in expected
+        ),
+        Block("There will be no output to stdout."),  # after the command: a sentence, no heading
+    )
+
+
+def test_plain_text_prose_with_dashes_and_pipes_stays_prose_and_a_table_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    prose = (
+        "The reader has three modes - fast | careful | strict - and the default --\n"
+        "careful -- suits most files. A value like a|b is passed through; see the\n"
+        "table below for what each mode costs.\n"
+    )
+    quote = (
+        "    A package which has pending triggers, or which awaits triggers, is not\n"
+        "    considered properly installed.\n"
+    )
+    drawn = (
+        "+------+---------+\n| Mode | Speed   |\n+------+---------+\n| fast | 10 MB/s |\n+------+---------+"
+    )
+    columns = "Status      Pending   Awaited\nunpacked    never     maybe\ninstalled   never     never"
+    text = f"Modes\n-----\n\n{prose}\nThe spec says:\n\n{quote}\n{drawn}\n\n{columns}\n"
+    doc = read(write(tmp_path / "modes.txt", text.encode()))
+    assert doc.blocks == (
+        Block(
+            "The reader has three modes - fast | careful | strict - and the default -- careful -- suits most "
+            "files. A value like a|b is passed through; see the table below for what each mode costs."
+        ),
+        # indented prose under a lead-in is a quotation, not code
+        Block(
+            "The spec says:\nA package which has pending triggers, or which awaits triggers, is not "
+            "considered properly installed."
+        ),
+        Block(drawn, code=((0, len(drawn)),)),
+        Block(columns, code=((0, len(columns)),)),  # columns aligned by spaces are a table too
+    )
+
+
+def test_plain_text_chinese_prose_stays_prose_when_indented(tmp_path: Path) -> None:
+    text = (
+        "储能系统说明\n\n"
+        "    储能电站由电池舱、变流器和能量管理系统组成。电池舱内的温度\n"
+        "    应保持在十五至三十摄氏度之间，超出范围时系统自动报警。\n\n"
+        "　　运维人员每日巡检一次电池舱，检查温度、湿度和消防装置，\n"
+        "发现异常立即上报，并在运维日志中记录处理结果。\n\n"
+        "运维人员须知：\n\n"
+        "        巡检时先查看能量管理系统的告警记录，再逐一检查电池舱的\n"
+        "        温度、湿度和消防装置。\n\n"
+        "┌────────┐    ┌────────┐\n│ 电池舱 │ →  │ 变流器 │\n└────────┘    └────────┘\n"
+    )
+    doc = read(write(tmp_path / "storage.txt", text.encode("gbk")))
+    assert doc.title == "储能系统说明"
+    assert [(b.text, b.code) for b in doc.blocks[:3]] == [
+        (
+            "储能电站由电池舱、变流器和能量管理系统组成。电池舱内的温度应保持在十五至三十摄氏度之间，超出范围时系统自动报警。",
+            (),
+        ),
+        (
+            "运维人员每日巡检一次电池舱，检查温度、湿度和消防装置，发现异常立即上报，并在运维日志中记录处理结果。",
+            (),
+        ),
+        ("运维人员须知：\n巡检时先查看能量管理系统的告警记录，再逐一检查电池舱的温度、湿度和消防装置。", ()),
+    ]
+    assert doc.blocks[3].code  # while the drawing after them is code
+
+
+def test_plain_text_diagram_longer_than_a_code_unit_keeps_its_lines_apart(tmp_path: Path) -> None:
+    boxes = [row for i in range(1, 7) for row in ("+--------+", f"| step {i} |", "+--------+", "    |")][:-1]
+    assert len(boxes) > MAX_CODE_UNIT_LINES
+    diagram = "\n".join(boxes)
+    doc = read(write(tmp_path / "flow.txt", f"The build runs six steps in order.\n\n{diagram}\n".encode()))
+    assert doc.blocks[-1] == Block(diagram)  # lines of their own, as a long program's are
+    short = "\n".join(boxes[:MAX_CODE_UNIT_LINES])
+    doc = read(write(tmp_path / "short.txt", f"The first steps.\n\n{short}\n".encode()))
+    assert doc.blocks[-1] == Block(short, code=((0, len(short)),))
+
+
 def test_pipe_table_without_a_header_line_is_still_a_table(tmp_path: Path) -> None:
     # An HTML table without <th> comes out of the extractor as "| a | b |" lines with no "|---|" under a
     # header: Markdown reads that as one paragraph, which glued the rows into one line of pipes.
