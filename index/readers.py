@@ -93,6 +93,15 @@ LEAD_IN_ENDS = (":", "：")
 # A code block of at most this many lines (a command, a config file) is quoted whole; a longer one is a
 # program, whose lines and comments ("// 1000 转换为 u8 -> 232") answer questions one by one.
 MAX_CODE_UNIT_LINES = 20
+
+
+def quoted_whole(code: str) -> bool:
+    """Whether a code block is one unit for the sentence splitter: up to ``MAX_CODE_UNIT_LINES`` lines, or a
+    drawing of any size (``_drawing``: a line of a diagram states nothing on its own)."""
+    lines = code.splitlines()
+    return len(lines) <= MAX_CODE_UNIT_LINES or _drawing(lines)
+
+
 # Sentence-final punctuation: a PDF paragraph that ends a page without it continues on the next page.
 _SENTENCE_FINAL = tuple('.!?。！？…:：;；"”’)）」』')
 
@@ -772,9 +781,7 @@ def _plain_blocks(paragraphs: Sequence[_PlainParagraph]) -> tuple[str | None, li
     for i, p in enumerate(paragraphs):
         text, lines = p.text, p.lines
         if p.code:  # quoted whole when short, as the other readers' code blocks are
-            blocks.append(
-                Block(text, section, code=((0, len(text)),) if lines <= MAX_CODE_UNIT_LINES else ())
-            )
+            blocks.append(Block(text, section, code=((0, len(text)),) if quoted_whole(text) else ()))
             continue
         following = paragraphs[i + 1].text if i + 1 < len(paragraphs) else None
         if p.heading and following is not None:
@@ -965,7 +972,7 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
                 emit(text)
         elif kind in ("fence", "code_block"):
             code = "\n".join(line.rstrip() for line in tok.content.splitlines() if line.strip())
-            if code and not container and cell is None and code.count("\n") < MAX_CODE_UNIT_LINES:
+            if code and not container and cell is None and quoted_whole(code):
                 blocks.append(Block(code, sections.path, code=((0, len(code)),)))
             else:  # a line of a list, or a program whose lines (and comments) are quoted one by one
                 emit(code)

@@ -966,15 +966,20 @@ def test_plain_text_chinese_prose_stays_prose_when_indented(tmp_path: Path) -> N
     assert doc.blocks[3].code  # while the drawing after them is code
 
 
-def test_plain_text_diagram_longer_than_a_code_unit_keeps_its_lines_apart(tmp_path: Path) -> None:
+def test_a_drawing_of_any_size_is_one_unit_but_a_long_program_keeps_its_lines_apart(tmp_path: Path) -> None:
+    """A line of a diagram states nothing on its own (quoted alone, "| step 3 |" or "│ config-failed │"
+    answered questions about what the drawing shows): a drawing is one unit whatever its length, in plain
+    text and in a Markdown fence, while a program over MAX_CODE_UNIT_LINES lines is quoted line by line."""
     boxes = [row for i in range(1, 7) for row in ("+--------+", f"| step {i} |", "+--------+", "    |")][:-1]
     assert len(boxes) > MAX_CODE_UNIT_LINES
     diagram = "\n".join(boxes)
     doc = read(write(tmp_path / "flow.txt", f"The build runs six steps in order.\n\n{diagram}\n".encode()))
-    assert doc.blocks[-1] == Block(diagram)  # lines of their own, as a long program's are
-    short = "\n".join(boxes[:MAX_CODE_UNIT_LINES])
-    doc = read(write(tmp_path / "short.txt", f"The first steps.\n\n{short}\n".encode()))
-    assert doc.blocks[-1] == Block(short, code=((0, len(short)),))
+    assert doc.blocks[-1] == Block(diagram, code=((0, len(diagram)),))
+    doc = read(write(tmp_path / "flow.md", f"# Flow\n\nThe six steps.\n\n```\n{diagram}\n```\n".encode()))
+    assert (doc.blocks[-1].text, doc.blocks[-1].code) == (diagram, ((0, len(diagram)),))
+    program = "\n".join(f"    x{n} = convert({n});" for n in range(MAX_CODE_UNIT_LINES + 3))
+    doc = read(write(tmp_path / "prog.md", f"# Prog\n\nThe program.\n\n```\n{program}\n```\n".encode()))
+    assert not doc.blocks[-1].code  # lines of their own
 
 
 def test_pipe_table_without_a_header_line_is_still_a_table(tmp_path: Path) -> None:
