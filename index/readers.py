@@ -52,10 +52,13 @@ from index.types import Block, Document
 
 FORMATS: dict[str, str] = {
     ".txt": "text",
+    ".text": "text",
+    ".rst": "text",  # reStructuredText: underlined headings and "::" literal blocks are plain text's
     ".md": "markdown",
     ".markdown": "markdown",
     ".html": "html",
     ".htm": "html",
+    ".xhtml": "html",
     ".pdf": "pdf",
     ".docx": "docx",
 }

@@ -674,7 +674,8 @@ def test_unknown_suffix_is_refused_with_the_supported_list(tmp_path: Path) -> No
     err = refusal(write(tmp_path / "data.xyz", b"hello"))
     assert err.code == "unsupported_type"
     assert (
-        err.reason == "unsupported file type .xyz (supported: .docx, .htm, .html, .markdown, .md, .pdf, .txt)"
+        err.reason == "unsupported file type .xyz "
+        "(supported: .docx, .htm, .html, .markdown, .md, .pdf, .rst, .text, .txt, .xhtml)"
     )
     assert refusal(write(tmp_path / "README", b"hello")).reason.startswith(
         "unsupported file type (no suffix)"
@@ -1072,3 +1073,34 @@ def test_old_html_page_keeps_text_set_directly_in_the_body_and_its_code_blocks(t
     )
     assert all(not b.section for b in doc.blocks)  # no code line became a heading
     assert "**" not in text and "\\_" not in text
+
+
+RST = """Backup tool
+===========
+
+Installing
+----------
+
+Install the tool with pip::
+
+    pip install backup-tool
+    backup --version
+
+The tool needs Python 3.9 or later.
+
+Restoring
+---------
+
+A restore reads the catalogue first, then the objects it lists.
+"""
+
+
+def test_restructured_text_reads_its_headings_and_literal_blocks(tmp_path: Path) -> None:
+    doc = read(write(tmp_path / "guide.rst", RST.encode()))
+    assert doc.title == "Backup tool" and doc.format == "text"
+    lead, code = "Install the tool with pip::\n", "pip install backup-tool\nbackup --version"
+    assert [(b.text, b.section, b.code) for b in doc.blocks] == [  # a lead-in is joined with its block
+        (lead + code, ("Installing",), ((len(lead), len(lead + code)),)),
+        ("The tool needs Python 3.9 or later.", ("Installing",), ()),
+        ("A restore reads the catalogue first, then the objects it lists.", ("Restoring",), ()),
+    ]
