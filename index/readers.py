@@ -53,7 +53,7 @@ from index.types import Block, Document
 FORMATS: dict[str, str] = {
     ".txt": "text",
     ".text": "text",
-    ".rst": "text",  # reStructuredText: underlined headings and "::" literal blocks are plain text's
+    ".rst": "rst",  # reStructuredText, read by docutils
     ".md": "markdown",
     ".markdown": "markdown",
     ".html": "html",
@@ -1057,6 +1057,103 @@ def _read_html(data: bytes, suffix: str) -> _Content:
     )
 
 
+# docutils for untrusted input: no file inclusion or raw HTML, never a halt on bad markup, no message about
+# it in the document (a directive docutils lacks, Sphinx's toctree, leaves nothing; unknown roles keep their
+# text), and no title promotion (``_rst_blocks`` takes a lone top section's title as the document's).
+_RST_SETTINGS = {
+    "report_level": 5,
+    "halt_level": 5,
+    "file_insertion_enabled": False,
+    "raw_enabled": False,
+    "_disable_config": True,
+    "syntax_highlight": "none",
+    "input_encoding": "unicode",
+    "doctitle_xform": False,
+}
+
+
+def _read_rst(data: bytes, suffix: str) -> _Content:
+    """reStructuredText, parsed by docutils: its document tree gives the sections (under any underline),
+    paragraphs, lists, tables, field and definition lists, and literal and code blocks (``_rst_blocks``)."""
+    from docutils.core import publish_doctree
+
+    text, encoding = decode_text(data)
+    title, blocks = _rst_blocks(publish_doctree(text, settings_overrides=_RST_SETTINGS))
+    return _Content(format="rst", blocks=tuple(blocks), title=title, encoding=encoding)
+
+
+def _rst_blocks(document: Any) -> tuple[str | None, list[Block]]:
+    """A docutils document's title and blocks, as the Markdown reader makes them: a paragraph each, a whole
+    list, table, field or definition list as lines, a literal block as code (one unit when
+    ``quoted_whole``), and each under its section path."""
+    from docutils import nodes
+
+    blocks: list[Block] = []
+    # Markup that says nothing to a reader (comments, link targets, messages, raw output); titles are paths.
+    skipped: tuple[type, ...] = (nodes.Invisible, nodes.comment, nodes.system_message, nodes.raw)
+    skipped += (nodes.substitution_definition, nodes.target, nodes.title, nodes.subtitle)
+    listed = (nodes.bullet_list, nodes.enumerated_list, nodes.table, nodes.definition_list, nodes.field_list)
+
+    def lines_of(node: Any) -> list[str]:
+        if isinstance(node, nodes.table):
+            rows = [
+                ([clean(cell.astext()) for cell in row.children], row.parent)
+                for row in node.findall(nodes.row)
+            ]
+            header = next((cells for cells, part in rows if isinstance(part, nodes.thead)), None)
+            return table_lines([cells for cells, part in rows if not isinstance(part, nodes.thead)], header)
+        if isinstance(node, (nodes.definition_list, nodes.field_list)):  # "term: definition"
+            pairs = [item.children for item in node.children if len(item.children) > 1]
+            return [
+                f"{clean(name.astext())}: {clean(' '.join(b.astext() for b in body))}"
+                for name, *body in pairs
+            ]
+        if isinstance(node, nodes.line_block):
+            return [clean(line.astext()) for line in node.findall(nodes.line)]
+        start = int(node.get("start", 1)) if isinstance(node, nodes.enumerated_list) else None
+        return [
+            clean(item.astext()) if start is None else f"{start + i}. {clean(item.astext())}"
+            for i, item in enumerate(node.children)
+        ]
+
+    def silent(node: Any) -> bool:
+        """Markup that says nothing, or a paragraph of badges (substituted images: only their alt texts)."""
+        if not isinstance(node, nodes.Element) or isinstance(node, skipped):
+            return True
+        return isinstance(node, nodes.TextElement) and not "".join(node.findall(nodes.Text)).strip()
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        for child in node.children:
+            if not isinstance(child, nodes.Element) or isinstance(child, skipped):
+                continue
+            if "contents" in child.get("classes", ()):  # a table of contents that docutils generated
+                continue
+            if isinstance(child, nodes.section):
+                heading = child.next_node(nodes.title)
+                walk(child, (*path, clean(heading.astext())) if heading is not None else path)
+            elif isinstance(child, (nodes.literal_block, nodes.doctest_block)):
+                code = "\n".join(line.rstrip() for line in child.astext().splitlines() if line.strip())
+                if code:
+                    blocks.append(Block(code, path, code=((0, len(code)),) if quoted_whole(code) else ()))
+            elif isinstance(child, (*listed, nodes.line_block)):
+                text = "\n".join(line for line in lines_of(child) if line)
+                if text:
+                    blocks.append(Block(text, path))
+            elif isinstance(child, nodes.TextElement):  # a paragraph, a rubric
+                text = "" if silent(child) else clean(child.astext())
+                if text:
+                    blocks.append(Block(text, path))
+            else:  # an admonition, a block quote, a container: what it holds
+                walk(child, path)
+
+    walk(document, ())
+    # A document that opens with a section is titled by it, as a Markdown file by its first "# " heading
+    # (``_final_blocks`` takes the title off the front of the section paths).
+    first = next((c for c in document.children if not silent(c)), None)
+    heading = first.next_node(nodes.title) if isinstance(first, nodes.section) else None
+    return (clean(heading.astext()) if heading is not None else None), blocks
+
+
 def _extract_html(page: str, config: Any) -> str | None:
     import trafilatura
 
@@ -1819,6 +1916,7 @@ def _docx_header(table: Any, first: Sequence[str]) -> bool:
 
 _READERS: dict[str, Callable[[bytes, str], _Content]] = {
     "text": _read_textual,
+    "rst": _read_rst,
     "markdown": _read_textual,
     "html": _read_html,
     "pdf": _read_pdf,

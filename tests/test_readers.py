@@ -1084,23 +1084,86 @@ Installing
 Install the tool with pip::
 
     pip install backup-tool
-    backup --version
 
-The tool needs Python 3.9 or later.
+.. code-block:: console
+
+    $ backup --version
+    backup 2.1
+
+.. include:: /etc/passwd
+
+.. raw:: html
+
+    <p>Injected</p>
+
+.. toctree::
+
+    usage
 
 Restoring
----------
++++++++++
 
-A restore reads the catalogue first, then the objects it lists.
+A restore reads the catalogue first, then the objects it lists (:ref:`catalogue`).
 """
 
 
-def test_restructured_text_reads_its_headings_and_literal_blocks(tmp_path: Path) -> None:
+def test_restructured_text_is_read_by_docutils(tmp_path: Path) -> None:
+    """Sections under any underline, literal and code blocks as code (a lead-in joined with its block, as in
+    the other formats), Sphinx-only directives dropped, and nothing read from outside the file
+    (``include``) or passed through raw."""
     doc = read(write(tmp_path / "guide.rst", RST.encode()))
-    assert doc.title == "Backup tool" and doc.format == "text"
-    lead, code = "Install the tool with pip::\n", "pip install backup-tool\nbackup --version"
-    assert [(b.text, b.section, b.code) for b in doc.blocks] == [  # a lead-in is joined with its block
-        (lead + code, ("Installing",), ((len(lead), len(lead + code)),)),
-        ("The tool needs Python 3.9 or later.", ("Installing",), ()),
-        ("A restore reads the catalogue first, then the objects it lists.", ("Restoring",), ()),
+    assert (doc.title, doc.format, doc.encoding) == ("Backup tool", "rst", "utf-8")
+    texts = [(b.text, b.section, bool(b.code)) for b in doc.blocks]
+    assert texts[0] == ("Install the tool with pip:\npip install backup-tool", ("Installing",), True)
+    assert ("$ backup --version\nbackup 2.1", ("Installing",), True) in texts
+    # "+++" is a third underline style: a section inside "Installing", as reStructuredText orders them.
+    assert texts[-1][1] == ("Installing", "Restoring")
+    assert texts[-1][0].startswith("A restore reads the catalogue first")
+    joined = "\n".join(t for t, _, _ in texts)
+    for absent in ("root:", "Injected", "toctree", "usage"):
+        assert absent not in joined
+
+
+RST_STRUCTURE = """|build| |coverage|
+
+.. |build| image:: https://example.org/build.svg
+   :alt: build status
+.. |coverage| image:: https://example.org/cov.svg
+   :alt: coverage
+
+=========
+ 安装指南
+=========
+
+系统要求：
+
+1. Python 3.9 或更高版本
+2. 至少 2 GB 内存
+
+=====  ==========
+平台   支持情况
+=====  ==========
+Linux  完全支持
+macOS  部分支持
+=====  ==========
+
+:作者: 张伟
+:版本: 2.1
+
+.. note::
+
+   升级前请先备份数据。
+"""
+
+
+def test_restructured_text_lists_tables_and_fields_read_as_in_markdown(tmp_path: Path) -> None:
+    """A badge line (substituted images) says nothing; a list keeps its numbers, a table's rows are named by
+    its header, a field list is "name: value" lines, an admonition's text is a paragraph."""
+    doc = read(write(tmp_path / "guide.rst", RST_STRUCTURE.encode("gb18030")))
+    assert (doc.title, doc.encoding) == ("安装指南", "gb18030")
+    assert [b.text for b in doc.blocks] == [
+        "系统要求：\n1. Python 3.9 或更高版本\n2. 至少 2 GB 内存",  # a lead-in joined with its list
+        "平台：Linux | 支持情况：完全支持\n平台：macOS | 支持情况：部分支持",
+        "作者: 张伟\n版本: 2.1",
+        "升级前请先备份数据。",
     ]
