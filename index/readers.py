@@ -1189,7 +1189,34 @@ def _prepared(html: str) -> str:
     _terms_with_definitions(soup)
     _explicit_blocks(soup)
     _introduced_lists_as_text(soup)
+    _inline_code_as_text(soup)
+    for anchor in soup.find_all("a", href=False):  # a link target ("<h2><a id=x/>2.1. Setup</h2>")
+        anchor.unwrap()  # the extractor drops a heading that holds one, and the section with it
+    _marked_main_content(soup)
     return str(soup)
+
+
+def _inline_code_as_text(soup: BeautifulSoup) -> None:
+    """Inline ``<code>`` (outside ``<pre>``) as one line of plain text: the extractor writes a ``<code>``
+    whose text breaks a line, or that holds other tags (DocBook's ``<code>dpkg -i <em>pkg</em></code>``),
+    as a fenced code block in the middle of its sentence, which split it into pieces."""
+    for code in soup.find_all("code"):
+        if code.find_parent("pre") is None and (code.find(True) or "\n" in code.get_text()):
+            code.string = " ".join(code.get_text().split())
+
+
+def _marked_main_content(soup: BeautifulSoup) -> None:
+    """A page that marks no main content (no ``<main>``, ``<article>`` or ``role="main"``: DocBook and
+    other generated manuals, hand-written pages) has its body's content marked as ``<main>``: the
+    extractor's fallback for such pages drops every heading, and with it the sections. Navigation,
+    headers and footers inside are still pruned by the extractor."""
+    body = soup.body
+    if body is None or soup.find(["main", "article"]) or soup.find(True, role="main"):
+        return
+    main = soup.new_tag("main")
+    for child in list(body.children):
+        main.append(child.extract())
+    body.append(main)
 
 
 def _terms_with_definitions(soup: BeautifulSoup) -> None:

@@ -1167,3 +1167,32 @@ def test_restructured_text_lists_tables_and_fields_read_as_in_markdown(tmp_path:
         "作者: 张伟\n版本: 2.1",
         "升级前请先备份数据。",
     ]
+
+
+TITLEPAGE = '<div class="titlepage"><div><h{n} class="title"><a id="{id}"/>{text}</h{n}></div></div>'
+DOCBOOK = f"""<html><head><title>第 2 章 软件包管理</title></head><body>
+<div class="navheader"><a href="ch01.html">上一页</a> <a href="ch03.html">下一页</a></div>
+<div class="chapter">{TITLEPAGE.format(n=1, id="ch02", text="第 2 章 软件包管理")}
+<div class="section">{TITLEPAGE.format(n=2, id="_basics", text="2.1. 基础操作")}
+<p>不要使用 “<code class="literal">dpkg -i <span class="emphasis"><em>random_package</em></span></code>”
+安装任何软件包。软件包管理会检查依赖关系。</p>
+<p>升级前先运行 “<code class="literal">apt
+update</code>” 获取档案库元数据，再运行升级命令。</p>
+</div>
+<div class="section">{TITLEPAGE.format(n=2, id="_recovery", text="2.2. 恢复系统")}
+<p>如果系统损坏，可以从救援盘启动，挂载根文件系统，然后重新安装出问题的软件包。</p>
+</div></div>
+<div class="navfooter"><a href="index.html">起始页</a></div>
+</body></html>"""
+
+
+def test_html_without_a_main_element_keeps_its_sections_and_inline_code(tmp_path: Path) -> None:
+    """A generated manual (DocBook) marks no main content and puts a link target in each heading: its
+    headings are still sections; inline code that breaks a line or holds markup stays in its sentence."""
+    doc = read(write(tmp_path / "ch02.html", DOCBOOK.encode()))
+    assert doc.title == "第 2 章 软件包管理"
+    assert [(b.text, b.section) for b in doc.blocks] == [
+        ("不要使用 “dpkg -i random_package”安装任何软件包。软件包管理会检查依赖关系。", ("2.1. 基础操作",)),
+        ("升级前先运行 “apt update” 获取档案库元数据，再运行升级命令。", ("2.1. 基础操作",)),
+        ("如果系统损坏，可以从救援盘启动，挂载根文件系统，然后重新安装出问题的软件包。", ("2.2. 恢复系统",)),
+    ]
