@@ -39,6 +39,12 @@ _LINE_BREAK = re.compile(r"\n")
 _ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[A-Za-z]{1,4})[.)]")
 
 
+def same_text_key(text: str) -> str:
+    """``text`` without its whitespace: two copies of one text compare equal however they were spaced (a
+    manual's PDF puts spaces around quotes and between CJK and Latin letters where its HTML has none)."""
+    return "".join(text.split())
+
+
 def split_sentences(text: str, code: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Sentence spans ``(start, end)`` covering ``text``; surrounding whitespace is excluded.
 

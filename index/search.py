@@ -42,6 +42,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from index.chunk import same_text_key
 from index.embed import Encoder
 from index.errors import CiteQAError
 from index.lexical import PAIRS, BM25Index, Term, pair_of, plain_terms, question_lang, tokenize, top_rows
@@ -461,7 +462,7 @@ class Retriever:
     def _distinct(
         self, order: Sequence[int], k: int
     ) -> tuple[list[int], list[Passage], dict[int, list[str]]]:
-        """The first ``k`` rows of ``order`` whose texts differ (whitespace aside), their passages, and per
+        """The first ``k`` rows of ``order`` whose texts differ (``same_text_key``), their passages, and per
         row the ids of the passages after it with the same text. Boilerplate repeated through a document
         (a footer after every section, the same notice in every file) would otherwise fill the top ``k``
         with one text; records are fetched a batch of ``k`` at a time."""
@@ -474,7 +475,7 @@ class Retriever:
             batch = order[start : start + k]
             start += len(batch)
             for row, passage in zip(batch, self.rows.passages(batch), strict=True):
-                key = " ".join(passage.text.split())
+                key = same_text_key(passage.text)
                 if key in first:
                     same[first[key]].append(passage.id)
                 elif len(top) < k:

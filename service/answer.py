@@ -34,6 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
+from index.chunk import same_text_key
 from index.lexical import Term, question_lang, script_of, tokenize
 from index.readers import LEAD_IN_ENDS
 from index.search import SearchResult
@@ -342,10 +343,11 @@ class ExtractiveAnswerer:
         seen: set[str] = set()
         sentences = []
         for s in sorted(chosen, key=lambda s: (s.rank, s.start)):
-            if s.text in seen:  # the same sentence in two passages: cite both
+            key = same_text_key(s.text)
+            if key in seen:  # the same sentence in two passages (however spaced): quoted once, citing both
                 continue
-            seen.add(s.text)
-            cites = tuple(sorted({c.rank for c in chosen if c.text == s.text}))
+            seen.add(key)
+            cites = tuple(sorted({c.rank for c in chosen if same_text_key(c.text) == key}))
             sentences.append(AnswerSentence(s.text, cites))
         text = join_with_citations(sentences)
         return Answer(text, tuple(sentences), False, confidence, lang, evidence), scored

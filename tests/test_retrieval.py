@@ -283,21 +283,24 @@ def test_a_text_repeated_in_several_places_takes_one_rank(
     tmp_path: Path,
     encoder,  # type: ignore[no-untyped-def]
 ) -> None:
-    """A footer printed after every section (and again in another file) is one hit that lists where else the
-    same text stands, not the whole top of the ranking; the answer cites it once."""
+    """A footer printed after every section (and again in other files, once spaced otherwise) is one hit
+    that lists where else the same text stands, not the whole top of the ranking; the answer quotes it
+    once."""
     docs = tmp_path / "docs"
     docs.mkdir()
     sections = [f"## Tool {n}\n\nTool {n} converts {k} files.\n\n{FOOTER}\n" for n, k in enumerate("ABC")]
     (docs / "manual.md").write_text("# Manual\n\n" + "\n".join(sections), encoding="utf-8")
     (docs / "other.md").write_text(f"# Other\n\nThe desk also lends laptops.\n\n{FOOTER}\n", encoding="utf-8")
+    spaced = FOOTER.replace(",", " ,")  # as a PDF copy of it spaces it
+    (docs / "print.md").write_text(f"# Print\n\nPrinters are on every floor.\n\n{spaced}\n", encoding="utf-8")
     pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
     result = pipeline.ask("Where do I report problems?", top_k=5)
     texts = [p.hit.passage.text for p in result.passages]
-    assert texts.count(FOOTER) == 1, texts
+    assert sum(t.replace(" ,", ",") == FOOTER for t in texts) == 1, texts
     assert len(set(texts)) == len(texts) == 5, texts  # the freed ranks go to other passages
-    footer = next(p.hit for p in result.passages if p.hit.passage.text == FOOTER)
-    assert len(footer.same_text) == 3, footer
-    assert {i.split(":")[0] for i in (footer.passage.id, *footer.same_text)} == {"manual", "other"}
+    footer = next(p.hit for p in result.passages if p.hit.passage.text.replace(" ,", ",") == FOOTER)
+    assert len(footer.same_text) == 4, footer
+    assert {i.split(":")[0] for i in (footer.passage.id, *footer.same_text)} == {"manual", "other", "print"}
     assert result.answer.text.count("help@example.org") == 1, result.answer.text
 
 
