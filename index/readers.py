@@ -209,7 +209,35 @@ def _final_blocks(blocks: Iterable[Block], title: str) -> tuple[Block, ...]:
     # A block that only repeats the title is the title line (a PDF's first line, an HTML page's
     # heading the extractor kept): dropped, unless it is all the file holds.
     rest = [b for b in out if b.text != title] or out
-    return tuple(_join_lead_ins(rest))
+    return tuple(_join_lead_ins(_without_contents(rest)))
+
+
+def _without_contents(blocks: Sequence[Block]) -> list[Block]:
+    """``blocks`` without a table of contents: a list of two or more lines that are all headings of the
+    document's own sections (perhaps numbered, perhaps with a colon), and the short line that heads it
+    ("目录", "Contents"). Its lines answer nothing, and "目录" (also "directory") matched questions. A list
+    that a sentence introduces ("It has three parts:") is kept: it says something of them."""
+    headings = {_heading_key(h) for b in blocks for h in b.section}
+    out: list[Block] = []
+    for b in blocks:
+        lines = b.text.split("\n")
+        introduced = bool(out) and out[-1].text.endswith(LEAD_IN_ENDS)  # "It has three parts:" over them
+        if len(lines) >= 2 and not introduced and all(_heading_key(line) in headings for line in lines):
+            if (
+                out
+                and out[-1].section == b.section
+                and "\n" not in out[-1].text
+                and _heading_like(out[-1].text)
+            ):
+                out.pop()
+            continue
+        out.append(b)
+    return out
+
+
+def _heading_key(text: str) -> str:
+    """A heading as a table of contents writes it: without the colon or dots after it."""
+    return clean(text).rstrip(":：. ")
 
 
 def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:

@@ -1196,3 +1196,14 @@ def test_html_without_a_main_element_keeps_its_sections_and_inline_code(tmp_path
         ("升级前先运行 “apt update” 获取档案库元数据，再运行升级命令。", ("2.1. 基础操作",)),
         ("如果系统损坏，可以从救援盘启动，挂载根文件系统，然后重新安装出问题的软件包。", ("2.2. 恢复系统",)),
     ]
+
+
+def test_a_table_of_contents_is_left_out_but_a_list_a_sentence_introduces_is_kept(tmp_path: Path) -> None:
+    toc = "# Guide\n\n**Contents**\n\n- 1. Install:\n- 2. Upgrade:\n\n## 1. Install\n\nRun the installer.\n\n"
+    toc += "## 2. Upgrade\n\nRun the installer again.\n"
+    doc = read(write(tmp_path / "guide.md", toc.encode()))
+    assert [b.text for b in doc.blocks] == ["Run the installer.", "Run the installer again."]
+    parts = "# Tool\n\nThe tool has two parts:\n\n- Parser\n- Printer\n\n"
+    parts += "## Parser\n\nIt reads.\n\n## Printer\n\nIt writes.\n"
+    doc = read(write(tmp_path / "tool.md", parts.encode()))
+    assert doc.blocks[0].text == "The tool has two parts:\nParser\nPrinter"
