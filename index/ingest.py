@@ -64,7 +64,7 @@ log = logging.getLogger("citeqa.ingest")
 # after "::") keep their lines and are code blocks, no longer reflowed into prose (nor taken for headings);
 # a drawing is one unit whatever its length (Markdown too); an HTML page that marks no main content keeps
 # its headings as sections, and inline code that breaks a line stays in its sentence; a table of contents is
-# left out.
+# left out; a sentence that refers forward ("the following tasks.") is joined with the list after it.
 # 6: an HTML list of links that a paragraph introduces is kept (the extractor dropped it as navigation); a
 # code block is one sentence, not one per line; a PDF chapter header that carries the page number is a
 # running line; plain text's underlined headings and list items. 5: an end mark inside brackets ends no

@@ -93,6 +93,27 @@ _BOILERPLATE = re.compile(
 _BOILERPLATE_MAX_CHARS = 200
 # A paragraph ending in a colon (full or half width) introduces the one after it.
 LEAD_IN_ENDS = (":", "：")
+# A sentence that says the next thing is what it speaks of ("You can do the following tasks.", "下面有一些
+# 提醒。") introduces it as a colon does: forward references, a closed class in each language ("以下" only
+# opening a clause, not "5岁以下"; "下面" as "the following", not "在桌子下面").
+_FORWARD = re.compile(
+    r"the following|as follows|\bbelow[.!]?$"
+    r"|如下|下列|(?:^|[，。；：、\s])以下|下面(?:的|是|有|列|几|这|一些)",
+    re.IGNORECASE,
+)
+_LAST_SENTENCE = re.compile(r"[^.!?。！？\n]*[.!?。！？]?\s*$")
+
+
+def introduces_next(text: str) -> bool:
+    """Whether ``text`` introduces what follows it: it ends in a colon (``LEAD_IN_ENDS``), or its last
+    sentence refers forward (``_FORWARD``)."""
+    text = text.rstrip()
+    if text.endswith(LEAD_IN_ENDS):
+        return True
+    last = _LAST_SENTENCE.search(text)
+    return bool(last and _FORWARD.search(last.group().strip()))
+
+
 # A code block of at most this many lines (a command, a config file) is quoted whole; a longer one is a
 # program, whose lines and comments ("// 1000 转换为 u8 -> 232") answer questions one by one.
 MAX_CODE_UNIT_LINES = 20
@@ -221,7 +242,7 @@ def _without_contents(blocks: Sequence[Block]) -> list[Block]:
     out: list[Block] = []
     for b in blocks:
         lines = b.text.split("\n")
-        introduced = bool(out) and out[-1].text.endswith(LEAD_IN_ENDS)  # "It has three parts:" over them
+        introduced = bool(out) and introduces_next(out[-1].text)  # "It has three parts:" over them
         if len(lines) >= 2 and not introduced and all(_heading_key(line) in headings for line in lines):
             if (
                 out
@@ -242,13 +263,18 @@ def _heading_key(text: str) -> str:
 
 def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:
     """A block that ends in a colon introduces the block after it ("The files created are:" above a
-    list, "For example:" above code, "Header:" above a table): the two are one paragraph, joined at a
-    line break, so the lead-in and what it introduces are retrieved and quoted together. Never across a
-    section boundary."""
+    list, "For example:" above code, "Header:" above a table), as does one whose last sentence refers
+    forward ("用这个账户，你能够履行下面的系统管理任务。") above a block of lines: the two are one paragraph,
+    joined at a line break, so the lead-in and what it introduces are retrieved and quoted together.
+    Never across a section boundary."""
     out: list[Block] = []
     for b in blocks:
         last = out[-1] if out else None
-        if last is not None and last.text.endswith(LEAD_IN_ENDS) and last.section == b.section:
+        # A forward reference ("the following tasks.") introduces a list, a table or code: a block of lines.
+        leads = last is not None and (
+            last.text.endswith(LEAD_IN_ENDS) or ("\n" in b.text and introduces_next(last.text))
+        )
+        if last is not None and leads and last.section == b.section:
             shift = len(last.text) + 1
             code = (*last.code, *((s + shift, e + shift) for s, e in b.code))
             out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page, code)

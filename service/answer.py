@@ -36,7 +36,7 @@ import numpy as np
 
 from index.chunk import same_text_key
 from index.lexical import Term, question_lang, script_of, tokenize
-from index.readers import LEAD_IN_ENDS
+from index.readers import LEAD_IN_ENDS, introduces_next
 from index.search import SearchResult
 from index.store import SavedIndex
 from index.types import Hit
@@ -338,7 +338,7 @@ class ExtractiveAnswerer:
             s for s in typed[1:] if s.score >= best.score - self.margin and not _is_code(s, hits)
         ]
         chosen = chosen[: self.max_sentences]
-        chosen += self._continuations(chosen, scored)
+        chosen += self._continuations(chosen, scored, texts)
         chosen = self._with_antecedents(chosen, scored, texts)
         seen: set[str] = set()
         sentences = []
@@ -353,19 +353,24 @@ class ExtractiveAnswerer:
         return Answer(text, tuple(sentences), False, confidence, lang, evidence), scored
 
     def _continuations(
-        self, chosen: Sequence[ScoredSentence], scored: Sequence[ScoredSentence]
+        self, chosen: Sequence[ScoredSentence], scored: Sequence[ScoredSentence], texts: Mapping[int, str]
     ) -> list[ScoredSentence]:
         """What a chosen lead-in introduces: a sentence that ends in a colon ("There are two requirements:")
         states nothing on its own, so the sentences after it in its passage (the list items, up to
-        ``max_sentences``) are quoted with it."""
+        ``max_sentences``) are quoted with it; so does one that refers forward ("You can do the following
+        tasks.", ``introduces_next``) when what follows it starts on a line of its own (a list, a table)."""
         taken = {(s.rank, s.start) for s in chosen}
         out: list[ScoredSentence] = []
         for lead in chosen:
-            if not lead.text.endswith(LEAD_IN_ENDS):
+            if not introduces_next(lead.text):
                 continue
             after = sorted(
                 (s for s in scored if s.rank == lead.rank and s.start > lead.start), key=lambda s: s.start
             )
+            if not lead.text.endswith(LEAD_IN_ENDS) and not (
+                after and "\n" in texts[lead.rank][lead.end : after[0].start]
+            ):
+                continue
             for s in after[: self.max_sentences]:
                 if (s.rank, s.start) not in taken:
                     taken.add((s.rank, s.start))

@@ -1207,3 +1207,24 @@ def test_a_table_of_contents_is_left_out_but_a_list_a_sentence_introduces_is_kep
     parts += "## Parser\n\nIt reads.\n\n## Printer\n\nIt writes.\n"
     doc = read(write(tmp_path / "tool.md", parts.encode()))
     assert doc.blocks[0].text == "The tool has two parts:\nParser\nPrinter"
+
+
+def test_a_sentence_that_refers_forward_introduces_the_list_after_it(tmp_path: Path) -> None:
+    """ "You can do the following tasks." introduces its list as a colon would ("下面有一些提醒。" too); a
+    sentence that only mentions "以下" in another sense ("5岁以下"), or precedes prose, introduces nothing."""
+    md = (
+        "# Accounts\n\nWith this account you can do the following tasks.\n\n"
+        "- read any file\n- set any password\n\n"
+        "下面有一些提醒。\n\n- 不要共享密码\n- 定期备份\n\n"
+        "5岁以下儿童免费。\n\n- 门票 10 元\n- 年票 100 元\n\n"
+        "The tool is described below.\n\nIt reads files.\n"
+    )
+    doc = read(write(tmp_path / "accounts.md", md.encode()))
+    assert [b.text for b in doc.blocks] == [
+        "With this account you can do the following tasks.\nread any file\nset any password",
+        "下面有一些提醒。\n不要共享密码\n定期备份",
+        "5岁以下儿童免费。",
+        "门票 10 元\n年票 100 元",
+        "The tool is described below.",
+        "It reads files.",
+    ]

@@ -409,3 +409,29 @@ def test_a_sentence_without_a_letter_or_digit_is_never_evidence(
     search = pipeline.retriever.search("What is 7 converted to u8?", 5)
     scored = pipeline.answerer.score("What is 7 converted to u8?", search, search.hits)
     assert scored and all(any(ch.isalnum() for ch in s.text) for s in scored), [s.text for s in scored]
+
+
+ROOT_DOC = """# Accounts
+
+The root account is also called the superuser. With this account you can do the following tasks.
+
+- read, write and delete any file on the system
+- set the owner and permissions of any file
+- set the password of any user
+"""
+
+
+def test_an_answer_quoting_a_sentence_that_refers_forward_quotes_the_list_it_introduces(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """ "You can do the following tasks." answers nothing by itself, as a lead-in ending in a colon does not:
+    the list under it is quoted with it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "accounts.md").write_text(ROOT_DOC, encoding="utf-8")
+    pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
+    result = pipeline.ask("What tasks can you do with the root account?")
+    assert not result.abstained
+    assert "the following tasks." in result.answer.text, result.answer.text
+    assert "set the password of any user" in result.answer.text, result.answer.text
