@@ -119,11 +119,12 @@ def introduces_next(text: str) -> bool:
 MAX_CODE_UNIT_LINES = 20
 
 
-def quoted_whole(code: str) -> bool:
-    """Whether a code block is one unit for the sentence splitter: up to ``MAX_CODE_UNIT_LINES`` lines, or a
-    drawing of any size (``_drawing``: a line of a diagram states nothing on its own)."""
+def code_spans(code: str) -> tuple[tuple[int, int], ...]:
+    """A code block's ``Block.code``: the whole block, one unit for the sentence splitter, when it has up to
+    ``MAX_CODE_UNIT_LINES`` lines or is a drawing of any size (``_drawing``: a line of a diagram states
+    nothing on its own); else none, and its lines are quoted one by one."""
     lines = code.splitlines()
-    return len(lines) <= MAX_CODE_UNIT_LINES or _drawing(lines)
+    return ((0, len(code)),) if len(lines) <= MAX_CODE_UNIT_LINES or _drawing(lines) else ()
 
 
 # Sentence-final punctuation: a PDF paragraph that ends a page without it continues on the next page.
@@ -271,10 +272,11 @@ def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:
     for b in blocks:
         last = out[-1] if out else None
         # A forward reference ("the following tasks.") introduces a list, a table or code: a block of lines.
-        leads = last is not None and (
-            last.text.endswith(LEAD_IN_ENDS) or ("\n" in b.text and introduces_next(last.text))
-        )
-        if last is not None and leads and last.section == b.section:
+        if (
+            last is not None
+            and last.section == b.section
+            and (last.text.endswith(LEAD_IN_ENDS) or ("\n" in b.text and introduces_next(last.text)))
+        ):
             shift = len(last.text) + 1
             code = (*last.code, *((s + shift, e + shift) for s, e in b.code))
             out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page, code)
@@ -838,7 +840,7 @@ def _plain_blocks(paragraphs: Sequence[_PlainParagraph]) -> tuple[str | None, li
     for i, p in enumerate(paragraphs):
         text, lines = p.text, p.lines
         if p.code:  # quoted whole when short, as the other readers' code blocks are
-            blocks.append(Block(text, section, code=((0, len(text)),) if quoted_whole(text) else ()))
+            blocks.append(Block(text, section, code=code_spans(text)))
             continue
         following = paragraphs[i + 1].text if i + 1 < len(paragraphs) else None
         if p.heading and following is not None:
@@ -1029,8 +1031,8 @@ def markdown_blocks(source: str) -> tuple[str | None, list[Block]]:
                 emit(text)
         elif kind in ("fence", "code_block"):
             code = "\n".join(line.rstrip() for line in tok.content.splitlines() if line.strip())
-            if code and not container and cell is None and quoted_whole(code):
-                blocks.append(Block(code, sections.path, code=((0, len(code)),)))
+            if code and not container and cell is None and (spans := code_spans(code)):
+                blocks.append(Block(code, sections.path, code=spans))
             else:  # a line of a list, or a program whose lines (and comments) are quoted one by one
                 emit(code)
         elif kind == "html_block":
@@ -1139,7 +1141,7 @@ def _read_rst(data: bytes, suffix: str) -> _Content:
 def _rst_blocks(document: Any) -> tuple[str | None, list[Block]]:
     """A docutils document's title and blocks, as the Markdown reader makes them: a paragraph each, a whole
     list, table, field or definition list as lines, a literal block as code (one unit when
-    ``quoted_whole``), and each under its section path."""
+    ``code_spans``), and each under its section path."""
     from docutils import nodes
 
     blocks: list[Block] = []
@@ -1178,9 +1180,7 @@ def _rst_blocks(document: Any) -> tuple[str | None, list[Block]]:
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
         for child in node.children:
-            if not isinstance(child, nodes.Element) or isinstance(child, skipped):
-                continue
-            if "contents" in child.get("classes", ()):  # a table of contents that docutils generated
+            if silent(child) or "contents" in child.get("classes", ()):  # or a table of contents it generated
                 continue
             if isinstance(child, nodes.section):
                 heading = child.next_node(nodes.title)
@@ -1188,15 +1188,13 @@ def _rst_blocks(document: Any) -> tuple[str | None, list[Block]]:
             elif isinstance(child, (nodes.literal_block, nodes.doctest_block)):
                 code = "\n".join(line.rstrip() for line in child.astext().splitlines() if line.strip())
                 if code:
-                    blocks.append(Block(code, path, code=((0, len(code)),) if quoted_whole(code) else ()))
+                    blocks.append(Block(code, path, code=code_spans(code)))
             elif isinstance(child, (*listed, nodes.line_block)):
                 text = "\n".join(line for line in lines_of(child) if line)
                 if text:
                     blocks.append(Block(text, path))
             elif isinstance(child, nodes.TextElement):  # a paragraph, a rubric
-                text = "" if silent(child) else clean(child.astext())
-                if text:
-                    blocks.append(Block(text, path))
+                blocks.append(Block(clean(child.astext()), path))
             else:  # an admonition, a block quote, a container: what it holds
                 walk(child, path)
 

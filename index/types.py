@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class Block:
     """One paragraph of a normalised document, and where it sits: the heading path above it (outermost
     first) and, for paged formats (PDF), its 1-based page. ``code`` holds the spans of ``text`` that are a
-    code block to quote whole (``index.readers.MAX_CODE_UNIT_LINES``), each one unit for the sentence
+    code block to quote whole (``index.readers.code_spans``), each one unit for the sentence
     splitter: its lines are no sentences of their own."""
 
     text: str
