@@ -59,7 +59,11 @@ from index.types import Document, Passage
 log = logging.getLogger("citeqa.ingest")
 
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
-# built before is re-read (its vectors reused by text). 7: plain text's preformatted paragraphs (a drawing, a
+# built before is re-read (its vectors reused by text). 8: pieces of a PDF line join without a space unless
+# PDFium's text has one there or they stand a word's gap apart (a browser's PDF set "T h e S t a c k", "di ff
+# erent"), and lines 1.15 times the body size are headings (was 1.2); plain text set in from the margin (a
+# manual page) has its headings and definition terms, and groff's U+2010 line-end hyphens are undone. 7: plain
+# text's preformatted paragraphs (a drawing, a
 # drawn or column-aligned table, code set apart by indentation or indented under a lead-in, a literal block
 # after "::") keep their lines and are code blocks, no longer reflowed into prose (nor taken for headings);
 # a drawing is one unit whatever its length (Markdown too); an HTML page that marks no main content keeps
@@ -73,7 +77,7 @@ log = logging.getLogger("citeqa.ingest")
 # line break (list item, table row) ends a sentence, a list number ("1.") starts one, table rows are "header:
 # value" pairs, plain-text heading lines are sections; 3: passages embed their section headings; 2: URLs
 # left out of the embedded text.
-SPLITTER_VERSION = 7
+SPLITTER_VERSION = 8
 CHECKPOINT_SECONDS = 60.0  # a long update commits what it has at least this often
 GROUP_TEXTS = 2048  # documents are embedded in groups of about this many texts (a possible commit point)
 COMPACT_DEAD_SHARE = 0.5  # rewrite live rows into one segment when more than this share of rows is dead

@@ -458,7 +458,9 @@ def _is_wide(ch: str) -> bool:
 def join_lines(lines: Iterable[str], *, dehyphenate: bool = False) -> str:
     """Reflow wrapped lines into one paragraph: CJK lines join without a space, Latin ones with one;
     with ``dehyphenate`` a hyphen ending a line before a lowercase letter is undone (``alter-`` +
-    ``nating``), as is PDFium's mark for a hyphen at a line end (``\\x02``)."""
+    ``nating``), as always are PDFium's mark for a hyphen at a line end (``\\x02``) and the hyphen
+    character (U+2010) that typesetters such as groff break words with (a manual page: ``speci‐`` +
+    ``fied``)."""
     out = ""
     for raw in lines:
         line = clean(raw)
@@ -466,7 +468,7 @@ def join_lines(lines: Iterable[str], *, dehyphenate: bool = False) -> str:
             continue
         if not out:
             out = line
-        elif out.endswith("\x02") or (dehyphenate and out.endswith("-") and out[-2:-1].isalpha()):
+        elif out.endswith(("\x02", "\u2010")) or (dehyphenate and out.endswith("-") and out[-2:-1].isalpha()):
             # a word broken at the line end: "alter-" + "nating"; "Jean-" + "Pierre" keeps its hyphen
             out = out[:-1] + ("" if line[0].islower() else "-") + line
         elif _is_wide(out[-1]) or _is_wide(line[0]):
@@ -507,6 +509,8 @@ def _textual_content(text: str, encoding: str, suffix: str) -> _Content:
 
 
 _PLAIN_TITLE_MAX_CHARS = 80
+_HANGING_HEAD = 40  # columns: a term or a heading over the lines hung under it (``_hanging_head``)
+_SET_IN_SHARE = 0.7  # ... in a text set in from the margin, as a manual page is: this share of its lines
 _SENTENCE_END = frozenset(".!?;:,。！？；：，、…")
 
 
@@ -516,7 +520,9 @@ class _PlainParagraph:
     lines: int  # the lines it was written on
     heading: bool = False  # underlined by a rule line
     code: bool = False  # preformatted (``_preformatted``): its lines kept as written
-    cut: bool = False  # cut from a paragraph by code in it (``_introduced_parts``): no heading
+    cut: bool = (
+        False  # cut from a paragraph by code in it (``_introduced_parts``), or led by a term: no heading
+    )
 
 
 def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
@@ -549,7 +555,22 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
             run = []
         text_indent, lead = _indent(*lines), (lines[-1] if _lead_in(lines[-1]) else None)
 
+    lines = [line for chunk in chunks for line in chunk]
+    set_in = len(lines) and sum(_indent(line) > 0 for line in lines) >= _SET_IN_SHARE * len(lines)
     for chunk in chunks:
+        termed = False  # a term leads the paragraph's first line: no heading
+        while set_in and _hanging_head(chunk):
+            head = clean(chunk[0])
+            if _indent(chunk[0]) > 0:  # "-a, --all" over its indented definition: the term leads it
+                sep = "：" if _is_wide(head[-1]) else ": "
+                indent = chunk[0][: len(chunk[0]) - len(chunk[0].lstrip())]
+                chunk = [indent + head + sep + chunk[1].lstrip(), *chunk[2:]]
+                termed = True
+                break
+            # "NAME" over its indented text: a heading, and that text is the prose's indentation
+            out.append(_PlainParagraph(head, 1, heading=True))
+            lead, chunk = None, chunk[1:]
+            text_indent = _indent(*chunk)
         for segment, heading in _underlined_segments(chunk):
             if _preformatted(segment, text_indent, lead):
                 out.append(_code_paragraph(segment))
@@ -559,11 +580,35 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
                     if is_code:
                         out.append(_code_paragraph(part))
                     else:
-                        prose(part, cut=len(parts) > 1)
+                        prose(part, cut=len(parts) > 1 or termed)
             if heading is not None:
                 out.append(_PlainParagraph(heading, 1, heading=True))
                 lead = None
     return out
+
+
+def _hanging_head(lines: Sequence[str]) -> bool:
+    """Whether a paragraph's first line heads the lines hung under it, as a manual page (and much plain
+    text set like one) writes a section heading over its text ("NAME" / "       passwd - change user
+    password") and a term over its definition ("-a, --all" / "    Report the status of all accounts."):
+    a short line (``_HANGING_HEAD`` columns at most) that ends no sentence or clause and starts no list
+    item, over lines all indented at least two columns deeper: no list, and no code under a term or under
+    a line of code ("if (n > 9)" over "n = 9;"). Under a long first line, deeper lines are prose wrapped
+    with a hanging indent. Only asked of a text set in from the margin (``_SET_IN_SHARE`` of its lines):
+    where prose starts at the margin, a short line over indented ones introduces them ("Report bugs" over
+    "- in the bug tracker ...")."""
+    if len(lines) < 2 or _drawing(lines) or _table(lines) or _LIST_ITEM.match(lines[1].strip()):
+        return False
+    if _code_like(lines[1:]) and (_marked(lines[0]) or _indent(lines[0]) > 0):  # a program's lines
+        return False
+    head = clean(lines[0])
+    width = sum(map(_width, head))
+    return (
+        _heading_like(head)
+        and width <= _HANGING_HEAD
+        and not _LIST_ITEM.match(head)
+        and _indent(*lines[1:]) >= _indent(lines[0]) + 2
+    )
 
 
 def _underlined_segments(lines: Sequence[str]) -> Iterator[tuple[list[str], str | None]]:
@@ -1395,6 +1440,7 @@ class _Line:
     size: float
     cells: tuple[str, ...] = ()
     edges: tuple[tuple[float, float], ...] = ()
+    spaced_end: bool = True  # its text ended in a space in PDFium's text: a word ends there
 
 
 # A running header or footer is a line among the first or last _EDGE_LINES of a page whose text, digits
@@ -1408,11 +1454,15 @@ _EDGE_NUMBER = re.compile(r"^(?P<start>\d{1,4})\D|\D(?P<end>\d{1,4})$")
 # Layout thresholds, in units of the font size or of the usual line pitch.
 _PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts a paragraph
 _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
-_HEADING_SIZE = 1.2  # lines this much larger than the body text, short and unpunctuated, are headings
+_HEADING_SIZE = 1.15  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
 # A gap wider than this many font sizes between two pieces of a line separates table cells (word spaces
 # are about a quarter of it); a table is two or more such lines in a row.
 _CELL_GAP = 1.0
+# Pieces of one line join with a space where PDFium's text has one at their edge, or where they stand this
+# many font sizes apart; else they are one word: a browser's PDF sets letter-spaced headings and code glyph by
+# glyph, and ligatures ("ﬁ", "ﬀ") as pieces of their own ("T h e S t a c k", "di ff erent" otherwise).
+_WORD_GAP = 0.5
 # A list item starts with a bullet glyph, a dash, or "1." / "a)": it starts a paragraph, and its wrapped
 # lines (a hanging indent) continue it. Bullet glyphs are dropped from the text.
 # A bullet glyph needs no space after it (a CJK item is often set "•新装电表"), a dash or a number does.
@@ -1495,7 +1545,8 @@ def _pdf_lines(page: Any) -> list[_Line]:
         lines: list[_Line] = []
         for i in range(textpage.count_rects()):
             left, bottom, right, top = textpage.get_rect(i)
-            text = clean(textpage.get_text_bounded(left, bottom, right, top))
+            raw = textpage.get_text_bounded(left, bottom, right, top)
+            text = clean(raw)
             if not text:
                 continue
             middle = (bottom + top) / 2
@@ -1515,35 +1566,40 @@ def _pdf_lines(page: Any) -> list[_Line]:
                 y.value = bottom
             size = size if size > 0 else top - bottom
             prev = lines[-1] if lines else None
+            spaced_end = raw[-1:].isspace()
             if prev is not None and abs(prev.baseline - y.value) < 0.5 * min(prev.size, size):
-                if left - prev.right > _CELL_GAP * min(prev.size, size) and not _BULLET.fullmatch(prev.text):
+                gap = left - prev.right
+                space = prev.spaced_end or raw[:1].isspace() or gap > _WORD_GAP * min(prev.size, size)
+                if gap > _CELL_GAP * min(prev.size, size) and not _BULLET.fullmatch(prev.text):
                     cells = (*(prev.cells or (prev.text,)), text)
                     edges = (*(prev.edges or ((prev.left, prev.right),)), (left, right))
                 elif prev.cells:
-                    cells = (*prev.cells[:-1], join_words(prev.cells[-1], text))
+                    cells = (*prev.cells[:-1], join_words(prev.cells[-1], text, space=space))
                     edges = (*prev.edges[:-1], (prev.edges[-1][0], right))
                 else:
                     cells, edges = (), ()
                 lines[-1] = _Line(
-                    join_words(prev.text, text),
+                    join_words(prev.text, text, space=space),
                     prev.left,
                     max(prev.right, right),
                     prev.baseline,
                     max(prev.size, size),
                     cells,
                     edges,
+                    spaced_end,
                 )
             else:
-                lines.append(_Line(text, left, right, y.value, size))
+                lines.append(_Line(text, left, right, y.value, size, spaced_end=spaced_end))
         return lines
     finally:
         textpage.close()
 
 
-def join_words(a: str, b: str) -> str:
-    """Join two pieces of one line: with a space unless either side is CJK."""
+def join_words(a: str, b: str, *, space: bool = True) -> str:
+    """Join two pieces of one line: with a space if a word ends between them (``space``) and neither side
+    is CJK."""
     a, b = a.rstrip(), b.lstrip()
-    if not a or not b:
+    if not a or not b or not space:
         return a + b
     return a + b if _is_wide(a[-1]) or _is_wide(b[0]) else f"{a} {b}"
 

@@ -172,6 +172,43 @@ def test_pdf_bullets_set_without_a_space_are_list_items(tmp_path: Path) -> None:
     )
 
 
+def test_pdf_glyphs_set_one_by_one_join_into_words(tmp_path: Path) -> None:
+    # A browser's "Save as PDF" sets letter-spaced headings and code glyph by glyph, each its own piece of
+    # the line: a space comes where the text has one, or where the pieces stand apart by a word's gap.
+    path = tmp_path / "glyphs.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    width, height = A4
+
+    def glyphs(x: float, y: float, text: str, font: str, size: float, spacing: float) -> float:
+        c.setFont(font, size)
+        for ch in text:
+            c.drawString(x, y, ch)
+            x += pdfmetrics.stringWidth(ch, font, size) + spacing
+        return x
+
+    glyphs(72, height - 90, "The Stack and the Heap", "Helvetica-Bold", 18, 1.0)
+    c.setFont("Helvetica", 11)
+    c.drawString(72, height - 130, "When a value goes out of scope, Rust calls ")
+    x = 72 + pdfmetrics.stringWidth("When a value goes out of scope, Rust calls ", "Helvetica", 11)
+    x = glyphs(x, height - 130, "drop", "Courier", 11, 0.0)
+    c.setFont("Helvetica", 11)
+    c.drawString(x, height - 130, " for it.")
+    c.drawString(72, height - 150, "Words set apart")
+    apart = 72 + pdfmetrics.stringWidth("Words set apart", "Helvetica", 11) + 7  # a gap, no space glyph
+    c.drawString(apart, height - 150, "without a space.")
+    glyphs(72, height - 190, "Memory and Allocation", "Helvetica-Bold", 11 * 1.17, 0.5)  # a browser's <h3>
+    c.setFont("Helvetica", 11)
+    c.drawString(72, height - 215, "The memory is requested at run time.")
+    c.showPage()
+    c.save()
+    doc = read(path)
+    assert doc.title == "The Stack and the Heap"
+    assert [(b.text, b.section) for b in doc.blocks] == [
+        ("When a value goes out of scope, Rust calls drop for it. Words set apart without a space.", ()),
+        ("The memory is requested at run time.", ("Memory and Allocation",)),
+    ]
+
+
 def test_pdf_table_rows_are_read_as_rows_of_cells(tmp_path: Path) -> None:
     # A table's cells sit on one baseline with wide gaps: each row becomes a line of "header: value"
     # pairs instead of every row run together into one paragraph.
@@ -851,6 +888,48 @@ def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path)
         Block("Fuses", ("第二章 消防要求",)),
         Block("Cooling fans", ("第二章 消防要求",)),
     )
+
+
+def test_plain_text_set_like_a_manual_page_has_sections_and_terms(tmp_path: Path) -> None:
+    # A manual page rendered as text (man, groff): headings at the margin over text set in, terms over
+    # their definitions, words broken at line ends with U+2010.
+    text = (
+        "PASSWD(1)                    用户命令                    PASSWD(1)\n\n"
+        "名称\n       passwd - 更改用户密码\n\n"
+        "描述\n       The passwd command changes passwords for user accounts. It is speci\u2010\n"
+        "       fied by the administrator.\n\n"
+        "选项\n       -l, --lock\n           锁定指定账户的密码。\n\n"
+        "       -q, --quiet\n           Run in quiet mode.\n\n"
+        "退出值\n       The passwd command exits with the following values:\n\n"
+        "       0\n           success\n\n"
+        "       if (size > 9)\n           size = 9;\n"
+    )
+    doc = read(write(tmp_path / "passwd.txt", text.encode("gb18030")))
+    assert doc.title == "PASSWD(1) 用户命令 PASSWD(1)"
+    assert [(b.text, b.section) for b in doc.blocks] == [
+        ("passwd - 更改用户密码", ("名称",)),
+        (
+            "The passwd command changes passwords for user accounts. It is specified by the administrator.",
+            ("描述",),
+        ),
+        ("-l, --lock: 锁定指定账户的密码。", ("选项",)),
+        ("-q, --quiet: Run in quiet mode.", ("选项",)),
+        ("The passwd command exits with the following values:\n0: success", ("退出值",)),
+        ("if (size > 9) size = 9;", ("退出值",)),  # a line of code is no term over the next
+    ]
+
+
+def test_plain_text_at_the_margin_keeps_a_short_line_over_indented_ones_as_text(tmp_path: Path) -> None:
+    # Prose that starts at the margin: a short line over indented lines introduces them, heads nothing.
+    text = (
+        "Report bugs\n  - in the bug tracker at <https://example.org/bugs>\n  - or by email.\n\n"
+        "The configure script provides a non-standard option.\n"
+        "It is also available in other packages.\n\n"
+        "Written by\n    Richard Stallman and others.\n"
+    )
+    doc = read(write(tmp_path / "README.txt", text.encode()))
+    assert all(b.section == () for b in doc.blocks)
+    assert doc.blocks[-1].text == "Written by Richard Stallman and others."
 
 
 def test_plain_text_diagram_is_one_code_block_with_its_line_breaks(tmp_path: Path) -> None:
