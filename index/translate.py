@@ -29,7 +29,7 @@ import os
 import re
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +46,7 @@ CANDIDATES_PER_TERM = 6
 MAX_PHRASE = 3  # words in the longest English phrase looked up
 FALLBACK_WEIGHT = 0.3  # a word inside a longer gloss, against a gloss that is the word itself
 SINGLE_CHAR_PENALTY = 0.5  # single Han characters are ambiguous
+MAX_RUN_WORD = 4  # characters in the longest dictionary word re-cut from jieba's single characters
 STRONG_SENSE = 0.5  # of the best candidate's weight: the focus check's translations (Translator.words)
 CEDICT = "data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
 FORMAT = 3  # of the SQLite file; a change of the parsing below must raise it
@@ -424,10 +425,10 @@ class Translator:
 
     def to_english(self, question: str) -> tuple[Term, ...]:
         """Chinese -> English terms: each jieba word of the question (or, if CC-CEDICT lacks it, its
-        sub-words) becomes the English corpus tokens its senses name; Latin words and numbers pass
-        through."""
+        sub-words; ``dictionary_words``) becomes the English corpus tokens its senses name; Latin words and
+        numbers pass through."""
         terms: list[Term] = []
-        for word in _jieba().cut(question.lower()):
+        for word in self.dictionary_words(list(_jieba().cut(question.lower()))):
             word = word.strip()
             if not word or is_stopword(word) or not re.search(r"\w", word):
                 continue
@@ -445,6 +446,40 @@ class Translator:
                 if part != word and len(part) > 1 and part in self.zh_to_en and not is_stopword(part):
                     terms.append(Term(_top(self.zh_to_en[part]), part))
         return tuple(terms)
+
+    def dictionary_words(self, words: Sequence[str]) -> list[str]:
+        """jieba's ``words`` with each run of single Han characters re-cut into the dictionary words it
+        spells: jieba's model splits "多少个字段" into 个/字/段, where CC-CEDICT has 字段 ("field"). Within a
+        run, the cut covers the most characters with words of two or more that the dictionary translates,
+        then uses the fewest words; characters no such word covers stay single."""
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            j = i
+            while j < len(words) and len(words[j]) == 1 and _HAN.match(words[j]):
+                j += 1
+            if j - i < 2:
+                out.append(words[i])
+                i += 1
+                continue
+            out.extend(self._cut_run("".join(words[i:j])))
+            i = j
+        return out
+
+    def _cut_run(self, run: str) -> list[str]:
+        # best[k]: (characters covered by dictionary words, -words) of the best cut of run[:k], and its words
+        best: list[tuple[tuple[int, int], list[str]]] = [((0, 0), [])]
+        for end in range(1, len(run) + 1):
+            (covered, count), cut = best[end - 1]
+            choice = ((covered, count - 1), [*cut, run[end - 1]])
+            for start in range(max(0, end - MAX_RUN_WORD), end - 1):
+                if run[start:end] in self.zh_to_en:
+                    (covered, count), cut = best[start]
+                    score = (covered + end - start, count - 1)
+                    if score > choice[0]:
+                        choice = (score, [*cut, run[start:end]])
+            best.append(choice)
+        return best[-1][1]
 
 
 def _raise(candidates: dict[str, float], token: str, weight: float) -> None:

@@ -98,6 +98,15 @@ def test_chinese_to_english_keeps_corpus_words_and_names(english_translator: Tra
     assert numbers["312"] == {"312"} and "fisherman" in terms.get("渔民", numbers.get("渔民", set()))
 
 
+def test_single_characters_jieba_split_off_are_recut_into_dictionary_words() -> None:
+    # jieba cuts "多少个字段" into 个/字/段; CC-CEDICT has 字段, "field", which the corpus states.
+    corpus = BM25Index(["Each line of the file holds nine fields."])
+    translator = translator_for(corpus.vocabulary, DICTIONARIES)
+    assert translator.dictionary_words(["多少", "个", "字", "段"]) == ["多少", "个", "字段"]
+    assert translator.dictionary_words(["个", "字"]) == ["个", "字"]  # nothing the dictionary translates here
+    assert "fields" in candidates(translator.to_english("文件有多少个字段？"))["字段"]
+
+
 def test_terms_follow_the_passage_language(english_translator: Translator) -> None:
     assert english_translator.terms("灯塔有多高？", "en") == english_translator.to_english("灯塔有多高？")
     assert english_translator.terms("How tall is the lighthouse?", "zh") == english_translator.to_chinese(
