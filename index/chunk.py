@@ -25,11 +25,12 @@ def language_of(text: str) -> str:
 
 TokenCounter = Callable[[str], int]
 
-# A sentence ends at a CJK end mark (。！？；…), or at Latin !?; or a period followed by whitespace or the
-# end of the text (so "1.33%" and URLs with ?query stay whole), but not by a lowercase word (so "8 a.m. to
-# 8 p.m." and "e.g. the" stay whole); closing quotes/brackets stay with their sentence.
+# A sentence ends at a CJK end mark (。！？；…), or at a Latin ";" followed by whitespace, or at a Latin
+# "!", "?" or "." followed by whitespace or the end of the text (so "1.33%" and URLs with ?query stay whole),
+# but not by a lowercase word (so "8 a.m. to 8 p.m.", "e.g. the" and "The format! macro works ..." stay
+# whole: an English sentence starts with a capital); closing quotes/brackets stay with their sentence.
 _SENTENCE_END = re.compile(
-    r"(?:[。！？；]+|…+|[!?;]+(?=\s|$)|\.(?=\s*$|\s+(?![a-z])))[”’\"'」』）)\]】]*",
+    r"(?:[。！？；]+|…+|;+(?=\s|$)|(?:[!?]+|\.)(?=\s*$|\s+(?![a-z])))[”’\"'」』）)\]】]*",
 )
 _OPENING = {"（": "）", "(": ")", "【": "】", "[": "]", "〔": "〕"}
 MAX_BRACKETED = 200  # characters: a longer "bracketed" stretch is a stray bracket, not an aside

@@ -61,8 +61,10 @@ log = logging.getLogger("citeqa.ingest")
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
 # built before is re-read (its vectors reused by text). 8: pieces of a PDF line join without a space unless
 # PDFium's text has one there or they stand a word's gap apart (a browser's PDF set "T h e S t a c k", "di ff
-# erent"), and lines 1.15 times the body size are headings (was 1.2); plain text set in from the margin (a
-# manual page) has its headings and definition terms, and groff's U+2010 line-end hyphens are undone. 7: plain
+# erent"), lines 1.15 times the body size are headings (was 1.2), one-line paragraphs set in from the margin
+# under a lead-in or one another are one list (bullets drawn as shapes); plain text set in from the margin (a
+# manual page) has its headings and definition terms, and groff's U+2010 line-end hyphens are undone; a Latin
+# "!" or "?" before a lowercase word ends no sentence ("The format! macro works ..."). 7: plain
 # text's preformatted paragraphs (a drawing, a
 # drawn or column-aligned table, code set apart by indentation or indented under a lead-in, a literal block
 # after "::") keep their lines and are code blocks, no longer reflowed into prose (nor taken for headings);

@@ -1668,6 +1668,8 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
     blocks: list[Block] = []
     in_list = False  # consecutive bulleted items form one block, an item a line (as in Markdown, DOCX)
     rows: list[tuple[int, _Line]] = []  # consecutive table rows: one-line paragraphs with aligned cells
+    margin = _text_margin(pages, body)
+    set_in_at: float | None = None  # where the last paragraph was set in from the margin (None: it was not)
 
     def flush_rows() -> None:
         if len(rows) > 1:
@@ -1695,13 +1697,46 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         # Numbered items stay paragraphs of their own: in PDFs they are as often numbered clauses.
         item = bool(_UNORDERED_ITEM.match(text))
         text = _BULLET.sub("", text)
-        if item and in_list and blocks[-1].section == sections.path:
+        # One-line paragraphs set in from the margin, one under the other or under a lead-in, are the
+        # items of a list whose bullets are drawn, not written (a browser's PDF), or the lines of a code
+        # block; a set-in paragraph of several lines is prose (a quotation, a definition's text).
+        at = _set_in(para, margin) if len(para) == 1 else None
+        under = blocks and blocks[-1].section == sections.path and not in_list
+        run = (
+            at is not None
+            and under
+            and (
+                (set_in_at is not None and abs(at - set_in_at) < 0.5 * para[0].size)
+                or introduces_next(blocks[-1].text)
+            )
+        )
+        if (item and in_list and blocks[-1].section == sections.path) or run:
             blocks[-1] = Block(f"{blocks[-1].text}\n{text}", blocks[-1].section, blocks[-1].page)
         else:
             blocks.append(Block(text, sections.path, number))
         in_list = item
+        set_in_at = _set_in(para[-1:], margin) if len(para) == 1 or _set_in(para, margin) is None else None
     flush_rows()
     return blocks
+
+
+def _text_margin(pages: Sequence[Sequence[_Line]], body: float) -> float:
+    """The left edge that most of the body text starts at (by characters, in body-size lines)."""
+    lefts: Counter[int] = Counter()
+    for lines in pages:
+        for line in lines:
+            if abs(line.size - body) < 0.5:
+                lefts[round(line.left)] += len(line.text)
+    return float(lefts.most_common(1)[0][0]) if lefts else 0.0
+
+
+def _set_in(para: Sequence[_Line], margin: float) -> float | None:
+    """Where a paragraph's lines start when all of them start at one place set in from the margin by a
+    font size or more, else None."""
+    left = para[0].left
+    if left < margin + para[0].size or any(abs(line.left - left) > 0.5 * line.size for line in para):
+        return None
+    return left
 
 
 def _aligned(a: _Line, b: _Line) -> bool:

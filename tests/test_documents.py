@@ -70,6 +70,16 @@ def test_sentences_split_at_chinese_and_english_ends() -> None:
         "Hello world.",
         "See http://a.cn/x?y=1 ok",
     ]
+    # "!" or "?" before a lowercase word ends no sentence (a Rust macro's name "format!")
+    text = "The format! macro returns a String. Is it fast? Yes! It works; then it stops."
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == [
+        "The format! macro returns a String.",
+        "Is it fast?",
+        "Yes!",
+        "It works;",
+        "then it stops.",
+    ]
 
 
 def test_long_paragraph_is_split_at_sentence_ends_with_offsets() -> None:

@@ -209,6 +209,37 @@ def test_pdf_glyphs_set_one_by_one_join_into_words(tmp_path: Path) -> None:
     ]
 
 
+def test_pdf_items_set_in_without_bullet_glyphs_are_one_list(tmp_path: Path) -> None:
+    # A browser draws list bullets as shapes: the items are one-line paragraphs set in from the margin.
+    path = tmp_path / "rules.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setTitle("Ownership")
+    width, height = A4
+    c.setFont("Helvetica", 11)
+    lines = [
+        (72, "Ownership is a set of rules that govern how a program manages its memory while it runs."),
+        (72, "Keep these rules in mind as we work through the examples:"),
+        (100, "Each value has an owner."),
+        (100, "There can only be one owner at a time."),
+        (100, "When the owner goes out of scope, the value is dropped."),
+        (72, "The rules are checked when the program is compiled, so they cost nothing when it runs."),
+        (100, "A quotation set in, on a line of its own after a sentence."),
+    ]
+    y = height - 90
+    for i, (x, line) in enumerate(lines):
+        c.drawString(x, y, line)
+        y -= 44 if i == 0 else 22  # a paragraph's gap after the first line
+    c.showPage()
+    c.save()
+    assert [b.text for b in read(path).blocks] == [
+        "Ownership is a set of rules that govern how a program manages its memory while it runs.",
+        "Keep these rules in mind as we work through the examples:\nEach value has an owner.\n"
+        "There can only be one owner at a time.\nWhen the owner goes out of scope, the value is dropped.",
+        "The rules are checked when the program is compiled, so they cost nothing when it runs.",
+        "A quotation set in, on a line of its own after a sentence.",
+    ]
+
+
 def test_pdf_table_rows_are_read_as_rows_of_cells(tmp_path: Path) -> None:
     # A table's cells sit on one baseline with wide gaps: each row becomes a line of "header: value"
     # pairs instead of every row run together into one paragraph.
