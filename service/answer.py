@@ -285,8 +285,9 @@ class ExtractiveAnswerer:
         ordered = dense or [best.dense]
         gap = ordered[0] - ordered[1] if len(ordered) > 1 else 0.0
         pair = pair_of(question_lang(question), passage.lang)
-        # The passage states what its section headings state ("二、住宿标准" above a table of rates).
-        stated = "\n".join([*passage.section, passage.text])
+        # The passage states what its document's title and its section headings state ("二、住宿标准" above
+        # a table of rates; "... - The Rust Programming Language" over every page of a book about Rust).
+        stated = "\n".join([passage.title, *passage.section, passage.text])
         support = self.focus.support(question_focus(question), stated, pair.split("-")[1])
         margin = self.background_margin(search.query_vector, best, pair.split("-")[1])
         relevance = max((h.score for h in hits), default=0.0) if search.calibrated else 1.0

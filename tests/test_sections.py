@@ -57,3 +57,27 @@ def test_a_value_in_a_column_of_yuan_answers_how_much_money(policy: Pipeline) ->
     response = policy.ask("经理住宿每晚多少钱？")  # 钱 names the kind of answer, not what it is about
     assert not response.answer.abstained, response.answer.reason
     assert MANAGER_ROW in response.answer.text
+
+
+def test_a_passage_states_what_its_documents_title_says(
+    tmp_path_factory: pytest.TempPathFactory,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    # "Kettleby" is named only by the title over the page: the passage still speaks for it.
+    tmp = tmp_path_factory.mktemp("titles")
+    docs = tmp / "documents"
+    docs.mkdir()
+    (docs / "mill.md").write_text(
+        "# Kettleby Tidal Mill\n\nThe mill was built in 1788 by a grain merchant.\n\n"
+        "It still grinds flour on the ebb tide twice a day.\n",
+        encoding="utf-8",
+    )
+    pipeline = Pipeline.load(make_settings(Path(tmp), documents_dir=docs), encoder=encoder)
+    question = "When was the Kettleby mill built?"
+    search = pipeline.retriever.search(question, 5)
+    hits = list(search.hits)
+    scored = pipeline.answerer.score(question, search, hits)
+    best = max(scored, key=lambda s: s.score)
+    assert best.text == "The mill was built in 1788 by a grain merchant."
+    assert "Kettleby" not in best.text and hits[best.rank - 1].passage.title == "Kettleby Tidal Mill"
+    assert pipeline.answerer.evidence(question, search, hits, best).names == 1.0
