@@ -371,6 +371,16 @@ def _is_year(sentence: str, number: re.Match[str]) -> bool:
     return bool(_YEAR_BEFORE.search(sentence[max(0, number.start() - 8) : number.start()]))
 
 
+_NAME_BEFORE = re.compile(r"(?:[A-Za-z_]|[A-Z]-|[A-Za-z0-9_]\()$")  # "i32", "UTF-8", "passwd(5)"
+
+
+def _in_name(sentence: str, start: int) -> bool:
+    """Whether the digits at ``start`` belong to a name, not a quantity: written onto a Latin letter or an
+    underscore ("i32", "sha256", "x86_64"), onto a capital and a hyphen ("UTF-8", "COVID-19", "B-52"; not
+    "mid-1930s"), or in brackets onto a word (a manual section, "passwd(5)")."""
+    return sentence[start : start + 1].isdigit() and bool(_NAME_BEFORE.search(sentence, 0, start))
+
+
 @lru_cache(maxsize=65536)
 def stated_kinds(sentence: str) -> frozenset[str]:
     """The kinds of answer ``sentence`` states (see ``KINDS``)."""
@@ -380,6 +390,8 @@ def stated_kinds(sentence: str) -> frozenset[str]:
     for number in m.number.finditer(sentence):
         if _is_year(sentence, number):
             continue  # a date, which the date patterns below find: "2021年" is no span of 2021 years
+        if _in_name(sentence, number.start()):
+            continue
         if not re.fullmatch(f"[{_CN_NUMERAL}]+", number.group()):
             found.add(NUMBER)
         found |= _kinds_after(m.after, sentence[number.end() : number.end() + m.longest + 2 + GAP], m.longest)
@@ -489,6 +501,7 @@ class Expected:
 
     kinds: frozenset[str] = frozenset()
     years: tuple[str, ...] = ()
+    designation: bool = False  # it asks for a number that names ("编号", "the pad number"): "G11", "LC-34"
 
     def stated_by(self, sentence: str, passage: str | None = None) -> bool:
         """Whether ``sentence`` (from ``passage``, default: the sentence alone) can state the answer.
@@ -503,12 +516,29 @@ class Expected:
                 return False
         if not self.kinds:
             return True
-        return bool(self.kinds & stated_kinds(sentence))
+        if self.kinds & stated_kinds(sentence):
+            return True
+        return self.designation and NUMBER in self.kinds and _names_a_number(sentence)
+
+
+# A number asked for as a name or a code, not a count: "编号是多少", "What is the model number?" ("the number
+# of ..." is a count).
+_DESIGNATION = re.compile(r"编号|号码|代号|型号|\bnumber\b(?!\s+of\b)", re.IGNORECASE)
 
 
 def expected_answer(question: str) -> Expected:
     """What ``question`` asks for (no kinds when it asks for none these checks know)."""
-    return Expected(asked_kinds(question), tuple(dict.fromkeys(_YEAR.findall(question))))
+    return Expected(
+        asked_kinds(question),
+        tuple(dict.fromkeys(_YEAR.findall(question))),
+        bool(_DESIGNATION.search(question)),
+    )
+
+
+def _names_a_number(sentence: str) -> bool:
+    """Whether ``sentence`` holds digits within a name ("G11", "LC-34": ``_in_name``)."""
+    sentence = unicodedata.normalize("NFKC", sentence)
+    return any(_in_name(sentence, m.start()) for m in _matchers().number.finditer(sentence))
 
 
 def asked_kinds(question: str) -> frozenset[str]:

@@ -56,6 +56,22 @@ def test_stated_kinds(sentence: str, kinds: set[str]) -> None:
         assert not stated_kinds(sentence) & QUANTITIES
 
 
+def test_digits_in_a_name_are_no_quantity_unless_a_number_that_names_is_asked() -> None:
+    for sentence in (
+        "Here, i32 is the type of each element.",
+        "chpasswd(8), passwd(5), shadow(5), usermod(8).",
+        "It is sent as UTF-8 over an x86_64 machine.",
+        "中国国家高速公路网编号为G11。",
+    ):
+        assert NUMBER not in stated_kinds(sentence), sentence
+    assert NUMBER in stated_kinds("Length: 32-bit | Signed: i32")
+    assert NUMBER in stated_kinds("COVID-19 killed 12 people in the mid-1930s.")
+    assert not expected_answer("shadow 文件有多少个字段？").stated_by("passwd(5), shadow(5).")
+    assert expected_answer("高速公路的编号是多少？").stated_by("中国国家高速公路网编号为G11。")
+    assert expected_answer("What was the launch pad number?").stated_by("The countdown ran on LC-34.")
+    assert not expected_answer("What is the number of pads?").stated_by("The countdown ran on LC-34.")
+
+
 def test_a_year_where_years_stand_counts_nothing() -> None:
     for sentence in (
         "The festival was founded in 1998 by fishermen.",
