@@ -520,9 +520,8 @@ class _PlainParagraph:
     lines: int  # the lines it was written on
     heading: bool = False  # underlined by a rule line
     code: bool = False  # preformatted (``_preformatted``): its lines kept as written
-    cut: bool = (
-        False  # cut from a paragraph by code in it (``_introduced_parts``), or led by a term: no heading
-    )
+    # cut from a paragraph by code in it (``_introduced_parts``), or led by a term: no heading
+    cut: bool = False
 
 
 def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
@@ -556,7 +555,7 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
         text_indent, lead = _indent(*lines), (lines[-1] if _lead_in(lines[-1]) else None)
 
     lines = [line for chunk in chunks for line in chunk]
-    set_in = len(lines) and sum(_indent(line) > 0 for line in lines) >= _SET_IN_SHARE * len(lines)
+    set_in = bool(lines) and sum(_indent(line) > 0 for line in lines) >= _SET_IN_SHARE * len(lines)
     for chunk in chunks:
         termed = False  # a term leads the paragraph's first line: no heading
         while set_in and _hanging_head(chunk):
@@ -1701,7 +1700,7 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         # items of a list whose bullets are drawn, not written (a browser's PDF), or the lines of a code
         # block; a set-in paragraph of several lines is prose (a quotation, a definition's text).
         at = _set_in(para, margin) if len(para) == 1 else None
-        under = blocks and blocks[-1].section == sections.path and not in_list
+        under = bool(blocks) and blocks[-1].section == sections.path and not in_list
         run = (
             at is not None
             and under
@@ -1715,6 +1714,8 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         else:
             blocks.append(Block(text, sections.path, number))
         in_list = item
+        # A list goes on under a one-line item, or under a paragraph whose last line alone is set in (a
+        # lead-in joined across a page break with the first item), not under set-in prose.
         set_in_at = _set_in(para[-1:], margin) if len(para) == 1 or _set_in(para, margin) is None else None
     flush_rows()
     return blocks
