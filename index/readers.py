@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from bs4 import BeautifulSoup, Comment, Tag, XMLParsedAsHTMLWarning
@@ -1455,6 +1455,7 @@ _PARAGRAPH_GAP = 1.3  # a baseline gap this many usual line pitches apart starts
 _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
 _HEADING_SIZE = 1.15  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
+_LABEL_RUN = 3  # headings of one size one after another, with no text between: a drawing's labels
 # A gap wider than this many font sizes between two pieces of a line separates table cells (word spaces
 # are about a quarter of it); a table is two or more such lines in a row.
 _CELL_GAP = 1.0
@@ -1660,9 +1661,9 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         if paragraphs and page_paragraphs and _continues(paragraphs[-1][1], page_paragraphs[0], lines, body):
             paragraphs[-1][1].extend(page_paragraphs.pop(0))
         paragraphs.extend((number, para) for para in page_paragraphs)
-    heading_sizes = sorted(
-        {round(para[0].size, 1) for _, para in paragraphs if _is_pdf_heading(para, body)}, reverse=True
-    )
+    kinds = _pdf_headings([para for _, para in paragraphs], body)
+    sized = zip(paragraphs, kinds, strict=True)
+    heading_sizes = sorted({round(p[0].size, 1) for (_, p), kind in sized if kind == "heading"}, reverse=True)
     sections = _Sections()
     blocks: list[Block] = []
     in_list = False  # consecutive bulleted items form one block, an item a line (as in Markdown, DOCX)
@@ -1680,8 +1681,11 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
             blocks.append(Block(rows[0][1].text, sections.path, rows[0][0]))
         rows.clear()
 
-    for number, para in paragraphs:
-        if len(para) == 1 and para[0].cells and not _is_pdf_heading(para, body):
+    for (number, para), kind in zip(paragraphs, kinds, strict=True):
+        if kind == "label":
+            continue
+        heading = kind == "heading"
+        if len(para) == 1 and para[0].cells and not heading:
             if rows and not _aligned(rows[-1][1], para[0]):  # another table, or a stray line
                 flush_rows()
             rows.append((number, para[0]))
@@ -1689,7 +1693,7 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
             continue
         flush_rows()
         text = join_lines((line.text for line in para), dehyphenate=True)
-        if _is_pdf_heading(para, body):
+        if heading:
             sections.enter(heading_sizes.index(round(para[0].size, 1)) + 1, text)
             in_list = False
             continue
@@ -1809,6 +1813,26 @@ def _paragraph_lines(lines: list[_Line], pitch: float) -> list[list[_Line]]:
         else:
             paragraphs[-1].append(line)
     return paragraphs
+
+
+def _pdf_headings(paragraphs: Sequence[list[_Line]], body: float) -> list[Literal["heading", "label"] | None]:
+    """Which paragraphs are headings (``_is_pdf_heading``), but for ``_LABEL_RUN`` or more among
+    paragraphs in a row set in one size larger than the body's, no body text between them: those are the
+    labels of a drawing ("ptr", "len 5", "capacity 5" in a browser's PDF of a diagram), left out; as
+    headings they headed the rest of the document, the real headings after them nested under them."""
+    kinds: list[Literal["heading", "label"] | None] = [
+        "heading" if _is_pdf_heading(para, body) else None for para in paragraphs
+    ]
+    start = 0
+    while start < len(kinds):
+        end = start
+        size = round(paragraphs[start][0].size, 1)
+        while end < len(kinds) and round(paragraphs[end][0].size, 1) == size:
+            end += 1
+        if size > body and kinds[start:end].count("heading") >= _LABEL_RUN:
+            kinds[start:end] = ["label" if kind else None for kind in kinds[start:end]]
+        start = max(end, start + 1)
+    return kinds
 
 
 def _is_pdf_heading(para: list[_Line], body: float) -> bool:

@@ -240,6 +240,40 @@ def test_pdf_items_set_in_without_bullet_glyphs_are_one_list(tmp_path: Path) -> 
     ]
 
 
+def test_pdf_labels_of_a_drawing_head_nothing(tmp_path: Path) -> None:
+    # A diagram's labels set large ("ptr", "len 5", "capacity 5") look like headings, one after another
+    # with no text between: they are left out, and the real heading after them heads its text.
+    path = tmp_path / "figure.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setTitle("Ownership")
+    width, height = A4
+    y = height - 90
+    for font, size, line in [
+        ("Helvetica", 11, "A String is made of three parts stored on the stack, shown in the figure"),
+        ("Helvetica", 11, "below, and of its text on the heap."),
+        ("Helvetica", 15, "ptr"),
+        ("Helvetica", 15, "len 5"),
+        ("Helvetica", 15, "capacity 5"),
+        ("Helvetica", 11, "Figure 4-1: A String holding the value hello."),
+        ("Helvetica-Bold", 13, "Ownership and Functions"),
+        ("Helvetica", 11, "Passing a variable to a function will move or copy it."),
+    ]:
+        c.setFont(font, size)
+        c.drawString(72, y, line)
+        y -= 14 if line.endswith("figure") else 40  # the first paragraph's two lines set the line pitch
+    c.showPage()
+    c.save()
+    assert [(b.text, b.section) for b in read(path).blocks] == [
+        (
+            "A String is made of three parts stored on the stack, shown in the figure below, "
+            "and of its text on the heap.",
+            (),
+        ),
+        ("Figure 4-1: A String holding the value hello.", ()),
+        ("Passing a variable to a function will move or copy it.", ("Ownership and Functions",)),
+    ]
+
+
 def test_pdf_table_rows_are_read_as_rows_of_cells(tmp_path: Path) -> None:
     # A table's cells sit on one baseline with wide gaps: each row becomes a line of "header: value"
     # pairs instead of every row run together into one paragraph.
