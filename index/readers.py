@@ -1703,7 +1703,8 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         # One-line paragraphs set in from the margin, one under the other or under a lead-in, are the
         # items of a list whose bullets are drawn, not written (a browser's PDF), or the lines of a code
         # block; a set-in paragraph of several lines is prose (a quotation, a definition's text).
-        at = _set_in(para, margin) if len(para) == 1 else None
+        whole = _set_in(para, margin)
+        at = whole if len(para) == 1 else None
         under = bool(blocks) and blocks[-1].section == sections.path and not in_list
         run = (
             at is not None
@@ -1720,7 +1721,7 @@ def _pdf_blocks(pages: list[list[_Line]]) -> list[Block]:
         in_list = item
         # A list goes on under a one-line item, or under a paragraph whose last line alone is set in (a
         # lead-in joined across a page break with the first item), not under set-in prose.
-        set_in_at = _set_in(para[-1:], margin) if len(para) == 1 or _set_in(para, margin) is None else None
+        set_in_at = at if len(para) == 1 else _set_in(para[-1:], margin) if whole is None else None
     flush_rows()
     return blocks
 
@@ -1831,7 +1832,7 @@ def _pdf_headings(paragraphs: Sequence[list[_Line]], body: float) -> list[Litera
             end += 1
         if size > body and kinds[start:end].count("heading") >= _LABEL_RUN:
             kinds[start:end] = ["label" if kind else None for kind in kinds[start:end]]
-        start = max(end, start + 1)
+        start = end
     return kinds
 
 
