@@ -13,11 +13,11 @@ Every abstention carries a typed reason (``REASONS``), decided in this order by 
 
 The model's inputs (``FEATURES``) are the background ``margin`` (the evidence sentence's similarity minus
 the question's similarity to unrelated background text in the passage's language), ``top`` (the best
-passage's dense score), ``gap`` (how far it stands above the second), and the focus supports ``head``,
-``names`` and ``coverage``, and ``relevance``, the best hit's calibrated probability of being the passage
-that answers (``index.search.Calibration``: on one scale for every pair). There is one model per language
-pair (question language, evidence passage language: zh-zh, en-en, en-zh, zh-en), since similarities of
-different pairs are not on one scale.
+passage's dense score), ``gap`` (how far it stands above the second), the focus supports ``head``,
+``names``, ``coverage`` and ``weakest`` (``service.focus``), and ``relevance``, the best hit's calibrated
+probability of being the passage that answers (``index.search.Calibration``: on one scale for every
+pair). There is one model per language pair (question language, evidence passage language: zh-zh, en-en,
+en-zh, zh-en), since similarities of different pairs are not on one scale.
 
 Both the model and ``min_head`` are fitted with ``citeqa fit-abstention`` on the fitting half of the
 near-topic benchmarks (``citeqa convert *-neartopic``: holdout and focus-swapped unanswerable questions),
@@ -40,7 +40,16 @@ from index.errors import CiteQAError
 from index.lexical import PAIRS as PAIRS  # the language pairs are the retriever's
 from index.lexical import pair_of as pair_of
 
-FEATURES: tuple[str, ...] = ("margin", "top", "gap", "head", "names", "coverage", "relevance")
+FEATURES: tuple[str, ...] = (
+    "margin",
+    "top",
+    "gap",
+    "head",
+    "names",
+    "coverage",
+    "relevance",
+    "weakest",
+)
 Reason = Literal["no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence"]
 REASONS: tuple[Reason, ...] = ("no_evidence", "type_mismatch", "off_topic", "focus_missing", "low_confidence")
 BEFORE_MODEL: frozenset[str] = frozenset({"no_evidence", "type_mismatch", "off_topic"})
@@ -62,6 +71,7 @@ class Evidence:
     names: float = 1.0
     coverage: float = 1.0
     relevance: float = 1.0  # the best hit's calibrated probability of relevance (index.search.Calibration)
+    weakest: float = 1.0  # the weakest focus support among the question's nouns
 
     def vector(self, features: Sequence[str] = FEATURES) -> np.ndarray:
         values = {
@@ -72,6 +82,7 @@ class Evidence:
             "names": self.names,
             "coverage": self.coverage,
             "relevance": self.relevance,
+            "weakest": self.weakest,
         }
         return np.array([values[name] for name in features], dtype=np.float64)
 
@@ -85,6 +96,7 @@ class Evidence:
             "names": self.names,
             "coverage": self.coverage,
             "relevance": self.relevance,
+            "weakest": self.weakest,
         }
 
     @classmethod
@@ -98,6 +110,7 @@ class Evidence:
             float(obj.get("names", 1.0)),
             float(obj.get("coverage", 1.0)),
             float(obj.get("relevance", 1.0)),
+            float(obj.get("weakest", 1.0)),
         )
 
 

@@ -292,7 +292,15 @@ class ExtractiveAnswerer:
         margin = self.background_margin(search.query_vector, best, pair.split("-")[1])
         relevance = max((h.score for h in hits), default=0.0) if search.calibrated else 1.0
         return Evidence(
-            margin, ordered[0], gap, pair, support.head, support.names, support.coverage, relevance
+            margin,
+            ordered[0],
+            gap,
+            pair,
+            support.head,
+            support.names,
+            support.coverage,
+            relevance,
+            support.weakest,
         )
 
     def _baseline(self, query_vector: np.ndarray, lang: str) -> float:

@@ -1,11 +1,14 @@
 """Question focus: what a question asks about must be stated in the evidence's passage.
 
 A sentence that merely contains some number does not answer "How many trucks did Hema send?": the thing
-counted ("trucks"), the role asked for ("Who is the CEO ..."), the kind of place or institution ("which
-city", "哪所大学") and the names the question mentions must be stated where the answer comes from. A term is
+counted ("trucks"), the role asked for ("Who is the CEO ..."), the names the question mentions and the
+other things it is about (its nouns) must be stated where the answer comes from. The kind of answer asked
+for is not among them ("which party", "什么朝代", "挂靴的原因是什么": the answer names an instance, often
+without the category word), nor are the verbs and modifiers a paraphrase changes. A term is
 *supported* by a passage when:
 
-1. the passage states it (same script: the word, or its English stem; Chinese: the string);
+1. the passage states it (same script: the word, or its English stem, or a misspelling of it one or two
+   edits away; Chinese: the string);
 2. a translator gives a target-language term that the passage states (any ``Translator``, a callable
    ``(term, target_lang) -> terms``; the service passes the corpus's CC-CEDICT translator,
    ``index.translate.Translator.words``, which keeps only a word's strong senses); or
@@ -17,10 +20,15 @@ A name written in the other script is also stated by its sound (``sounds_like``:
 "Hema" by 盒马; ``index.transliterate``).
 
 ``FocusSupport`` reports ``head``, the weakest support among the head terms (what the question asks
-about), ``names``, the weakest among the names it mentions, and ``coverage``, the mean support over all its
-content terms. The answerer abstains with ``focus_missing`` when ``head`` falls below the language pair's
-threshold, and the abstention model takes all three as inputs; the threshold and the model are fitted on
-the near-topic benchmarks (``citeqa fit-abstention``).
+about), ``names``, the weakest among the names it mentions, ``coverage``, the mean support over all its
+content terms, and ``weakest``, the weakest among its nouns. The answerer abstains with
+``focus_missing`` when ``head`` falls below the language pair's threshold, and the abstention model takes
+the others as inputs; the threshold and the model are fitted on the near-topic benchmarks (``citeqa
+fit-abstention``).
+
+Nouns: jieba's noun tags and verbal nouns for Chinese; for English, the content words that LemmInflect's
+lexicon lists as nouns (or does not list at all: names, rare terms), without an adjective before a noun
+("main idea").
 """
 
 from __future__ import annotations
@@ -97,11 +105,13 @@ _ZH_NAME_TAGS = ("nr", "ns", "nt", "nz")
 @dataclass(frozen=True, slots=True)
 class Focus:
     """What a question is about: ``head`` (the thing counted, the role, kind or place asked for), the
-    ``names`` it mentions, and all its content ``terms`` (which include both)."""
+    ``names`` it mentions, all its content ``terms`` (which include both), and among them its ``nouns``
+    (names included: the things it is about, without the verbs and modifiers a paraphrase changes)."""
 
     head: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()
+    nouns: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -114,6 +124,7 @@ class FocusSupport:
     names: float  # the weakest support among the names (1.0 when there are none)
     coverage: float  # mean support over all content terms (1.0 when there are none)
     missing: tuple[str, ...] = ()  # head terms and names with no lexical or dictionary support
+    weakest: float = 1.0  # the weakest support among the nouns (1.0 when there are none)
 
 
 @lru_cache(maxsize=1)
@@ -138,6 +149,17 @@ def _keep(words: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(w for w in words if w))
 
 
+def _keep_nouns(words: Sequence[str]) -> tuple[str, ...]:
+    """``words`` without repeats, ignoring case (a name "Bowl" and the term "bowl" are one noun)."""
+    seen: set[str] = set()
+    out = []
+    for w in words:
+        if w and w.lower() not in seen:
+            seen.add(w.lower())
+            out.append(w)
+    return tuple(out)
+
+
 @lru_cache(maxsize=4096)
 def question_focus(question: str) -> Focus:
     """The focus of ``question`` (English or Chinese, by its script)."""
@@ -160,7 +182,72 @@ def _en_focus(question: str) -> Focus:
         if i > 0 and w[0].isupper() and w.lower() not in _EN_FUNCTION and w.lower() not in head
     ]
     terms = [w.lower() for w in words if w.lower() not in _EN_FUNCTION and len(w) > 2 and not w[0].isdigit()]
-    return Focus(_keep(head), _keep(names), _keep(terms))
+    category = _en_category(words)
+    lowered = [w.lower() for w in words]
+    # An adjective before a noun modifies it ("main idea", "marine animals"): not a noun of its own.
+    modifiers = {w for w, after in zip(lowered, lowered[1:], strict=False) if _en_modifier(w, after)}
+    nouns = [*head, *names, *(t for t in terms if _en_noun(t) and t not in category | modifiers)]
+    return Focus(_keep(head), _keep(names), _keep(terms), _keep_nouns(nouns))
+
+
+_EN_WH = frozenset({"what", "which"})
+_EN_COPULA = frozenset({"is", "was", "are", "were"})
+# Between "what"/"which" and its noun: determiners and quantifiers ("what other work", "which two teams").
+_EN_DETERMINERS = frozenset(
+    "the a an its their his her our this that these those other another some many much several few one two "
+    "three four five six seven eight nine ten first second third last next".split()
+)
+
+
+def _en_category(words: Sequence[str]) -> frozenset[str]:
+    """The nouns that name the kind of answer, not what the question is about: the first common noun after
+    "what"/"which" ("what party", "which German poet"; adjectives and determiners skipped) or after "what is
+    the" ("What is the nickname for ...", "What was the main idea of ..."). The answer names an instance
+    ("Labor", "Hockey Stick graph"), often without the category word."""
+    lowered = [w.lower() for w in words]
+    out: set[str] = set()
+    for i, word in enumerate(lowered):
+        if word not in _EN_WH:
+            continue
+        j = i + 1
+        if j < len(lowered) and lowered[j] in _EN_COPULA:
+            j += 1  # "what is the X of ..."
+        # Determiners, adjectives and names may stand before it ("which German poet", "what main idea").
+        while j < len(lowered) and (
+            lowered[j] in _EN_DETERMINERS
+            or words[j][0].isupper()
+            or _en_adjective_only(lowered[j])
+            or (j + 1 < len(lowered) and _en_modifier(lowered[j], lowered[j + 1]))
+        ):
+            j += 1
+        if j < len(lowered) and lowered[j] not in EN_FUNCTION:
+            out.add(lowered[j])
+    return frozenset(out)
+
+
+def _en_adjective_only(word: str) -> bool:
+    """Whether LemmInflect's lexicon knows ``word`` as an adjective or adverb only ("previous", "other")."""
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    return bool(lemmas) and set(lemmas) <= {"ADJ", "ADV"}
+
+
+def _en_modifier(word: str, after: str) -> bool:
+    """Whether ``word`` can be an adjective (LemmInflect: "main", "marine") and ``after`` a noun."""
+    from lemminflect import getAllLemmas
+
+    return "ADJ" in getAllLemmas(word) and after not in EN_FUNCTION and _en_noun(after)
+
+
+@lru_cache(maxsize=8192)
+def _en_noun(word: str) -> bool:
+    """Whether an English word can be a noun: LemmInflect's lexicon has a noun lemma for it, or has no
+    entry at all (a name, a rare term); not "managed", "decides", "commonly", "previous"."""
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    return not lemmas or "NOUN" in lemmas or "PROPN" in lemmas
 
 
 def _zh_focus(question: str) -> Focus:
@@ -186,8 +273,50 @@ def _zh_focus(question: str) -> Focus:
         for w, f in tagged
         if (f.startswith(_ZH_NAME_TAGS) or (w.isascii() and w[0].isalpha())) and w not in head
     ]
-    terms = [w for w, f in tagged if w not in _ZH_FUNCTION and (f[0] in "nv" or w.isalpha()) and len(w) >= 2]
-    return Focus(_keep(head), _keep(names), _keep(terms))
+    latin = [w for w, _ in tagged if w.isascii() and w[:1].isalpha() and len(w) >= 2]
+    terms = [w for w, f in tagged if w not in _ZH_FUNCTION and f[0] in "nv" and len(w) >= 2]
+    category = _zh_category(tagged)
+    # jieba's noun tags (n, nr, ns, nt, nz, ng ...) and verbal nouns (vn: 改革, 投资).
+    nouns = [
+        *head,
+        *names,
+        *(w for w, f in tagged if w in terms and (f[0] == "n" or f == "vn") and w not in category),
+    ]
+    return Focus(_keep(head), _keep(names), _keep(terms + latin), _keep_nouns(nouns))
+
+
+_ZH_WH = ("什么", "哪", "何", "怎样")
+_ZH_COPULA_WH = frozenset({"什么", "多少", "什么样", "怎样"})
+# Between an interrogative and its noun: numerals, classifiers, 的, distinguishing words, adjectives.
+_ZH_SKIP_TAGS = ("m", "q", "uj", "b", "a")
+
+
+def _zh_category(tagged: Sequence[tuple[str, str]]) -> frozenset[str]:
+    """The common nouns that name the kind of answer, not what the question is about: the last common noun
+    of the run after an interrogative ("什么朝代", "哪个地区", "哪位德国诗人" -> 诗人; a name in the run stays
+    a name), the subject of "是什么"/"是多少" ("挂靴的原因是什么", "比例是多少") and the last noun after
+    "什么是" ("什么是委员会的主要职能"). The answer names an instance (a dynasty, a district, a number),
+    often without the category word."""
+    out: set[str] = set()
+    for i, (word, flag) in enumerate(tagged):
+        if word.startswith(_ZH_WH) and flag == "r":
+            j = i + 1
+            while j < len(tagged) and tagged[j][1].startswith(_ZH_SKIP_TAGS):
+                j += 1
+            run = []
+            while j < len(tagged) and tagged[j][1].startswith("n"):
+                run.append(tagged[j])
+                j += 1
+            common = [w for w, f in run if not f.startswith(_ZH_NAME_TAGS)]
+            if common:
+                out.add(common[-1])
+        if word in _ZH_COPULA_WH and i >= 2 and tagged[i - 1][0] == "是" and tagged[i - 2][1] == "n":
+            out.add(tagged[i - 2][0])
+        if word == "什么" and i + 1 < len(tagged) and tagged[i + 1][0] == "是":
+            words = [(w, f) for w, f in tagged[i + 2 :] if f != "x"]
+            if words and words[-1][1] == "n":
+                out.add(words[-1][0])
+    return frozenset(out)
 
 
 class FocusChecker:
@@ -211,7 +340,7 @@ class FocusChecker:
 
     def support(self, focus: Focus, passage: str, passage_lang: str) -> FocusSupport:
         """How well ``passage`` (in ``passage_lang``: "zh"/"en") supports ``focus``."""
-        terms = tuple(dict.fromkeys(focus.terms + focus.key))
+        terms = tuple(dict.fromkeys(focus.terms + focus.key + focus.nouns))
         if not terms:
             return FocusSupport(1.0, 1.0, 1.0)
         text = unicodedata.normalize("NFKC", passage)
@@ -229,7 +358,8 @@ class FocusChecker:
         head = min((scores[t] or 0.0 for t in focus.head), default=1.0)
         names = min((scores[t] or 0.0 for t in focus.names), default=1.0)
         coverage = float(np.mean([scores[t] or 0.0 for t in terms]))
-        return FocusSupport(head, names, coverage, missing)
+        weakest = min((scores[t] or 0.0 for t in focus.nouns), default=1.0)
+        return FocusSupport(head, names, coverage, missing, weakest)
 
     def _stated(self, term: str, text: str, passage_lang: str) -> bool:
         if _states(term, text):
@@ -285,7 +415,34 @@ def _states(term: str, text: str) -> bool:
     if re.search(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", text, re.IGNORECASE):
         return True
     stem = _stem(term)
-    return any(_stem(w) == stem for w in EN_WORD.findall(text) if w[:1].lower() == stem[:1])
+    words = [w for w in EN_WORD.findall(text) if w[:1].lower() == stem[:1]]
+    if any(_stem(w) == stem for w in words):
+        return True
+    # A misspelling ("coruption", "ctenophhores"): one edit in a word of five to eight letters, two in a
+    # longer one, the first letter kept.
+    if len(term) < _MIN_MISSPELT or not term.isalpha():
+        return False
+    limit = 1 if len(term) <= 8 else 2
+    lowered = term.lower()
+    return any(
+        abs(len(w) - len(term)) <= limit and edit_distance(w.lower(), lowered, limit) <= limit for w in words
+    )
+
+
+_MIN_MISSPELT = 5
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance between ``a`` and ``b``, or ``limit + 1`` once it must exceed ``limit``."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
 
 
 @lru_cache(maxsize=8192)

@@ -43,6 +43,56 @@ def test_names_and_terms() -> None:
     assert "how" not in focus.terms and "did" not in focus.terms
 
 
+@pytest.mark.parametrize(
+    ("question", "nouns"),
+    [
+        # The kind of answer is no noun the passage must state: the answer names an instance of it.
+        ("What party rules in Melbourne's inner regions?", ("Melbourne", "regions")),
+        ("What is the nickname for the hockey stick graph?", ("hockey", "stick", "graph")),
+        ("What German poet was descended from Huguenots?", ("German", "Huguenots")),
+        ("What was the main idea of Hutton's paper?", ("Hutton", "paper")),  # "main" modifies "idea"
+        ("What form of oxygen do marine animals acquire?", ("oxygen", "animals")),
+        # The thing counted, and a noun after an auxiliary (the subject), stay.
+        ("How many trucks did Hema send?", ("trucks", "Hema")),
+        ("What did the trucks carry?", ("trucks",)),
+        ("What caused the trucks to stop?", ("trucks", "stop")),
+        ("What chemist managed to make liquid oxygen?", ("oxygen",)),  # no verbs
+        ("煮食用炉具最早可以追溯到什么朝代？", ("食用", "炉具")),
+        ("哪位德国诗人是胡格诺派后裔?", ("德国", "胡格诺", "后裔")),  # a name in the run stays
+        ("张天德挂靴的原因是什么？", ("天德", "挂靴")),
+        ("什么是委员会的主要职能？", ("委员会",)),
+        ("盒马提供了多少件生活日用品？", ("日用品", "盒马", "生活")),
+    ],
+)
+def test_the_nouns_of_a_question(question: str, nouns: tuple[str, ...]) -> None:
+    assert question_focus(question).nouns == nouns
+
+
+def test_weakest_reads_the_nouns() -> None:
+    checker = FocusChecker()  # no encoder: what is not stated scores 0
+    focus = question_focus("Which team did Hema's kayaks beat in Henan?")
+    # "team" is the kind of answer; "beat" can be a noun too (LemmInflect's lexicon)
+    assert focus.nouns == ("Hema", "Henan", "kayaks", "beat")
+    support = checker.support(focus, "Hema sent 40 trucks to Henan and beat the Lions.", "en")
+    assert support.weakest == 0.0 and support.coverage < 1.0
+    stated = checker.support(focus, "Hema's kayaks beat the Lions in Henan.", "en")
+    assert stated.weakest == 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "passage", "stated"),
+    [
+        ("How does Kenya curb coruption?", "Kenya's courts curb corruption.", True),
+        ("How old are the ctenophhores?", "Fossils of ctenophores are 500 million years old.", True),
+        ("How many ctenophores live in Kenya?", "Fossils of ctenophores ...", False),  # Kenya: no
+        ("When did Spain join the European Union?", "Spain joined Europe's union in 1986.", False),
+    ],
+)
+def test_a_misspelt_noun_is_stated(question: str, passage: str, stated: bool) -> None:
+    support = FocusChecker().support(question_focus(question), passage, "en")
+    assert (support.weakest == 1.0) is stated
+
+
 def test_lexical_support_with_english_stems() -> None:
     checker = FocusChecker()  # no encoder: what is not stated scores 0
     stated = checker.support(question_focus("How many trucks did Hema send?"), "Hema sent a truck.", "en")
