@@ -60,7 +60,7 @@ class PairFit:
 # near-topic benchmarks. The passage's dense score and its lead over the second ("top", "gap") separate a
 # little better on XQuAD but depend on the corpus (a one-article corpus has small leads), and the head
 # support is the focus check's own threshold; all can be chosen with --features.
-MODEL_FEATURES: tuple[str, ...] = ("margin", "names", "coverage", "relevance")
+MODEL_FEATURES: tuple[str, ...] = ("margin", "names", "coverage", "relevance", "weakest")
 DEFAULT_FEATURES: dict[str, tuple[str, ...]] = {pair: MODEL_FEATURES for pair in PAIRS}
 
 
