@@ -286,6 +286,7 @@ def _zh_focus(question: str) -> Focus:
 
 
 _ZH_WH = ("什么", "哪", "何", "怎样")
+_ZH_WH_PLACE = frozenset({"哪里", "哪儿", "何处", "何地", "何方"})  # "哪里的关帝庙": the answer is a place
 _ZH_COPULA_WH = frozenset({"什么", "多少", "什么样", "怎样"})
 # Between an interrogative and its noun: numerals, classifiers, 的, distinguishing words, adjectives.
 _ZH_SKIP_TAGS = ("m", "q", "uj", "b", "a")
@@ -299,7 +300,7 @@ def _zh_category(tagged: Sequence[tuple[str, str]]) -> frozenset[str]:
     often without the category word."""
     out: set[str] = set()
     for i, (word, flag) in enumerate(tagged):
-        if word.startswith(_ZH_WH) and flag == "r":
+        if word.startswith(_ZH_WH) and flag == "r" and word not in _ZH_WH_PLACE:
             j = i + 1
             while j < len(tagged) and tagged[j][1].startswith(_ZH_SKIP_TAGS):
                 j += 1
