@@ -225,29 +225,31 @@ def _en_category(words: Sequence[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _en_adjective_only(word: str) -> bool:
-    """Whether LemmInflect's lexicon knows ``word`` as an adjective or adverb only ("previous", "other")."""
+@lru_cache(maxsize=8192)
+def _en_tags(word: str) -> frozenset[str]:
+    """The parts of speech LemmInflect's lexicon knows a lower-case English word as ("NOUN", "VERB", "ADJ"
+    ...; empty for a word it does not list: a name, a rare term)."""
     from lemminflect import getAllLemmas
 
-    lemmas = getAllLemmas(word)
-    return bool(lemmas) and set(lemmas) <= {"ADJ", "ADV"}
+    return frozenset(getAllLemmas(word))
+
+
+def _en_adjective_only(word: str) -> bool:
+    """Whether ``word`` is known as an adjective or adverb only ("previous", "other")."""
+    tags = _en_tags(word)
+    return bool(tags) and tags <= {"ADJ", "ADV"}
 
 
 def _en_modifier(word: str, after: str) -> bool:
-    """Whether ``word`` can be an adjective (LemmInflect: "main", "marine") and ``after`` a noun."""
-    from lemminflect import getAllLemmas
-
-    return "ADJ" in getAllLemmas(word) and after not in EN_FUNCTION and _en_noun(after)
+    """Whether ``word`` can be an adjective ("main", "marine") and ``after`` a noun."""
+    return "ADJ" in _en_tags(word) and after not in EN_FUNCTION and _en_noun(after)
 
 
-@lru_cache(maxsize=8192)
 def _en_noun(word: str) -> bool:
-    """Whether an English word can be a noun: LemmInflect's lexicon has a noun lemma for it, or has no
-    entry at all (a name, a rare term); not "managed", "decides", "commonly", "previous"."""
-    from lemminflect import getAllLemmas
-
-    lemmas = getAllLemmas(word)
-    return not lemmas or "NOUN" in lemmas or "PROPN" in lemmas
+    """Whether an English word can be a noun: the lexicon has a noun lemma for it, or has no entry at all
+    (a name, a rare term); not "managed", "decides", "commonly", "previous"."""
+    tags = _en_tags(word)
+    return not tags or "NOUN" in tags or "PROPN" in tags
 
 
 def _zh_focus(question: str) -> Focus:
