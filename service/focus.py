@@ -76,6 +76,10 @@ _EN_FUNCTION = EN_FUNCTION | frozenset(
     "name named called kind type sort part same different according use used make made get got give given "
     "take taken say said".split()
 )
+# Words for the document itself ("the article says", "according to the passage", "文章列举了", "文中提到的"):
+# where the question asks, not what it asks about; no passage states them, every passage is in one.
+_EN_DOCUMENT = frozenset("article articles passage passages paragraph paragraphs excerpt".split())
+_ZH_DOCUMENT = frozenset("文章 篇文章 本文 文中 该文 此文 全文 上文 下文 本篇".split())
 # Words that name the kind of answer, not what it is about ("how many times", "how much money"): the
 # answer-type check (service.answertype) covers them.
 _EN_ANSWER_KINDS = frozenset(
@@ -181,7 +185,11 @@ def _en_focus(question: str) -> Focus:
         for i, w in enumerate(words)
         if i > 0 and w[0].isupper() and w.lower() not in _EN_FUNCTION and w.lower() not in head
     ]
-    terms = [w.lower() for w in words if w.lower() not in _EN_FUNCTION and len(w) > 2 and not w[0].isdigit()]
+    terms = [
+        w.lower()
+        for w in words
+        if w.lower() not in _EN_FUNCTION | _EN_DOCUMENT and len(w) > 2 and not w[0].isdigit()
+    ]
     category = _en_category(words)
     lowered = [w.lower() for w in words]
     # An adjective before a noun modifies it ("main idea", "marine animals"): not a noun of its own.
@@ -276,7 +284,7 @@ def _zh_focus(question: str) -> Focus:
         if (f.startswith(_ZH_NAME_TAGS) or (w.isascii() and w[0].isalpha())) and w not in head
     ]
     latin = [w for w, _ in tagged if w.isascii() and w[:1].isalpha() and len(w) >= 2]
-    terms = [w for w, f in tagged if w not in _ZH_FUNCTION and f[0] in "nv" and len(w) >= 2]
+    terms = [w for w, f in tagged if w not in _ZH_FUNCTION | _ZH_DOCUMENT and f[0] in "nv" and len(w) >= 2]
     category = _zh_category(tagged)
     # jieba's noun tags (n, nr, ns, nt, nz, ng ...) and verbal nouns (vn: 改革, 投资).
     nouns = [

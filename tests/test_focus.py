@@ -69,6 +69,28 @@ def test_the_nouns_of_a_question(question: str, nouns: tuple[str, ...]) -> None:
     assert question_focus(question).nouns == nouns
 
 
+@pytest.mark.parametrize(
+    ("question", "nouns"),
+    [
+        # Words for the document itself say where to look, not what about: no passage states them.
+        ("What does the article say about Cainiao?", ("Cainiao",)),
+        ("According to the passage, how many trucks did Hema send?", ("trucks", "Hema")),
+        ("文章说河南有多少个社区受灾？", ("社区", "河南")),
+        ("这篇文章提到了哪些企业向河南捐款？", ("河南",)),
+        ("本文讲述了河南暴雨的哪些影响？", ("河南", "暴雨", "影响")),
+        ("文中提到的归纳偏置例子叫什么？", ("偏置", "例子")),
+        # The same words about a document the passage mentions are the category of the answer.
+        ("What article was published in 1937?", ()),
+    ],
+)
+def test_the_document_itself_is_no_noun(question: str, nouns: tuple[str, ...]) -> None:
+    focus = question_focus(question)
+    assert focus.nouns == nouns
+    assert not {"article", "passage", "文章", "篇文章", "文中"} & set(focus.terms)
+    support = FocusChecker().support(focus, "Cainiao, Hema trucks; 河南社区暴雨影响, 偏置例子", "zh")
+    assert support.weakest == 1.0
+
+
 def test_weakest_reads_the_nouns() -> None:
     checker = FocusChecker()  # no encoder: what is not stated scores 0
     focus = question_focus("Which team did Hema's kayaks beat in Henan?")
