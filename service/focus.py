@@ -71,10 +71,22 @@ EN_FUNCTION = frozenset(
     "nine ten first second third last next".split()
 )
 """English function words, interrogatives, small numbers and ordinals (closed classes)."""
+# The rest of the English pronouns and determiners (closed classes, complete with EN_FUNCTION): LemmInflect's
+# lexicon lists none of them, so they would pass for names or rare nouns ("another", "them", "both").
+_EN_PRONOUNS = frozenset(
+    "mine myself yours yourself yourselves himself hers herself itself us ours ourselves them theirs "
+    "themselves all another anybody anyone anything both either enough everybody everyone everything "
+    "neither nobody none nothing ones others somebody someone something whatever whichever whoever "
+    "whomever".split()
+)
 # Never a focus: the closed classes, and verbs and nouns that only frame a question ("what is it called").
-_EN_FUNCTION = EN_FUNCTION | frozenset(
-    "name named called kind type sort part same different according use used make made get got give given "
-    "take taken say said".split()
+_EN_FUNCTION = (
+    EN_FUNCTION
+    | _EN_PRONOUNS
+    | frozenset(
+        "name named called kind type sort part same different according use used make made get got give "
+        "given take taken say said".split()
+    )
 )
 # Words for the document itself ("the article says", "according to the passage", "文章列举了", "文中提到的"):
 # where the question asks, not what it asks about; no passage states them, every passage is in one.

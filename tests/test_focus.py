@@ -57,6 +57,7 @@ def test_names_and_terms() -> None:
         ("What did the trucks carry?", ("trucks",)),
         ("What caused the trucks to stop?", ("trucks", "stop")),
         ("What chemist managed to make liquid oxygen?", ("oxygen",)),  # no verbs
+        ("Who gave them all another prize?", ("prize",)),  # pronouns and determiners are no nouns
         ("煮食用炉具最早可以追溯到什么朝代？", ("食用", "炉具")),
         ("哪位德国诗人是胡格诺派后裔?", ("德国", "胡格诺", "后裔")),  # a name in the run stays
         ("张天德挂靴的原因是什么？", ("天德", "挂靴")),
