@@ -115,6 +115,7 @@ _EN_HEAD = re.compile(
     re.IGNORECASE,
 )
 _ZH_NUMERAL_Q = ("多少", "几")
+_ZH_CODE = re.compile(r"(\d*)([A-Za-z][A-Za-z']*)")
 _ZH_NAME_TAGS = ("nr", "ns", "nt", "nz")
 
 
@@ -290,10 +291,13 @@ def _zh_focus(question: str) -> Focus:
             before, flag = tagged[i - 2]  # "首席执行官是谁" -> 首席执行官
             if flag.startswith("n"):
                 head.append(before)
+    # A Latin word with the digits before it is one name ("城巴40M线": 40M, not M); a lone letter is none.
+    codes = {m.group(2): m.group(0) for m in _ZH_CODE.finditer(question)}
     names = [
-        w
+        codes.get(w, w) if w.isascii() else w
         for w, f in tagged
-        if (f.startswith(_ZH_NAME_TAGS) or (w.isascii() and w[0].isalpha())) and w not in head
+        if (f.startswith(_ZH_NAME_TAGS) or (w.isascii() and w[0].isalpha() and len(codes.get(w, w)) >= 2))
+        and w not in head
     ]
     latin = [w for w, _ in tagged if w.isascii() and w[:1].isalpha() and len(w) >= 2]
     terms = [w for w, f in tagged if w not in _ZH_FUNCTION | _ZH_DOCUMENT and f[0] in "nv" and len(w) >= 2]
