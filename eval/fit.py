@@ -89,7 +89,7 @@ def fit_abstention(
     keep: float = 0.97,
     focus_keep: float = 0.99,
     min_precision: float = 0.85,
-    min_margin: float = 0.02,
+    min_margin: float = 0.0,
     features: Mapping[str, Sequence[str]] = DEFAULT_FEATURES,
     sources: Sequence[str] = (),
 ) -> tuple[AbstentionModel, list[PairFit]]:

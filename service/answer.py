@@ -167,7 +167,7 @@ class ExtractiveAnswerer:
         abstention: AbstentionModel,
         focus: FocusChecker | None = None,
         threshold: float | None = None,
-        min_margin: float = 0.02,
+        min_margin: float = 0.0,
         max_sentences: int = 3,
         lexical_weight: float = 0.3,
         lexical_weight_cross: float = 0.2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from eval.errors import EvalError
 from eval.fit import MODEL_FEATURES, fit_abstention, rescore
 from eval.metrics import QuestionRecord
+from index.store import SavedIndex
 from service.abstention import (
     PAIRS,
     AbstentionModel,
@@ -24,6 +26,7 @@ from service.abstention import (
     pair_of,
     predict,
 )
+from service.answer import ExtractiveAnswerer
 
 
 def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -222,3 +225,23 @@ def test_rescore_replays_the_answerers_decision() -> None:
     strong = Evidence(0.2, 0.95, 0.08, "zh-zh")
     with pytest.raises(ValueError, match="not recorded"):
         rescore([record(1, True, strong, reason="low_confidence")], model, min_margin=-0.2)
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_the_margin_floor_is_no_closer_than_background_text(pair: str) -> None:
+    """Evidence no closer to the question than unrelated text is off topic; a small positive margin is the
+    model's to weigh with the focus supports (the shipped model answers it when the focus is stated)."""
+    answerer = ExtractiveAnswerer(
+        cast(SavedIndex, None),  # decide() reads no index
+        background={},
+        abstention=AbstentionModel.load(None),
+    )
+    assert answerer.min_margin == 0.0
+    stated = Evidence(0.01, 0.8, 0.02, pair)
+    model = answerer.abstention
+    assert answerer.decide(stated, model.probability(stated), typed=True) is None
+    off = Evidence(-0.001, 0.8, 0.02, pair)
+    assert answerer.decide(off, model.probability(off), typed=True) == "off_topic"
+    unstated = Evidence(0.01, 0.8, 0.02, pair, 0.0, 0.0, 0.3, 0.2, 0.0)
+    reason = answerer.decide(unstated, model.probability(unstated), typed=True)
+    assert reason in ("focus_missing", "low_confidence")
