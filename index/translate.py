@@ -102,6 +102,12 @@ def lookup_stems(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([own, *forms]))
 
 
+@lru_cache(maxsize=4096)
+def _text_stems(text: str) -> frozenset[str]:
+    """Every stem and lemma stem of the English words of ``text``."""
+    return frozenset(st for w in _EN_WORD.findall(text) if w[:1].isalpha() for st in lookup_stems(w.lower()))
+
+
 def content_words(text: str) -> list[str]:
     """The words of an English text that carry meaning, in order, as written (case kept)."""
     return [w for w in _EN_WORD.findall(text) if not _is_function_word(w.lower())]
@@ -293,6 +299,7 @@ class Translator:
         # Han character -> its pinyin readings (index.transliterate)
         self.readings: Readings = source.readings() if source is not None else {}
         self._known: dict[str, bool] = {}
+        self._glosses: dict[str, frozenset[str]] = {}
         # Corpus words of two or more characters by their toneless pinyin: a Chinese name in English is
         # mostly its pinyin ("Hema" -> 盒马, "Zhao Peng" -> 赵鹏), which no dictionary lists.
         spelled: dict[str, list[str]] = defaultdict(list)
@@ -377,6 +384,28 @@ class Translator:
             rows = self.source.by_stems(lookup_stems(key))
             self._known[key] = any(size == 1 for _, _, _, size in rows)
         return self._known[key]
+
+    def gloss_stems(self, word: str) -> frozenset[str]:
+        """The stems of every word of every CC-CEDICT sense of the Chinese ``word`` (empty: the dictionary
+        has no such headword): the focus check's test of a Chinese noun over an English passage, which
+        states it when it uses any of them."""
+        if self.source is None or not _HAN.search(word):
+            return frozenset()
+        if word not in self._glosses:
+            if len(self._glosses) > 100_000:
+                self._glosses.clear()
+            self._glosses[word] = frozenset(
+                st for _, _, _, stems in self.source.senses([word]) for st in stems
+            )
+        return self._glosses[word]
+
+    def glossed_in(self, word: str, text: str) -> bool | None:
+        """Whether the English ``text`` uses a word of one of the Chinese ``word``'s CC-CEDICT senses (by
+        stem or lemma), None when the dictionary has no such headword."""
+        glosses = self.gloss_stems(word)
+        if not glosses:
+            return None
+        return not glosses.isdisjoint(_text_stems(text))
 
     def sounds_like(self, name: str, text: str, text_lang: str) -> float:
         """How well a name in ``text`` sounds like ``name`` written in the other script

@@ -214,7 +214,11 @@ def focus_checker(retriever: Retriever) -> FocusChecker:
     if translator is None:
         return FocusChecker(retriever.encoder)
     return FocusChecker(
-        retriever.encoder, translator.words, sounds_like=translator.sounds_like, knows=translator.known
+        retriever.encoder,
+        translator.words,
+        sounds_like=translator.sounds_like,
+        knows=translator.known,
+        glossed_in=translator.glossed_in,
     )
 
 

@@ -140,6 +140,28 @@ def test_a_translator_plugs_in_for_other_languages() -> None:
     assert checker.support(question_focus("How many trucks did Hema send?"), HEMA_ZH, "zh").head == 0.0
 
 
+def test_a_chinese_noun_over_english_text_is_stated_by_its_glosses() -> None:
+    glosses = {"卡车": {"truck", "lorry"}, "工厂": {"factori", "plant"}}
+
+    def glossed_in(word: str, text: str) -> bool | None:
+        stems = glosses.get(word)
+        return None if stems is None else any(s in text.lower() for s in stems)
+
+    plain, checker = FocusChecker(), FocusChecker(glossed_in=glossed_in)  # no encoder: unstated is 0
+    focus = question_focus("卡车在工厂装了什么？")
+    assert focus.nouns == ("卡车", "工厂")
+    stated = "40 trucks loaded at two factories."
+    assert plain.support(focus, stated, "en").weakest == 0.0
+    assert checker.support(focus, stated, "en").weakest == 1.0
+    absent = checker.support(focus, "40 trucks loaded at two farms.", "en")
+    assert absent.weakest == 0.0
+    # Only the nouns' weakest support reads the glosses; the coverage keeps its own grading.
+    assert absent.coverage == plain.support(focus, stated, "en").coverage
+    # Nothing changes over Chinese text, nor for a word the dictionary does not have.
+    assert checker.support(focus, "卡车在工厂装货。", "zh").weakest == 1.0
+    assert checker.support(question_focus("盒马在工厂装了什么？"), stated, "en").weakest == 0.0
+
+
 def test_embedding_support_is_graded_and_cached() -> None:
     encoder = HashingEncoder()
     checker = FocusChecker(encoder)

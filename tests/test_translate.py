@@ -186,3 +186,11 @@ def test_a_known_translation_the_passage_lacks_is_no_support() -> None:
     assert support.head == 0.0 and support.names == 1.0  # "Hema" is 盒马, by its pinyin
     stated = knowing.support(question_focus("How many vegetables did Hema supply?"), passage, "zh")
     assert stated.head == 1.0
+
+
+def test_a_chinese_word_is_glossed_in_english_text(english_translator: Translator) -> None:
+    # 灯塔: "lighthouse"; 渔民: "fisherman"; the stems match other forms ("lighthouses", "fishermen").
+    assert english_translator.glossed_in("灯塔", "Two lighthouses stand on the cape.") is True
+    assert english_translator.glossed_in("渔民", "The fishermen sailed at dawn.") is True
+    assert english_translator.glossed_in("灯塔", "A fisherman caught 312 cod.") is False
+    assert english_translator.glossed_in("盒马鲜生超市", "A fisherman caught 312 cod.") is None  # no headword
