@@ -14,7 +14,9 @@ without the category word), nor are the verbs and modifiers a paraphrase changes
    ``index.translate.Translator.words``, which keeps only a word's strong senses); or
 3. failing both, by word embeddings: the term's best cosine with the passage's words (the encoder's own
    vectors, one per word, cached), a graded support below 1; but an English term that the dictionary
-   translates into Chinese, none of whose translations a Chinese passage states, has support 0 (``knows``).
+   translates into Chinese, none of whose translations a Chinese passage states, has support 0 (``knows``);
+   and among the nouns (``weakest``) a Chinese noun the dictionary has is stated in an English passage
+   when the passage uses a word of one of its senses, and not (0) otherwise (``glossed_in``).
 
 A name written in the other script is also stated by its sound (``sounds_like``: "Stiglitz" by 斯蒂格利茨,
 "Hema" by 盒马; ``index.transliterate``).
