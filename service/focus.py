@@ -111,6 +111,9 @@ _ZH_FUNCTION = frozenset(
     "一种 哪一 哪位 何 何时 什么样 名字 名称 叫 称为 被 把 对 从 "
     "向 到 由 于 以 将 就 又 还 所 该 此 其中 之一 时候 时间".split()
 )
+# Never a content term: the function words and the words for the document itself.
+_EN_NO_TERM = _EN_FUNCTION | _EN_DOCUMENT
+_ZH_NO_TERM = _ZH_FUNCTION | _ZH_DOCUMENT
 # The head: the thing a "how many" question counts, the role a "who is the ..." question asks for. (The
 # category of "which city"/"哪所大学" is not one: the answer names an instance, often without the category.)
 _EN_HEAD = re.compile(
@@ -203,11 +206,7 @@ def _en_focus(question: str) -> Focus:
         for i, w in enumerate(words)
         if i > 0 and w[0].isupper() and w.lower() not in _EN_FUNCTION and w.lower() not in head
     ]
-    terms = [
-        w.lower()
-        for w in words
-        if w.lower() not in _EN_FUNCTION | _EN_DOCUMENT and len(w) > 2 and not w[0].isdigit()
-    ]
+    terms = [w.lower() for w in words if w.lower() not in _EN_NO_TERM and len(w) > 2 and not w[0].isdigit()]
     category = _en_category(words)
     lowered = [w.lower() for w in words]
     # An adjective before a noun modifies it ("main idea", "marine animals"): not a noun of its own.
@@ -299,13 +298,13 @@ def _zh_focus(question: str) -> Focus:
     # A Latin word with the digits before it is one name ("城巴40M线": 40M, not M); a lone letter is none.
     codes = {m.group(2): m.group(0) for m in _ZH_CODE.finditer(question)}
     names = [
-        codes.get(w, w) if w.isascii() else w
+        codes.get(w, w)
         for w, f in tagged
         if (f.startswith(_ZH_NAME_TAGS) or (w.isascii() and w[0].isalpha() and len(codes.get(w, w)) >= 2))
         and w not in head
     ]
     latin = [w for w, _ in tagged if w.isascii() and w[:1].isalpha() and len(w) >= 2]
-    terms = [w for w, f in tagged if w not in _ZH_FUNCTION | _ZH_DOCUMENT and f[0] in "nv" and len(w) >= 2]
+    terms = [w for w, f in tagged if w not in _ZH_NO_TERM and f[0] in "nv" and len(w) >= 2]
     category = _zh_category(tagged)
     # jieba's noun tags (n, nr, ns, nt, nz, ng ...) and verbal nouns (vn: 改革, 投资).
     nouns = [
