@@ -94,17 +94,20 @@ class Answerer(Protocol):
 BACKGROUND_NEIGHBOURS = 3
 
 
-# A sentence that opens with a pronoun or demonstrative goes on from the one before it (closed classes).
+# A sentence that opens with a pronoun or demonstrative goes on from the one before it (closed classes; the
+# Chinese third person includes its variants 牠, for animals, and 祂, for deities, which Taiwan and Hong Kong
+# texts use), and so does a fragment that opens with a comma, as a clause cut from its sentence does.
 _BACK_EN = frozenset("it its this these that those they their them he his him she her such both".split())
-_BACK_ZH = ("这", "此", "其", "它", "他", "她", "该")
+_BACK_ZH = ("这", "此", "其", "它", "他", "她", "牠", "祂", "该")
+_CLAUSE_MARKS = ("，", "、", "；", ",", ";")
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
 def refers_back(sentence: str) -> bool:
-    """Whether ``sentence`` opens with a pronoun or demonstrative ("这是...", "It was ..."), so what it
-    is about was named in the sentence before it."""
+    """Whether ``sentence`` opens with a pronoun or demonstrative ("这是...", "牠们...", "It was ...") or
+    a clause mark ("，1953年8月15日卒于..."), so what it is about was named in the sentence before it."""
     text = sentence.lstrip(" \t\"'“‘（(")
-    if text.startswith(_BACK_ZH):
+    if text.startswith(_BACK_ZH + _CLAUSE_MARKS):
         return True
     first = _FIRST_WORD.match(text)
     return first is not None and first.group().lower() in _BACK_EN
