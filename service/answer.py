@@ -100,6 +100,7 @@ BACKGROUND_NEIGHBOURS = 3
 _BACK_EN = frozenset("it its this these that those they their them he his him she her such both".split())
 _BACK_ZH = ("这", "此", "其", "它", "他", "她", "牠", "祂", "该")
 _CLAUSE_MARKS = ("，", "、", "；", ",", ";")
+_OPENS_BACK = _BACK_ZH + _CLAUSE_MARKS  # joined once: refers_back runs for every sentence scored
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -107,7 +108,7 @@ def refers_back(sentence: str) -> bool:
     """Whether ``sentence`` opens with a pronoun or demonstrative ("这是...", "牠们...", "It was ...") or
     a clause mark ("，1953年8月15日卒于..."), so what it is about was named in the sentence before it."""
     text = sentence.lstrip(" \t\"'“‘（(")
-    if text.startswith(_BACK_ZH + _CLAUSE_MARKS):
+    if text.startswith(_OPENS_BACK):
         return True
     first = _FIRST_WORD.match(text)
     return first is not None and first.group().lower() in _BACK_EN
