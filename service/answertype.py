@@ -109,24 +109,55 @@ def _locale(name: str) -> Any:
     return Locale.parse(name)
 
 
+# The kinds whose units take SI prefixes ("gigatons", "kilolitres", "microseconds"): CLDR lists the common
+# prefixed units and gives the prefix patterns ("giga{0}", "吉{0}") for the rest.
+_PREFIXABLE = frozenset({LENGTH, MASS, VOLUME, DURATION})
+
+
+def _si_prefixes(data: Any) -> tuple[str, ...]:
+    """A locale's long SI (power-of-ten) prefix patterns from CLDR ("kilo{0}", "千{0}")."""
+    compound = data["compound_unit_patterns"]
+    return tuple(
+        str(compound[key]["long"]["prefix"])
+        for key in compound
+        if key.startswith("10p") and "prefix" in compound[key].get("long", {})
+    )
+
+
+@lru_cache(maxsize=1)
+def _prefixed_names() -> tuple[str, ...]:
+    """The English SI prefixes ("kilo", "milli"): a CLDR unit whose id starts with one ("mass-kilogram") is
+    already prefixed, and takes no second prefix."""
+    return tuple(p.replace("{0}", "") for p in _si_prefixes(_locale("en")._data))
+
+
 @lru_cache(maxsize=1)
 def unit_words() -> dict[str, tuple[tuple[str, str], ...]]:
     """Per kind, ``(before, after)`` text around the number in every CLDR pattern of that kind's units
     ("{0} metres" -> ("", "metres"), "每小时{0}公里" -> ("每小时", "公里")), in every locale of
-    ``_LOCALES``."""
+    ``_LOCALES``; and a one-word long form of an unprefixed unit of a ``_PREFIXABLE`` kind with each SI
+    prefix ("{0} tons" -> ("", "gigatons"))."""
     found: dict[str, set[tuple[str, str]]] = {kind: set() for kind in (*UNIT_KINDS, PERCENT)}
+    prefixed = _prefixed_names()
     for name in _LOCALES:
-        patterns = _locale(name)._data["unit_patterns"]
+        data = _locale(name)._data
+        patterns = data["unit_patterns"]
+        prefixes = _si_prefixes(data)
         for unit in patterns:
             kind = _CLDR_CATEGORY.get(unit.split("-", 1)[0])
             if kind is None or (kind == PERCENT and unit not in _PER_HUNDRED):
                 continue
-            for width in patterns[unit].values():
+            base = kind in _PREFIXABLE and not unit.split("-", 1)[1].startswith(prefixed)
+            for width_name, width in patterns[unit].items():
                 for form, pattern in width.items():
                     if form == "per" or "{0}" not in pattern:
                         continue
-                    before, after = unicodedata.normalize("NFKC", pattern).split("{0}", 1)
-                    found[kind].add((before.strip(), after.strip()))
+                    before, after = (
+                        p.strip() for p in unicodedata.normalize("NFKC", pattern).split("{0}", 1)
+                    )
+                    found[kind].add((before, after))
+                    if base and width_name == "long" and not before and after and " " not in after:
+                        found[kind] |= {("", prefix.format(after)) for prefix in prefixes}
     for kind, words in _MARKET_UNITS.items():
         found[kind] |= {("", w) for w in words}
     found[PERCENT] |= {("百分之", ""), ("", "成")}

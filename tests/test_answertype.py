@@ -35,6 +35,10 @@ from service.answertype import (
         ("灯塔高34米。", {LENGTH, NUMBER}),
         ("面积四十五万平方公里", {NUMBER}),  # area, checked below
         ("It weighs 12 kg.", {MASS, NUMBER}),
+        # SI prefixes from CLDR's prefix patterns, for the prefixed units CLDR does not list
+        ("The Amazon absorbs 1.5 gigatons of carbon dioxide.", {MASS, NUMBER}),
+        ("a yield of 15 kilotons", {MASS, NUMBER}),
+        ("The pulse lasts 3 nanoseconds.", {DURATION, NUMBER}),
         ("气温零下5摄氏度", {TEMPERATURE, NUMBER}),
         ("水温23~28℃", {TEMPERATURE, NUMBER}),  # NFKC: ℃ is °C
         ("时速120公里", {NUMBER}),
