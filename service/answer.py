@@ -4,11 +4,12 @@ Each candidate sentence is scored by its dense similarity to the question (sente
 at build time, so answering costs dot products, not model calls), plus its lexical overlap with the search
 terms for its passage's language (the question's own words, or their dictionary translation when the
 passage is in the other language: ``index.translate``; a sentence also says what the section headings
-above it say: a table row under "住宿标准" is about lodging standards, and a sentence that opens with a
-pronoun or demonstrative ("这是...", "It carried ...") says, at ``context_weight``, what the sentence before
-it names), plus a prior for its passage: the
-passage's dense score and its calibrated probability of being relevant (``index.search.Calibration``),
-which puts passages of different language pairs on one scale. The best sentences are returned in passage
+above it say, and a Chinese sentence what its document's title says: a table row under "住宿标准" is about
+lodging standards, "体长可达12公分" in an article titled 短齿天竺鲷 gives that fish's length; a sentence that
+opens with a pronoun or demonstrative ("这是...", "It carried ...") says, at ``context_weight``, what the
+sentence before it names), plus a prior for its passage: the passage's dense score and its calibrated
+probability of being relevant (``index.search.Calibration``), which puts passages of different language
+pairs on one scale. The best sentences are returned in passage
 order, each citing the passage it came from; a lead-in (a sentence ending in a colon) brings the sentences
 after it, the list it introduces, and a quoted sentence that refers back starts at the sentence before it.
 
@@ -210,7 +211,13 @@ class ExtractiveAnswerer:
             mine = terms.get(hit.passage.lang) or terms.get("*", ())
             cross = hit.passage.lang in ("zh", "en") and hit.passage.lang != lang
             lexical_weight = self.lexical_weight_cross if cross else self.lexical_weight
-            heading = frozenset(tokenize(" / ".join(hit.passage.section))) if mine else frozenset()
+            # In Chinese the title too: Chinese prose leaves the article's subject unsaid once the article
+            # has named it ("体长可达12公分。" under the title 短齿天竺鲷), and the readers drop the title
+            # line from the passages. English writes its subjects ("The mill ...", "It ...": refers_back).
+            above = (
+                [hit.passage.title, *hit.passage.section] if hit.passage.lang == "zh" else hit.passage.section
+            )
+            heading = frozenset(tokenize(" / ".join(above))) if mine else frozenset()
             dense = self.saved.sentence_vectors[rows] @ search.query_vector
             # Similarities of different language pairs are not on one scale: each is taken relative to the
             # question's similarity to unrelated text in the passage's language (a constant in a one-language
@@ -247,23 +254,22 @@ class ExtractiveAnswerer:
         heading: frozenset[str] = frozenset(),
         previous: int | None = None,
     ) -> float:
-        """The weighted share of the terms the sentence or its section ``heading`` tokens contain (a term
-        counts with its best candidate's weight), with each sentence tokenised once per process (jieba is
-        the costly part). A term only the ``previous`` sentence of the passage states counts
-        ``context_weight`` as much: a sentence goes on from the one before it ("第一，监管一体化。这是...的
-        必然要求": 这 is the integrated regulation asked about)."""
+        """The weighted share of the terms the sentence or its ``heading`` tokens (its section headings, and
+        for a Chinese passage its document's title) contain (a term counts with its best candidate's
+        weight), with each sentence tokenised once per process (jieba is the costly part). A term only the
+        ``previous`` sentence of the passage states counts ``context_weight`` as much: a sentence goes on
+        from the one before it ("第一，监管一体化。这是...的必然要求": 这 is the integrated regulation asked
+        about)."""
         tokens = self._tokens.get(sentence_row)
         if tokens is None:
             tokens = self._tokens[sentence_row] = frozenset(tokenize(text))
-        if heading:  # most passages have no section: no copy of the sentence's tokens per call
-            tokens = tokens | heading
         before = (
             self._tokens.get(previous, frozenset()) if previous is not None and self.context_weight else None
         )
         total = sum(t.weight for t in terms)
         found = 0.0
         for t in terms:
-            own = max((w for c, w in t.candidates if c in tokens), default=0.0)
+            own = max((w for c, w in t.candidates if c in tokens or c in heading), default=0.0)
             if before:
                 own = max(
                     own, self.context_weight * max((w for c, w in t.candidates if c in before), default=0.0)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from index.embed import Encoder
+from index.search import SearchResult
+from service.answer import ScoredSentence
 from service.pipeline import Pipeline
 from tests.conftest import make_settings
 
@@ -32,20 +35,31 @@ POLICY = """# 员工差旅报销制度
 MANAGER_ROW = "职级：经理 | 一线城市（元/晚）：600 | 其他城市（元/晚）：450"
 
 
-@pytest.fixture(scope="module")
-def policy(tmp_path_factory: pytest.TempPathFactory, encoder) -> Pipeline:  # type: ignore[no-untyped-def]
-    tmp = tmp_path_factory.mktemp("sections")
+def one_document(
+    tmp_path_factory: pytest.TempPathFactory, encoder: Encoder, name: str, text: str
+) -> Pipeline:
+    """A pipeline over a folder holding one document, ``name``, with ``text``."""
+    tmp = tmp_path_factory.mktemp(Path(name).stem)
     docs = tmp / "documents"
     docs.mkdir()
-    (docs / "policy.md").write_text(POLICY, encoding="utf-8")
+    (docs / name).write_text(text, encoding="utf-8")
     return Pipeline.load(make_settings(Path(tmp), documents_dir=docs), encoder=encoder)
+
+
+def best_sentence(pipeline: Pipeline, question: str) -> tuple[ScoredSentence, SearchResult]:
+    """The answerer's best-scored sentence for ``question`` over the top 5 passages, and the search."""
+    search = pipeline.retriever.search(question, 5)
+    return max(pipeline.answerer.score(question, search, list(search.hits)), key=lambda s: s.score), search
+
+
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory, encoder) -> Pipeline:  # type: ignore[no-untyped-def]
+    return one_document(tmp_path_factory, encoder, "policy.md", POLICY)
 
 
 def test_a_row_under_a_heading_states_what_the_heading_says(policy: Pipeline) -> None:
     question = "经理出差住宿标准是多少？"
-    search = policy.retriever.search(question, 5)
-    scored = policy.answerer.score(question, search, list(search.hits))
-    best = max(scored, key=lambda s: s.score)
+    best, _ = best_sentence(policy, question)
     # 住宿 and 标准 are stated by the heading above the row; the scope sentence states 出差 and 住宿 itself.
     assert best.text == MANAGER_ROW
     response = policy.ask(question)
@@ -64,20 +78,39 @@ def test_a_passage_states_what_its_documents_title_says(
     encoder,  # type: ignore[no-untyped-def]
 ) -> None:
     # "Kettleby" is named only by the title over the page: the passage still speaks for it.
-    tmp = tmp_path_factory.mktemp("titles")
-    docs = tmp / "documents"
-    docs.mkdir()
-    (docs / "mill.md").write_text(
+    pipeline = one_document(
+        tmp_path_factory,
+        encoder,
+        "mill.md",
         "# Kettleby Tidal Mill\n\nThe mill was built in 1788 by a grain merchant.\n\n"
         "It still grinds flour on the ebb tide twice a day.\n",
-        encoding="utf-8",
     )
-    pipeline = Pipeline.load(make_settings(Path(tmp), documents_dir=docs), encoder=encoder)
     question = "When was the Kettleby mill built?"
-    search = pipeline.retriever.search(question, 5)
+    best, search = best_sentence(pipeline, question)
     hits = list(search.hits)
-    scored = pipeline.answerer.score(question, search, hits)
-    best = max(scored, key=lambda s: s.score)
     assert best.text == "The mill was built in 1788 by a grain merchant."
     assert "Kettleby" not in best.text and hits[best.rank - 1].passage.title == "Kettleby Tidal Mill"
     assert pipeline.answerer.evidence(question, search, hits, best).names == 1.0
+
+
+def test_a_sentence_states_what_its_documents_title_names(
+    tmp_path_factory: pytest.TempPathFactory,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    # Chinese prose leaves the article's subject unsaid after its first sentence: "体长可达12公分。" gives
+    # the length of the fish the title names, and outscores the first sentence, which names the fish and
+    # states no length.
+    pipeline = one_document(
+        tmp_path_factory,
+        encoder,
+        "fish.md",
+        "# 短齿天竺鲷\n\n短齿天竺鲷，又名短牙天竺鲷、正天竺鲷，俗名大目侧仔，"
+        "为辐鳍鱼纲鲈形目鲈亚目天竺鲷科的其中一个种。"
+        "本鱼体长圆而侧扁，体呈褐色，腹面较淡。体长可达12公分。栖息在沿岸礁区，以小型甲壳类为食。\n",
+    )
+    question = "短齿天竺鲷体长可达多少公分？"
+    best, _ = best_sentence(pipeline, question)
+    assert best.text == "体长可达12公分。"
+    response = pipeline.ask(question)
+    assert not response.answer.abstained, response.answer.reason
+    assert "12公分" in response.answer.text
