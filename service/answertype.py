@@ -264,12 +264,14 @@ def _matchers() -> _Matchers:
         rf"(?<!\d)(?:1\d{{3}}|20\d\d)(?!\d)|(?:\d+|[{_CN_NUMERAL}]+)\s*[万亿]?\s*(?:年|月|日|号|世纪|年代|时|点|岁)"
         r"|\d{1,2}(?:st|nd|rd|th)?\s+century|\d{2,4}'?s\b|\d{1,2}:\d\d"
     )
-    # Temporal words, a closed class: periods and the prepositions and conjunctions that place an event in
-    # time ("during the reign of", "after the war", "江户时代", "幕末...后").
+    # Temporal words, a closed class: periods, the seasons (which CLDR does not name) and the prepositions
+    # and conjunctions that place an event in time ("during the reign of", "after the war", "in late spring",
+    # "江户时代", "幕末...后", "晚春或初夏").
     periods = (
         r"\b(?:centur(?:y|ies)|decades?|millenni(?:um|a)|era|age|aged|period|reign|dynasty|during|before|after"
-        r"|until|till|since|ago|when|while|times?|years? old)\b"
+        r"|until|till|since|ago|when|while|times?|years? old|spring|summer|autumn|fall|winter)\b"
         r"|世纪|年代|年间|时代|时期|期间|朝|代|时|后|前|以来|岁"
+        r"|[春夏秋冬](?:季|天)|[初早晚暮盛深隆仲孟][春夏秋冬]"
     )
     date = re.compile(f"{years}|{periods}", re.IGNORECASE)
     dates = frozenset(unicodedata.normalize("NFKC", w).lower() for w in date_words())

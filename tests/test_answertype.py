@@ -135,9 +135,13 @@ def test_areas_durations_and_dates() -> None:
         "江户时代传入日本",
         "With 4:51 left in regulation",
         "It opened in March.",
+        "It flowers in late spring.",  # the seasons, which CLDR does not name
+        "晚春或初夏开花，花白色或粉红色。",
+        "每年秋季举行",
     ):
         assert DATE in stated_kinds(sentence), sentence
     assert DATE not in stated_kinds("It was built by monks in Paris.")
+    assert DATE not in stated_kinds("春晖中学位于夏威夷。")  # 春 and 夏 in names are no season
 
 
 @pytest.mark.parametrize(
