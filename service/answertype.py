@@ -125,9 +125,10 @@ def _si_prefixes(data: Any) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def _prefixed_names() -> tuple[str, ...]:
+def si_prefixes() -> tuple[str, ...]:
     """The English SI prefixes ("kilo", "milli"): a CLDR unit whose id starts with one ("mass-kilogram") is
-    already prefixed, and takes no second prefix."""
+    already prefixed, and takes no second prefix; the focus check reads a unit in its multiples with them
+    ("gigatons" states tons)."""
     return tuple(p.replace("{0}", "") for p in _si_prefixes(_locale("en")._data))
 
 
@@ -138,7 +139,7 @@ def unit_words() -> dict[str, tuple[tuple[str, str], ...]]:
     ``_LOCALES``; and a one-word long form of an unprefixed unit of a ``_PREFIXABLE`` kind with each SI
     prefix ("{0} tons" -> ("", "gigatons"))."""
     found: dict[str, set[tuple[str, str]]] = {kind: set() for kind in (*UNIT_KINDS, PERCENT)}
-    prefixed = _prefixed_names()
+    prefixed = si_prefixes()
     for name in _LOCALES:
         data = _locale(name)._data
         patterns = data["unit_patterns"]

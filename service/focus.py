@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from index.embed import Encoder
+from service.answertype import si_prefixes
 
 Translator = Callable[[str, str], Sequence[str]]
 """``(term, target_lang) -> terms`` in the target language ("zh"/"en"), best first; empty if unknown."""
@@ -463,6 +464,10 @@ def _states(term: str, text: str) -> bool:
     words = [w for w in EN_WORD.findall(text) if w[:1].lower() == stem[:1]]
     if any(_stem(w) == stem for w in words):
         return True
+    # A unit is stated by its SI multiples and fractions: "1.5 gigatons" states tons, "5 kilometres"
+    # metres, "4 megabytes" bytes (CLDR's prefixes, as the answer-type check reads them).
+    if any(_stem(rest) == stem for rest in _unprefixed(text)):
+        return True
     # A misspelling ("coruption", "ctenophhores"): one edit in a word of five to eight letters, two in a
     # longer one, the first letter kept.
     if len(term) < _MIN_MISSPELT or not term.isalpha():
@@ -475,6 +480,18 @@ def _states(term: str, text: str) -> bool:
 
 
 _MIN_MISSPELT = 5
+
+
+def _unprefixed(text: str) -> list[str]:
+    """The rest of each English word of ``text`` that opens with an SI prefix ("gigatons" -> "tons"), when
+    the rest is a word of three letters or more."""
+    prefixes = si_prefixes()
+    return [
+        word[len(p) :]
+        for word in EN_WORD.findall(text)
+        for p in prefixes
+        if len(word) >= len(p) + 3 and word[: len(p)].lower() == p
+    ]
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:

@@ -117,6 +117,22 @@ def test_a_misspelt_noun_is_stated(question: str, passage: str, stated: bool) ->
     assert (support.weakest == 1.0) is stated
 
 
+@pytest.mark.parametrize(
+    ("question", "passage", "stated"),
+    [
+        ("How many tons of carbon are released?", "Forests release 1.5 gigatons of carbon.", True),
+        ("How many metres long is the bridge?", "The bridge is 5 kilometres long.", True),
+        ("How many bytes does a char take?", "A char takes 4 bytes.", True),
+        ("How many bytes does the cache hold?", "The cache holds 4 megabytes.", True),
+        ("How many tons of carbon are released?", "Forests release 1.5 gigawatts of carbon.", False),
+        ("How many metres long is the bridge?", "The bridge is 5 miles long.", False),
+    ],
+)
+def test_a_unit_is_stated_by_its_si_multiples(question: str, passage: str, stated: bool) -> None:
+    support = FocusChecker().support(question_focus(question), passage, "en")
+    assert (support.head == 1.0) is stated
+
+
 def test_lexical_support_with_english_stems() -> None:
     checker = FocusChecker()  # no encoder: what is not stated scores 0
     stated = checker.support(question_focus("How many trucks did Hema send?"), "Hema sent a truck.", "en")
