@@ -9,9 +9,9 @@ lodging standards, "体长可达12公分" in an article titled 短齿天竺鲷 g
 opens with a pronoun or demonstrative ("这是...", "It carried ...") says, at ``context_weight``, what the
 sentence before it names), plus a prior for its passage: the passage's dense score and its calibrated
 probability of being relevant (``index.search.Calibration``), which puts passages of different language
-pairs on one scale. The best sentences are returned in passage
-order, each citing the passage it came from; a lead-in (a sentence ending in a colon) brings the sentences
-after it, the list it introduces, and a quoted sentence that refers back starts at the sentence before it.
+pairs on one scale. The best sentences are returned in passage order, each citing the passage it came
+from; a lead-in (a sentence ending in a colon) brings the sentences after it, the list it introduces, and
+a quoted sentence that refers back starts at the sentence before it.
 
 Abstention, in four steps; failing any one, the answerer abstains, says so in the question's language and
 gives the reason (``service.abstention.REASONS``):

@@ -461,12 +461,13 @@ def _states(term: str, text: str) -> bool:
     if re.search(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", text, re.IGNORECASE):
         return True
     stem = _stem(term)
-    words = [w for w in EN_WORD.findall(text) if w[:1].lower() == stem[:1]]
+    every = EN_WORD.findall(text)
+    words = [w for w in every if w[:1].lower() == stem[:1]]
     if any(_stem(w) == stem for w in words):
         return True
     # A unit is stated by its SI multiples and fractions: "1.5 gigatons" states tons, "5 kilometres"
     # metres, "4 megabytes" bytes (CLDR's prefixes, as the answer-type check reads them).
-    if any(_stem(rest) == stem for rest in _unprefixed(text)):
+    if any(_stem(rest) == stem for rest in _unprefixed(every)):
         return True
     # A misspelling ("coruption", "ctenophhores"): one edit in a word of five to eight letters, two in a
     # longer one, the first letter kept.
@@ -482,13 +483,13 @@ def _states(term: str, text: str) -> bool:
 _MIN_MISSPELT = 5
 
 
-def _unprefixed(text: str) -> list[str]:
-    """The rest of each English word of ``text`` that opens with an SI prefix ("gigatons" -> "tons"), when
-    the rest is a word of three letters or more."""
+def _unprefixed(words: Sequence[str]) -> list[str]:
+    """The rest of each English word that opens with an SI prefix ("gigatons" -> "tons"), when the rest is a
+    word of three letters or more."""
     prefixes = si_prefixes()
     return [
         word[len(p) :]
-        for word in EN_WORD.findall(text)
+        for word in words
         for p in prefixes
         if len(word) >= len(p) + 3 and word[: len(p)].lower() == p
     ]
