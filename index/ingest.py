@@ -59,26 +59,27 @@ from index.types import Document, Passage
 log = logging.getLogger("citeqa.ingest")
 
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
-# built before is re-read (its vectors reused by text). 8: pieces of a PDF line join without a space unless
-# PDFium's text has one there or they stand a word's gap apart (a browser's PDF set "T h e S t a c k", "di ff
-# erent"), lines 1.15 times the body size are headings (was 1.2) but a drawing's labels are left out, one-line
-# paragraphs set in from the margin under a lead-in or one another are one list (bullets drawn as shapes);
-# plain text set in from the margin (a manual page) has its headings and definition terms, and groff's U+2010
-# line-end hyphens are undone; a Latin "!" or "?" before a lowercase word ends no sentence ("The format! macro
-# works ..."). 7: plain text's preformatted paragraphs (a drawing, a drawn or column-aligned table, code set
-# apart by indentation or indented under a lead-in, a literal block after "::") keep their lines and are code
-# blocks, no longer reflowed into prose (nor taken for headings); a drawing is one unit whatever its length
-# (Markdown too); an HTML page that marks no main content keeps its headings as sections, and inline code that
-# breaks a line stays in its sentence; a table of contents is left out; a sentence that refers forward ("the
-# following tasks.") is joined with the list after it. 6: an HTML list of links that a paragraph introduces is
-# kept (the extractor dropped it as navigation); a code block is one sentence, not one per line; a PDF chapter
-# header that carries the page number is a running line; plain text's underlined headings and list items. 5:
-# an end mark inside brackets ends no sentence, with the reader changes made after 4 without a bump (lead-ins
-# joined with what they introduce, PDF titles and tables, HTML blocks and definition lists, list numbers kept,
-# "a.m." inside a sentence). 4: a line break (list item, table row) ends a sentence, a list number ("1.")
-# starts one, table rows are "header: value" pairs, plain-text heading lines are sections; 3: passages embed
-# their section headings; 2: URLs left out of the embedded text.
-SPLITTER_VERSION = 8
+# built before is re-read (its vectors reused by text). 9: search tokens are the folded text's (traditional
+# Chinese in simplified characters: ``index.lexical.fold``). 8: pieces of a PDF line join without a space
+# unless PDFium's text has one there or they stand a word's gap apart (a browser's PDF set "T h e S t a c k",
+# "di ff erent"), lines 1.15 times the body size are headings (was 1.2) but a drawing's labels are left out,
+# one-line paragraphs set in from the margin under a lead-in or one another are one list (bullets drawn as
+# shapes); plain text set in from the margin (a manual page) has its headings and definition terms, and
+# groff's U+2010 line-end hyphens are undone; a Latin "!" or "?" before a lowercase word ends no sentence
+# ("The format! macro works ..."). 7: plain text's preformatted paragraphs (a drawing, a drawn or
+# column-aligned table, code set apart by indentation or indented under a lead-in, a literal block after "::")
+# keep their lines and are code blocks, no longer reflowed into prose (nor taken for headings); a drawing is
+# one unit whatever its length (Markdown too); an HTML page that marks no main content keeps its headings as
+# sections, and inline code that breaks a line stays in its sentence; a table of contents is left out; a
+# sentence that refers forward ("the following tasks.") is joined with the list after it. 6: an HTML list of
+# links that a paragraph introduces is kept (the extractor dropped it as navigation); a code block is one
+# sentence, not one per line; a PDF chapter header that carries the page number is a running line; plain
+# text's underlined headings and list items. 5: an end mark inside brackets ends no sentence, with the reader
+# changes made after 4 without a bump (lead-ins joined with what they introduce, PDF titles and tables, HTML
+# blocks and definition lists, list numbers kept, "a.m." inside a sentence). 4: a line break (list item, table
+# row) ends a sentence, a list number ("1.") starts one, table rows are "header: value" pairs, plain-text
+# heading lines are sections; 3: passages embed their section headings; 2: URLs left out of the embedded text.
+SPLITTER_VERSION = 9
 CHECKPOINT_SECONDS = 60.0  # a long update commits what it has at least this often
 GROUP_TEXTS = 2048  # documents are embedded in groups of about this many texts (a possible commit point)
 COMPACT_DEAD_SHARE = 0.5  # rewrite live rows into one segment when more than this share of rows is dead

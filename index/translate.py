@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from index.lexical import _HAN, Term, _jieba, is_stopword, tokenize
+from index.lexical import _HAN, Term, _jieba, fold, is_stopword, tokenize
 from index.transliterate import Readings, pinyin_keys, sounds_in, toneless
 
 log = logging.getLogger(__name__)
@@ -457,7 +457,7 @@ class Translator:
         sub-words; ``dictionary_words``) becomes the English corpus tokens its senses name; Latin words and
         numbers pass through."""
         terms: list[Term] = []
-        for word in self.dictionary_words(list(_jieba().cut(question.lower()))):
+        for word in self.dictionary_words(list(_jieba().cut(fold(question).lower()))):
             word = word.strip()
             if not word or is_stopword(word) or not re.search(r"\w", word):
                 continue

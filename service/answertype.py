@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from index.lexical import fold
+
 NUMBER = "number"
 MONEY = "money"
 PERCENT = "percent"
@@ -418,7 +420,7 @@ def _in_name(sentence: str, start: int) -> bool:
 @lru_cache(maxsize=65536)
 def stated_kinds(sentence: str) -> frozenset[str]:
     """The kinds of answer ``sentence`` states (see ``KINDS``)."""
-    sentence = unicodedata.normalize("NFKC", sentence)  # "℃" -> "°C", full-width digits
+    sentence = fold(sentence)  # "℃" -> "°C", full-width digits, 萬 -> 万
     m = _matchers()
     found: set[str] = set()
     for number in m.number.finditer(sentence):
@@ -571,7 +573,7 @@ def expected_answer(question: str) -> Expected:
 
 def _names_a_number(sentence: str) -> bool:
     """Whether ``sentence`` holds digits within a name ("G11", "LC-34": ``_in_name``)."""
-    sentence = unicodedata.normalize("NFKC", sentence)
+    sentence = fold(sentence)
     return any(_in_name(sentence, m.start()) for m in _matchers().number.finditer(sentence))
 
 
@@ -581,6 +583,7 @@ def asked_kinds(question: str) -> frozenset[str]:
     A specific kind (a unit after "how many"/"多少", "how tall", a measurement noun such as "price" or
     "面积", a cost) narrows the question to it; a bare "how many"/"多少"/"几" accepts any quantity.
     """
+    question = fold(question)
     kinds: set[str] = set()
     generic = False
     if _WHEN.search(question):

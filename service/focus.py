@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from index.embed import Encoder
+from index.lexical import fold
 from service.answertype import si_prefixes
 
 Translator = Callable[[str, str], Sequence[str]]
@@ -189,7 +189,7 @@ def _keep_nouns(words: Sequence[str]) -> tuple[str, ...]:
 @lru_cache(maxsize=4096)
 def question_focus(question: str) -> Focus:
     """The focus of ``question`` (English or Chinese, by its script)."""
-    question = unicodedata.normalize("NFKC", question)
+    question = fold(question)
     if _HAN.search(question):
         return _zh_focus(question)
     return _en_focus(question)
@@ -377,7 +377,7 @@ class FocusChecker:
         terms = tuple(dict.fromkeys(focus.terms + focus.key + focus.nouns))
         if not terms:
             return FocusSupport(1.0, 1.0, 1.0)
-        text = unicodedata.normalize("NFKC", passage)
+        text = fold(passage)
         scores = {t: 1.0 if self._stated(t, text, passage_lang) else None for t in terms}
         for name in focus.names:
             if scores[name] is None and self._sounds_stated(name, text, passage_lang):

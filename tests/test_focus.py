@@ -202,3 +202,15 @@ def test_accented_names_and_possessives_are_whole_names() -> None:
     focus = question_focus("Who kidnapped Temüjin's first wife in Zürich’s old town?")
     assert focus.names == ("Temüjin", "Zürich")
     assert "temüjin" in focus.terms
+
+
+@pytest.mark.parametrize(
+    ("question", "passage"),
+    [
+        ("停水时间是几点到几点？", "本大廈將於十二月五日停水，停水時間為上午九時至下午五時。"),  # Big5 notice
+        ("停水時間是幾點到幾點？", "本大厦将于十二月五日停水，停水时间为上午九时至下午五时。"),
+    ],
+)
+def test_traditional_and_simplified_chinese_state_the_same_words(question: str, passage: str) -> None:
+    support = FocusChecker().support(question_focus(question), passage, "zh")
+    assert support.head == 1.0 and support.weakest == 1.0
