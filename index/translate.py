@@ -286,6 +286,7 @@ class Translator:
         vocabulary: frozenset[str],
         weak: frozenset[tuple[str, ...]] = frozenset(),
         source: Dictionary | None = None,
+        senses_en: frozenset[tuple[str, str]] | None = None,
     ) -> None:
         self.en_to_zh = en_to_zh
         self.names_to_zh = names_to_zh
@@ -295,6 +296,11 @@ class Translator:
         # give birth" -> 生产): their terms count FALLBACK_WEIGHT, and they are no translation for the focus
         # check. (Chinese -> English is left as it was: the same rule there cost zh->en recall@1 0.01.)
         self.weak = weak
+        # (Chinese word, English token) pairs where the token is a whole sense of the word, or the name that
+        # opens a name's sense ("Beijing" of 北京), not a word met inside a longer one ("people" in "capital
+        # of the People's Republic of China"): the focus check's translations (``words``); None: every pair
+        # of ``zh_to_en`` is one.
+        self.senses_en = senses_en
         self.source = source  # the whole dictionary, for what the corpus's tables leave out (``known``)
         # Han character -> its pinyin readings (index.transliterate)
         self.readings: Readings = source.readings() if source is not None else {}
@@ -342,19 +348,28 @@ class Translator:
             for st in lookup_stems(token):
                 tokens_of[st].append(token)
         zh_to_en: dict[str, dict[str, float]] = defaultdict(dict)
+        senses_en: set[tuple[str, str]] = set()
         for st, headword, order, size in source.by_stems(tokens_of):
             weight = (1.0 if size == 1 else FALLBACK_WEIGHT / size**0.5) / (1 + order) ** 0.5
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
+                if size == 1:
+                    senses_en.add((headword, token))
+        for headword, proper, _, sense in source.senses(zh_to_en):
+            if proper:  # a name's first word is the name ("Beijing, capital of the People's Republic ...")
+                senses_en.update((headword, token) for token in tokens_of.get(sense[0], ()))
         weak = frozenset(set(en_to_zh) - direct)
-        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak, source)
+        return cls(dict(en_to_zh), dict(names), dict(zh_to_en), vocab, weak, source, frozenset(senses_en))
 
     def words(self, word: str, target_lang: str) -> tuple[str, ...]:
         """The corpus words that translate one question ``word`` into ``target_lang`` ("zh"/"en"), best
         first: the focus check's translator (``service.focus.Translator``). Only candidates with at least
         ``STRONG_SENSE`` of the best one's weight count: a word met only inside a longer gloss ("truck" in
         "fire truck") is no translation of it. A capitalised word may be a name or a common word in a title
-        ("Genghis Khan": 成吉思汗 and 可汗; "the Scotland Act": 法令): it gets both kinds, names first."""
+        ("Genghis Khan": 成吉思汗 and 可汗; "the Scotland Act": 法令): it gets both kinds, names first. The
+        weights are relative to the best candidate the corpus has, so a word met only inside a longer gloss
+        is left out even when it is the only one: 北京 is no "people" because CC-CEDICT glosses it "capital of
+        the People's Republic of China" (English -> Chinese: ``weak``; Chinese -> English: ``senses_en``)."""
         found: list[str] = []
         if target_lang == "zh":
             for st in lookup_stems(word):
@@ -366,7 +381,11 @@ class Translator:
                 if found:
                     break
         else:
-            found = [token for token, weight in _top(self.zh_to_en.get(word, {})) if weight >= STRONG_SENSE]
+            found = [
+                token
+                for token, weight in _top(self.zh_to_en.get(word, {}))
+                if weight >= STRONG_SENSE and (self.senses_en is None or (word, token) in self.senses_en)
+            ]
         return tuple(dict.fromkeys(found))
 
     def known(self, word: str, target_lang: str) -> bool:

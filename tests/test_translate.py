@@ -151,6 +151,17 @@ def test_a_word_met_only_inside_longer_glosses_is_a_weak_term() -> None:
     assert supply.weight == 1.0 and "提供" in supply.tokens
 
 
+def test_a_chinese_word_is_not_translated_by_a_word_inside_a_longer_gloss() -> None:
+    # 北京: "Beijing, capital of the People's Republic of China"; a corpus without "Beijing" has "people"
+    english = translator_for(
+        BM25Index(["The hut sleeps 10 people. Beijing is far."]).vocabulary, DICTIONARIES
+    )
+    assert english.words("北京", "en") == ("beijing",)
+    other = translator_for(BM25Index(["The hut sleeps 10 people."]).vocabulary, DICTIONARIES)
+    assert other.words("北京", "en") == ()
+    assert "people" in other.zh_to_en["北京"]  # still a (weak) search term
+
+
 def test_irregular_english_forms_meet_the_base_form_of_the_glosses() -> None:
     # CC-CEDICT glosses 建造 "to build": a stem keeps "built" apart from "build", the lemma tables join them.
     assert lookup_stems("built") == ("built", "build") and lookup_stems("children") == ("children", "child")
