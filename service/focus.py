@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from index.embed import Encoder
-from service.answertype import si_prefixes
+from service.answertype import EN_CARDINALS, si_prefixes
 
 Translator = Callable[[str, str], Sequence[str]]
 """``(term, target_lang) -> terms`` in the target language ("zh"/"en"), best first; empty if unknown."""
@@ -169,6 +169,15 @@ def _stem(word: str) -> str:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             return w[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return w
+
+
+def _stems(word: str) -> frozenset[str]:
+    """``_stem``, and for a word in "-es" also the word less its "s": "-es" ends the plural of a singular in
+    "-e" ("metres", "miles") as it ends "inches" and "boxes"."""
+    w = word.lower()
+    if w.endswith("es") and not w.endswith("ies") and len(w) > 3:
+        return frozenset({_stem(w), w[:-1]})
+    return frozenset({_stem(w)})
 
 
 def _keep(words: Sequence[str]) -> tuple[str, ...]:
@@ -460,14 +469,15 @@ def _states(term: str, text: str) -> bool:
         return term in text
     if re.search(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", text, re.IGNORECASE):
         return True
-    stem = _stem(term)
-    every = EN_WORD.findall(text)
-    words = [w for w in every if w[:1].lower() == stem[:1]]
-    if any(_stem(w) == stem for w in words):
+    stems = _stems(term)
+    every = _en_words(text)
+    words = [w for w in every if w[:1].lower() == term[:1].lower()]
+    if any(_stems(w) & stems for w in words):
         return True
     # A unit is stated by its SI multiples and fractions: "1.5 gigatons" states tons, "5 kilometres"
-    # metres, "4 megabytes" bytes (CLDR's prefixes, as the answer-type check reads them).
-    if any(_stem(rest) == stem for rest in _unprefixed(every)):
+    # metres, "4 megabytes" bytes, "a 42-kilometre footpath" metres (CLDR's prefixes, as the answer-type
+    # check reads them).
+    if any(_stems(rest) & stems for rest in _unprefixed(every)):
         return True
     # A misspelling ("coruption", "ctenophhores"): one edit in a word of five to eight letters, two in a
     # longer one, the first letter kept.
@@ -481,6 +491,19 @@ def _states(term: str, text: str) -> bool:
 
 
 _MIN_MISSPELT = 5
+
+
+def _en_words(text: str) -> list[str]:
+    """The English words of ``text`` (``EN_WORD``) and the parts of each compound that opens with a number
+    word, whose unit they state: "a twenty-kilometre trail" states kilometres, "a two-week course" weeks
+    (digits stand apart already: "42-kilometre")."""
+    words = []
+    for word in EN_WORD.findall(text):
+        words.append(word)
+        first, _, rest = word.partition("-")
+        if rest and first.lower() in EN_CARDINALS:
+            words.extend(part for part in rest.split("-") if part)
+    return words
 
 
 def _unprefixed(words: Sequence[str]) -> list[str]:

@@ -126,6 +126,10 @@ def test_a_misspelt_noun_is_stated(question: str, passage: str, stated: bool) ->
         ("How many bytes does the cache hold?", "The cache holds 4 megabytes.", True),
         ("How many tons of carbon are released?", "Forests release 1.5 gigawatts of carbon.", False),
         ("How many metres long is the bridge?", "The bridge is 5 miles long.", False),
+        # a compound adjective names its unit in the singular ("a 42-kilometre footpath")
+        ("How many metres long is the trail?", "The trail is a 42-kilometre footpath.", True),
+        ("How many kilometres long is the trail?", "The trail is a twenty-kilometre footpath.", True),
+        ("How many miles long is the trail?", "The trail is a twenty-kilometre footpath.", False),
     ],
 )
 def test_a_unit_is_stated_by_its_si_multiples(question: str, passage: str, stated: bool) -> None:
