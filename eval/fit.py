@@ -200,9 +200,10 @@ def rescore(
     measured on a run without running it again.
 
     Exact for questions the run answered or abstained on before the model (``no_evidence``,
-    ``type_mismatch``, ``off_topic``); a question the run's own model held back (``focus_missing``,
-    ``low_confidence``) that ``model`` would answer has no recorded answer, so it is refused with a
-    ValueError: rescore runs made with a model that never abstains (``threshold`` and ``min_head`` 0).
+    ``type_mismatch``, ``off_topic``, and ``focus_missing`` for a question that names nothing); a question
+    the run's own model held back (``focus_missing``, ``low_confidence``) that ``model`` would answer has
+    no recorded answer, so it is refused with a ValueError: rescore runs made with a model that never
+    abstains (``threshold`` and ``min_head`` 0).
     """
     out = []
     for r in records:
@@ -212,7 +213,9 @@ def rescore(
         evidence = Evidence.from_json(r.evidence)
         confidence = model.probability(evidence)
         reason: str | None = None
-        if evidence.margin < min_margin:
+        if not evidence.asks:
+            reason = "focus_missing"
+        elif evidence.margin < min_margin:
             reason = "off_topic"
         elif evidence.head < model.min_head(evidence.pair):
             reason = "focus_missing"

@@ -9,6 +9,10 @@ class EmptyQuestionError(CiteQAError):
     """The question is empty or only whitespace."""
 
 
+class WordlessQuestionError(CiteQAError):
+    """The question has no letter, digit or CJK character, only punctuation or symbols ("???", "？？？")."""
+
+
 class QuestionTooLongError(CiteQAError):
     """The question is longer than the configured limit."""
 

@@ -8,7 +8,8 @@ Every abstention carries a typed reason (``REASONS``), decided in this order by 
 - ``off_topic``: the evidence is no closer to the question than unrelated background text is (the margin
   below ``min_margin``);
 - ``focus_missing``: the passage does not state what the question asks about (``service.focus``): the
-  head term's support is below the language pair's ``min_head``;
+  head term's support is below the language pair's ``min_head``; or the question names nothing at all
+  (``asks`` false: "hello", "你好", "What?", "为什么？", "123"), whatever the evidence, checked first;
 - ``low_confidence``: the pair's logistic model gives P(answerable) below its threshold.
 
 The model's inputs (``FEATURES``) are the background ``margin`` (the evidence sentence's similarity minus
@@ -72,6 +73,7 @@ class Evidence:
     coverage: float = 1.0
     relevance: float = 1.0  # the best hit's calibrated probability of relevance (index.search.Calibration)
     weakest: float = 1.0  # the weakest focus support among the question's nouns
+    asks: bool = True  # whether the question names anything (service.focus.Focus.empty is false)
 
     def vector(self, features: Sequence[str] = FEATURES) -> np.ndarray:
         values = {
@@ -97,6 +99,7 @@ class Evidence:
             "coverage": self.coverage,
             "relevance": self.relevance,
             "weakest": self.weakest,
+            "asks": self.asks,
         }
 
     @classmethod
@@ -111,6 +114,7 @@ class Evidence:
             float(obj.get("coverage", 1.0)),
             float(obj.get("relevance", 1.0)),
             float(obj.get("weakest", 1.0)),
+            bool(obj.get("asks", True)),
         )
 
 

@@ -19,7 +19,9 @@ gives the reason (``service.abstention.REASONS``):
    of money, a length, a date ...) and fit the years the question names (``service.answertype``);
 2. ``off_topic``: it must be closer to the question than unrelated background text in the passage's
    language is (``service/data/background.txt``) by at least ``min_margin``;
-3. ``focus_missing``: its passage must state what the question asks about (``service.focus``);
+3. ``focus_missing``: its passage must state what the question asks about (``service.focus``); a question
+   that names nothing at all (no content word and no name: "hello", "你好", "What?", "为什么？", "123") has
+   nothing the evidence could state, and abstains so before any other check, whatever the evidence;
 4. ``low_confidence``: the abstention model of the (question, passage) language pair
    (``service.abstention``), fitted on near-topic unanswerable questions, must find it likely enough to
    answer.
@@ -298,7 +300,8 @@ class ExtractiveAnswerer:
         # The passage states what its document's title and its section headings state ("二、住宿标准" above
         # a table of rates; "... - The Rust Programming Language" over every page of a book about Rust).
         stated = "\n".join([passage.title, *passage.section, passage.text])
-        support = self.focus.support(question_focus(question), stated, pair.split("-")[1])
+        focus = question_focus(question)
+        support = self.focus.support(focus, stated, pair.split("-")[1])
         margin = self.background_margin(search.query_vector, best, pair.split("-")[1])
         relevance = max((h.score for h in hits), default=0.0) if search.calibrated else 1.0
         return Evidence(
@@ -311,6 +314,7 @@ class ExtractiveAnswerer:
             support.coverage,
             relevance,
             support.weakest,
+            asks=not focus.empty,
         )
 
     def _baseline(self, query_vector: np.ndarray, lang: str) -> float:
@@ -431,6 +435,8 @@ class ExtractiveAnswerer:
 
     def decide(self, evidence: Evidence, confidence: float, typed: bool) -> Reason | None:
         """The reason to abstain on ``evidence``, or None to answer (the order of the module docstring)."""
+        if not evidence.asks:  # the question names nothing: no evidence can state what it asks about
+            return "focus_missing"
         if not typed:
             return "type_mismatch"
         if evidence.margin < self.min_margin:  # no closer than unrelated text

@@ -74,18 +74,20 @@ _MARKET_UNITS = {
 }
 _RMB_UNITS = ("元", "圆", "角", "块", "块钱", "毛钱")
 # English cardinal numbers: a closed class, complete here.
-_EN_CARDINALS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-    "hundreds thousand thousands million millions billion billions trillion trillions dozen dozens "
-    "once twice thrice half"
-).split()
+EN_CARDINALS: tuple[str, ...] = tuple(
+    (
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+        "hundreds thousand thousands million millions billion billions trillion trillions dozen dozens "
+        "once twice thrice half"
+    ).split()
+)
 _CN_NUMERAL = "零〇一二三四五六七八九十百千万亿两"
 _PER_HUNDRED = ("concentr-percent", "concentr-permille", "concentr-permyriad")
 _SCALE = r"(?:\s*(?:[万亿千百]|hundred|thousand|million|billion|trillion|bn|m)\b|[万亿千百])?"
 _DIGITS = r"\d+(?:[,，.]\d+)*"
 _NUMBER = (
-    rf"(?:{_DIGITS}|[{_CN_NUMERAL}]+|\b(?:{'|'.join(_EN_CARDINALS)})\b(?:[\s-]+(?:{'|'.join(_EN_CARDINALS)})\b)*)"
+    rf"(?:{_DIGITS}|[{_CN_NUMERAL}]+|\b(?:{'|'.join(EN_CARDINALS)})\b(?:[\s-]+(?:{'|'.join(EN_CARDINALS)})\b)*)"
     rf"{_SCALE}(?:多|余|来)?"  # "30多年", "十余万元"
 )
 _WORD_EDGE_LEFT = r"(?<![A-Za-z])"
@@ -295,16 +297,25 @@ def _latin_edge(text: str, i: int) -> bool:
 
 # What may stand between a number and its unit: a Chinese classifier after an optional approximator, with
 # up to two more characters when they make one dictionary word with the unit ("十多个工作日"), or one
-# English modifier before a unit word of three letters or more ("ten working days", not "3 goals in").
+# English modifier before a unit word of three letters or more ("ten working days", not "3 goals in"); or
+# the hyphen of an English compound adjective before a unit word of three letters or more, which is how a
+# compound spells its unit ("a 3-year warranty", "a 42-kilometre footpath", "a two-week course"; not "3-D",
+# "2-in-1").
 _CLASSIFIER = re.compile(r"[多余来]?个")
 _MODIFIER = re.compile(r"[a-z]{2,12}\s+")
+_COMPOUND = re.compile(r"[-\u2010\u2011](?=[a-z])")
+_SPELLED_UNIT = 3  # the fewest letters of a unit word after a modifier or a compound's hyphen
 GAP = 14  # the longest gap looked past
 
 
 def _kinds_after(table: dict[str, frozenset[str]], text: str, longest: int) -> frozenset[str]:
-    """The kinds of the unit or currency right after a number (``text`` follows it), or else past a
-    classifier or one modifier word there."""
+    """The kinds of the unit or currency right after a number (``text`` follows it) or its hyphen in a
+    compound adjective, or else past a classifier or one modifier word there."""
     text = text.lstrip().lower()
+    compound = _COMPOUND.match(text)
+    if compound:
+        rest = text[compound.end() :]
+        return frozenset(k for n, k in _prefix_kinds_by_length(table, rest, longest) if n >= _SPELLED_UNIT)
     found = _prefix_kinds(table, text, longest)
     if found:
         return found
@@ -321,7 +332,7 @@ def _kinds_after(table: dict[str, frozenset[str]], text: str, longest: int) -> f
     modifier = _MODIFIER.match(text)
     if modifier:
         rest = text[modifier.end() :]
-        found |= {k for n, k in _prefix_kinds_by_length(table, rest, longest) if n >= 3}
+        found |= {k for n, k in _prefix_kinds_by_length(table, rest, longest) if n >= _SPELLED_UNIT}
     return frozenset(found)
 
 

@@ -31,6 +31,7 @@ from index.errors import (
     StoreUnavailableError,
     UnreadableDocumentError,
     UnsupportedFileTypeError,
+    WordlessQuestionError,
 )
 from service import web
 from service.collection import Collection, install_collection
@@ -53,6 +54,7 @@ log = logging.getLogger("citeqa")
 
 ERROR_STATUS: dict[type[CiteQAError], tuple[int, str]] = {
     EmptyQuestionError: (422, "empty_question"),
+    WordlessQuestionError: (422, "question_without_words"),
     QuestionTooLongError: (422, "question_too_long"),
     GenerationUnavailableError: (422, "llm_not_configured"),
     IndexMissingError: (503, "index_missing"),

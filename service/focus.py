@@ -46,7 +46,7 @@ import numpy as np
 
 from index.embed import Encoder
 from index.lexical import fold
-from service.answertype import si_prefixes
+from service.answertype import EN_CARDINALS, si_prefixes
 
 Translator = Callable[[str, str], Sequence[str]]
 """``(term, target_lang) -> terms`` in the target language ("zh"/"en"), best first; empty if unknown."""
@@ -108,13 +108,26 @@ _EN_ANSWER_KINDS = frozenset(
 _ZH_ANSWER_KINDS = frozenset("钱 人 次 回 遍 年 岁 天 日 月 个月 周 星期 小时 钟头 分钟 秒 百分比".split())
 _ZH_FUNCTION = frozenset(
     "的 了 是 在 和 与 及 等 也 都 而 并 之 其 为 有 吗 呢 什么 哪些 哪个 哪里 哪儿 哪 谁 "
-    "多少 几 怎么 怎样 如何 为什么 是否 这 那 这个 那个 这些 那些 他 她 它 他们 我们 一个 "
+    "多少 几 怎么 怎样 如何 为什么 为何 为啥 啥 咋 咋办 怎么办 怎么样 干什么 干嘛 是否 "
+    "这 那 这个 那个 这些 那些 他 她 它 他们 我们 一个 "
     "一种 哪一 哪位 何 何时 什么样 名字 名称 叫 称为 被 把 对 从 "
     "向 到 由 于 以 将 就 又 还 所 该 此 其中 之一 时候 时间".split()
 )
-# Never a content term: the function words and the words for the document itself.
-_EN_NO_TERM = _EN_FUNCTION | _EN_DOCUMENT
-_ZH_NO_TERM = _ZH_FUNCTION | _ZH_DOCUMENT
+# Greetings, thanks, assent and interjections ("hello", "thanks", "ok", "你好", "谢谢", "请问"): a closed
+# class that asks about nothing.
+_EN_SMALL_TALK = frozenset(
+    "hello hi hey hiya howdy thanks thank thx please pls ok okay yes yeah yep yup nope bye goodbye oh ah uh "
+    "um hmm".split()
+)
+_ZH_SMALL_TALK = frozenset(
+    "你好 您好 大家好 哈喽 哈 喽 嗨 嘿 喂 谢谢 多谢 请问 请 再见 拜拜 好的 好 是的 嗯 哦 啊 呀 在吗".split()
+)
+# Never a content term: the function words, the words for the document itself and small talk.
+_EN_NO_TERM = _EN_FUNCTION | _EN_DOCUMENT | _EN_SMALL_TALK
+_ZH_NO_TERM = _ZH_FUNCTION | _ZH_DOCUMENT | _ZH_SMALL_TALK
+# jieba's tags of words that name nothing: pronouns (interrogatives among them), numerals, classifiers,
+# particles, prepositions, conjunctions, adverbs, modal particles, interjections, onomatopoeia, punctuation.
+_ZH_NAMELESS_TAGS = frozenset("rmqupcdyeoxw")
 # The head: the thing a "how many" question counts, the role a "who is the ..." question asks for. (The
 # category of "which city"/"哪所大学" is not one: the answer names an instance, often without the category.)
 _EN_HEAD = re.compile(
@@ -132,12 +145,15 @@ _ZH_NAME_TAGS = ("nr", "ns", "nt", "nz")
 class Focus:
     """What a question is about: ``head`` (the thing counted, the role, kind or place asked for), the
     ``names`` it mentions, all its content ``terms`` (which include both), and among them its ``nouns``
-    (names included: the things it is about, without the verbs and modifiers a paraphrase changes)."""
+    (names included: the things it is about, without the verbs and modifiers a paraphrase changes).
+    ``empty`` when it names nothing at all: no content word of any length and no name, only function words,
+    interrogatives, small talk and numbers ("hello", "你好", "What?", "为什么？", "是什么", "123")."""
 
     head: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()
     nouns: tuple[str, ...] = ()
+    empty: bool = False
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -169,6 +185,15 @@ def _stem(word: str) -> str:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             return w[: -len(suffix)] + ("y" if suffix == "ies" else "")
     return w
+
+
+def _stems(word: str) -> frozenset[str]:
+    """``_stem``, and for a word in "-es" also the word less its "s": "-es" ends the plural of a singular in
+    "-e" ("metres", "miles") as it ends "inches" and "boxes"."""
+    w = word.lower()
+    if w.endswith("es") and not w.endswith("ies") and len(w) > 3:
+        return frozenset({_stem(w), w[:-1]})
+    return frozenset({_stem(w)})
 
 
 def _keep(words: Sequence[str]) -> tuple[str, ...]:
@@ -213,7 +238,9 @@ def _en_focus(question: str) -> Focus:
     # An adjective before a noun modifies it ("main idea", "marine animals"): not a noun of its own.
     modifiers = {w for w, after in zip(lowered, lowered[1:], strict=False) if _en_modifier(w, after)}
     nouns = [*head, *names, *(t for t in terms if _en_noun(t) and t not in category | modifiers)]
-    return Focus(_keep(head), _keep(names), _keep(terms), _keep_nouns(nouns))
+    # Words of any length count here ("What is ai?"), which the terms leave out as too short to weigh.
+    empty = not names and all(w.lower() in _EN_NO_TERM or w[0].isdigit() for w in words)
+    return Focus(_keep(head), _keep(names), _keep(terms), _keep_nouns(nouns), empty)
 
 
 _EN_WH = frozenset({"what", "which"})
@@ -303,6 +330,7 @@ def _zh_focus(question: str) -> Focus:
         for w, f in tagged
         if (f.startswith(_ZH_NAME_TAGS) or (w.isascii() and w[0].isalpha() and len(codes.get(w, w)) >= 2))
         and w not in head
+        and w not in _ZH_SMALL_TALK  # jieba tags 谢谢 as a person's name
     ]
     latin = [w for w, _ in tagged if w.isascii() and w[:1].isalpha() and len(w) >= 2]
     terms = [w for w, f in tagged if w not in _ZH_NO_TERM and f[0] in "nv" and len(w) >= 2]
@@ -313,7 +341,12 @@ def _zh_focus(question: str) -> Focus:
         *names,
         *(w for w, f in tagged if w in terms and (f[0] == "n" or f == "vn") and w not in category),
     ]
-    return Focus(_keep(head), _keep(names), _keep(terms + latin), _keep_nouns(nouns))
+    # Words of one character count here ("猫吃什么？"), which the terms leave out as too short to weigh.
+    empty = not names and all(
+        w in _ZH_NO_TERM or (f[0] in _ZH_NAMELESS_TAGS and f != "eng") or not any(c.isalpha() for c in w)
+        for w, f in tagged
+    )
+    return Focus(_keep(head), _keep(names), _keep(terms + latin), _keep_nouns(nouns), empty)
 
 
 _ZH_WH = ("什么", "哪", "何", "怎样")
@@ -374,6 +407,8 @@ class FocusChecker:
 
     def support(self, focus: Focus, passage: str, passage_lang: str) -> FocusSupport:
         """How well ``passage`` (in ``passage_lang``: "zh"/"en") supports ``focus``."""
+        if focus.empty:  # nothing asked about, so nothing the passage could state
+            return FocusSupport(0.0, 0.0, 0.0, (), 0.0)
         terms = tuple(dict.fromkeys(focus.terms + focus.key + focus.nouns))
         if not terms:
             return FocusSupport(1.0, 1.0, 1.0)
@@ -460,14 +495,15 @@ def _states(term: str, text: str) -> bool:
         return term in text
     if re.search(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", text, re.IGNORECASE):
         return True
-    stem = _stem(term)
-    every = EN_WORD.findall(text)
-    words = [w for w in every if w[:1].lower() == stem[:1]]
-    if any(_stem(w) == stem for w in words):
+    stems = _stems(term)
+    every = _en_words(text)
+    words = [w for w in every if w[:1].lower() == term[:1].lower()]
+    if any(_stems(w) & stems for w in words):
         return True
     # A unit is stated by its SI multiples and fractions: "1.5 gigatons" states tons, "5 kilometres"
-    # metres, "4 megabytes" bytes (CLDR's prefixes, as the answer-type check reads them).
-    if any(_stem(rest) == stem for rest in _unprefixed(every)):
+    # metres, "4 megabytes" bytes, "a 42-kilometre footpath" metres (CLDR's prefixes, as the answer-type
+    # check reads them).
+    if any(_stems(rest) & stems for rest in _unprefixed(every)):
         return True
     # A misspelling ("coruption", "ctenophhores"): one edit in a word of five to eight letters, two in a
     # longer one, the first letter kept.
@@ -481,6 +517,19 @@ def _states(term: str, text: str) -> bool:
 
 
 _MIN_MISSPELT = 5
+
+
+def _en_words(text: str) -> list[str]:
+    """The English words of ``text`` (``EN_WORD``) and the parts of each compound that opens with a number
+    word, whose unit they state: "a twenty-kilometre trail" states kilometres, "a two-week course" weeks
+    (digits stand apart already: "42-kilometre")."""
+    words = []
+    for word in EN_WORD.findall(text):
+        words.append(word)
+        first, _, rest = word.partition("-")
+        if rest and first.lower() in EN_CARDINALS:
+            words.extend(part for part in rest.split("-") if part)
+    return words
 
 
 def _unprefixed(words: Sequence[str]) -> list[str]:

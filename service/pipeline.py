@@ -16,7 +16,12 @@ from typing import Literal
 import numpy as np
 
 from index.embed import Encoder, load_encoder
-from index.errors import EmptyQuestionError, GenerationUnavailableError, QuestionTooLongError
+from index.errors import (
+    EmptyQuestionError,
+    GenerationUnavailableError,
+    QuestionTooLongError,
+    WordlessQuestionError,
+)
 from index.ingest import ProgressSink, UpdateReport, index_status, update_index
 from index.search import DenseRows, Mode, Retriever, SearchResult
 from index.store import ANN_ABOVE, FilesStore, IndexStore, SavedIndex, load_index
@@ -284,6 +289,11 @@ class Pipeline:
         question = _SURROGATE.sub("\ufffd", question)
         if not any(unicodedata.category(c) not in _INVISIBLE for c in question):
             raise EmptyQuestionError("the question is empty; send a question in Chinese or English")
+        if not any(c.isalnum() for c in question):  # letters of any script (CJK included) and digits
+            raise WordlessQuestionError(
+                "the question has no words, only punctuation or symbols; "
+                "send a question in Chinese or English"
+            )
         if len(question) > self.settings.max_question_chars:
             raise QuestionTooLongError(
                 f"the question is {len(question)} characters long; the limit is "

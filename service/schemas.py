@@ -108,7 +108,8 @@ class AskResponse(BaseModel):
         description="Why it abstained (null when it answered): `no_evidence` (nothing retrieved), "
         "`type_mismatch` (no passage states the kind of answer asked for, e.g. an amount or a date), "
         "`off_topic` (the passages are no closer to the question than unrelated text), `focus_missing` "
-        "(the passage does not state what the question asks about, e.g. the thing counted or the role), "
+        "(the passage does not state what the question asks about, e.g. the thing counted or the role, or "
+        "the question names nothing at all: `hello`, `What?`, `为什么？`), "
         "`low_confidence` (the abstention model finds the evidence too unlikely to answer).",
     )
     timings_ms: dict[str, float]

@@ -245,3 +245,26 @@ def test_the_margin_floor_is_no_closer_than_background_text(pair: str) -> None:
     unstated = Evidence(0.01, 0.8, 0.02, pair, 0.0, 0.0, 0.3, 0.2, 0.0)
     reason = answerer.decide(unstated, model.probability(unstated), typed=True)
     assert reason in ("focus_missing", "low_confidence")
+
+
+def test_a_question_that_names_nothing_abstains_whatever_the_evidence() -> None:
+    """ "hello", "What?", "为什么？": no evidence can state what such a question asks about, however close
+    it is; the reason is ``focus_missing``, before the type check, and a rescore replays it."""
+    answerer = ExtractiveAnswerer(
+        cast(SavedIndex, None),  # decide() reads no index
+        background={},
+        abstention=AbstentionModel.load(None),
+    )
+    for pair in PAIRS:
+        strong = Evidence(0.2, 0.95, 0.08, pair)
+        assert answerer.decide(strong, 1.0, typed=True) is None
+        nothing = Evidence(0.2, 0.95, 0.08, pair, asks=False)
+        assert answerer.decide(nothing, 1.0, typed=True) == "focus_missing"
+        assert answerer.decide(nothing, 1.0, typed=False) == "focus_missing"
+    assert Evidence.from_json(nothing.to_json()) == nothing
+    older = {k: v for k, v in strong.to_json().items() if k != "asks"}  # a run recorded before the flag
+    assert Evidence.from_json(older).asks is True
+    model, _ = fit_abstention(synthetic_records(400), min_margin=-0.2)
+    held = record(1, False, nothing, reason="focus_missing")
+    (rescored,) = rescore([held], model, min_margin=-0.2)
+    assert rescored.abstained and rescored.reason == "focus_missing"

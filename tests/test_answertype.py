@@ -60,6 +60,36 @@ def test_stated_kinds(sentence: str, kinds: set[str]) -> None:
         assert not stated_kinds(sentence) & QUANTITIES
 
 
+@pytest.mark.parametrize(
+    ("sentence", "kinds"),
+    [
+        ("It carries a 3-year limited warranty.", {DURATION, NUMBER}),
+        ("a 42-kilometre footpath", {LENGTH, NUMBER}),
+        ("a 10-minute walk", {DURATION, NUMBER}),
+        ("a two-week course", {DURATION, NUMBER}),
+        ("a 3.5-inch screen", {LENGTH, NUMBER}),
+        ("a 24\u2011hour service", {DURATION, NUMBER}),  # a non-breaking hyphen
+        ("a 5-star hotel", {NUMBER}),  # a star is no unit
+        ("3-D printing", {NUMBER}),  # one letter after the hyphen names no unit
+        ("a 2-in-1 laptop", {NUMBER}),
+        ("a 3-5 year plan", {DURATION, NUMBER}),  # a range, not a compound
+    ],
+)
+def test_a_compound_adjective_states_its_unit(sentence: str, kinds: set[str]) -> None:
+    """English writes a number and its unit as one hyphenated adjective before a noun ("a 3-year
+    warranty"): the unit is stated as in "3 years"."""
+    assert stated_kinds(sentence) == kinds
+
+
+def test_a_compound_adjective_answers_how_long() -> None:
+    warranty = "The AquaFlow X200 carries a 3-year limited warranty."
+    assert expected_answer("How long is the warranty?").stated_by(warranty)
+    assert expected_answer("AquaFlow X200 控制器的保修期是多久？").stated_by(warranty)
+    trail = "The coast trail is a 42-kilometre footpath."
+    assert expected_answer("How long is the trail?").stated_by(trail)
+    assert expected_answer("How many kilometres long is the trail?").stated_by(trail)
+
+
 def test_digits_in_a_name_are_no_quantity_unless_a_number_that_names_is_asked() -> None:
     for sentence in (
         "Here, i32 is the type of each element.",

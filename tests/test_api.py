@@ -127,11 +127,34 @@ def test_off_topic_questions_abstain_in_their_language(client: TestClient, quest
     assert len(body["passages"]) == 5  # the closest passages are still listed
 
 
+@pytest.mark.parametrize("question", ["hello", "你好", "123", "What?", "为什么？", "How?", "是什么"])
+def test_a_question_that_names_nothing_abstains(client: TestClient, question: str) -> None:
+    """Greetings, bare question words and numbers ask about nothing the documents could state: an
+    abstention (``focus_missing``) with the closest passages, not an arbitrary cited sentence."""
+    body = client.post("/api/ask", json={"question": question}).json()
+    assert body["abstained"] is True and body["abstained_reason"] == "focus_missing", body["answer"]
+    assert body["answer"]["sentences"] == []
+    assert len(body["passages"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted"), [("盒马捐了什么？", "45万件"), ("What did Hema give?", "45万件")]
+)
+def test_a_short_question_that_names_something_is_answered(
+    client: TestClient, question: str, quoted: str
+) -> None:
+    body = client.post("/api/ask", json={"question": question}).json()
+    assert body["abstained"] is False and quoted in body["answer"]["text"]
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "code", "needle"),
     [
         ({"question": ""}, 422, "empty_question", "the question is empty"),
         ({"question": "  \n\t "}, 422, "empty_question", "the question is empty"),
+        ({"question": "???"}, 422, "question_without_words", "no words, only punctuation or symbols"),
+        ({"question": "？？？"}, 422, "question_without_words", "no words, only punctuation or symbols"),
+        ({"question": " …！😀 "}, 422, "question_without_words", "send a question in Chinese or English"),
         ({"question": "问" * 1001}, 422, "question_too_long", "1001 characters long; the limit is 1000"),
         (
             {"question": "盒马", "top_k": 0},

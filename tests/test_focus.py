@@ -36,6 +36,43 @@ def test_the_head_of_a_question(question: str, head: tuple[str, ...]) -> None:
     assert question_focus(question).head == head
 
 
+@pytest.mark.parametrize(
+    ("question", "empty"),
+    [
+        ("hello", True),
+        ("Thanks!", True),
+        ("What?", True),
+        ("How?", True),
+        ("123", True),  # a bare number names nothing
+        ("What is 42?", True),
+        ("你好", True),
+        ("谢谢", True),  # jieba tags it as a person's name
+        ("为什么？", True),
+        ("是什么", True),
+        ("请问", True),
+        ("这是啥？", True),
+        ("Price?", False),
+        ("Hema?", False),
+        ("what is ai?", False),  # a word too short to weigh as a term still names something
+        ("Who built the mill?", False),
+        ("hello, who built the mill?", False),
+        ("盒马捐了什么？", False),
+        ("猫吃什么？", False),  # one-character words too
+        ("MIT是什么？", False),
+    ],
+)
+def test_a_question_that_names_nothing_is_empty(question: str, empty: bool) -> None:
+    assert question_focus(question).empty is empty
+
+
+def test_an_empty_focus_is_stated_by_no_passage() -> None:
+    """A question about nothing has no terms whose support could default to 1.0: nothing it asks about
+    can be stated, so every support is 0 (the answerer abstains, ``focus_missing``)."""
+    support = FocusChecker().support(question_focus("hello"), "Hello, and welcome to the mill.", "en")
+    assert (support.head, support.names, support.coverage, support.weakest) == (0.0, 0.0, 0.0, 0.0)
+    assert question_focus("hello, who built the mill?").terms == ("built", "mill")  # small talk: no term
+
+
 def test_names_and_terms() -> None:
     focus = question_focus("How many trucks did Hema send to Henan?")
     assert focus.names == ("Hema", "Henan")
@@ -126,6 +163,10 @@ def test_a_misspelt_noun_is_stated(question: str, passage: str, stated: bool) ->
         ("How many bytes does the cache hold?", "The cache holds 4 megabytes.", True),
         ("How many tons of carbon are released?", "Forests release 1.5 gigawatts of carbon.", False),
         ("How many metres long is the bridge?", "The bridge is 5 miles long.", False),
+        # a compound adjective names its unit in the singular ("a 42-kilometre footpath")
+        ("How many metres long is the trail?", "The trail is a 42-kilometre footpath.", True),
+        ("How many kilometres long is the trail?", "The trail is a twenty-kilometre footpath.", True),
+        ("How many miles long is the trail?", "The trail is a twenty-kilometre footpath.", False),
     ],
 )
 def test_a_unit_is_stated_by_its_si_multiples(question: str, passage: str, stated: bool) -> None:

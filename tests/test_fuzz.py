@@ -71,10 +71,11 @@ def test_no_5xx_and_responses_match_the_schema(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: schemathesis.Case) -> None:
-        # A schema-valid question may still be empty in meaning (only spaces or zero-width characters)
-        # or longer than CITEQA_MAX_QUESTION_CHARS: a documented 422 that JSON Schema cannot express, so
-        # "valid data must be accepted" does not apply. Every other check (no 5xx, status code, content
-        # type, headers and body conform to the schema) does.
+        # A schema-valid question may still be empty in meaning (only spaces or zero-width characters),
+        # have no words (only punctuation or symbols) or be longer than CITEQA_MAX_QUESTION_CHARS: a
+        # documented 422 that JSON Schema cannot express, so "valid data must be accepted" does not apply.
+        # Every other check (no 5xx, status code, content type, headers and body conform to the schema)
+        # does.
         response = case.call_and_validate(excluded_checks=[positive_data_acceptance])
         assert response.status_code < 500, response.text
 

@@ -442,3 +442,55 @@ def test_an_answer_quoting_a_sentence_that_refers_forward_quotes_the_list_it_int
     assert not result.abstained
     assert "the following tasks." in result.answer.text, result.answer.text
     assert "set the password of any user" in result.answer.text, result.answer.text
+
+
+PRODUCT_DOCS = {
+    "aquaflow.md": """# AquaFlow X200 irrigation controller
+
+The AquaFlow X200 controller waters up to eight garden zones on a schedule.
+
+The AquaFlow X200 carries a 3-year limited warranty from the date of purchase. Register the controller
+online to claim it.
+
+The display is a 3.5-inch colour screen that shows each zone's next run.
+""",
+    "trail.md": """# The Kettleby coast path
+
+The Kettleby coast trail is a 42-kilometre footpath along the cliffs between Kettleby and Marsh End.
+
+The visitor centre is a 10-minute walk from the station, and the café serves lunch until three.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def product_pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+    encoder,  # type: ignore[no-untyped-def]
+) -> Pipeline:
+    """The real pipeline over a product manual and a trail guide, as a new user's own documents."""
+    tmp = tmp_path_factory.mktemp("product")
+    docs = tmp / "docs"
+    docs.mkdir()
+    for name, text in PRODUCT_DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    return Pipeline.load(make_settings(tmp, documents_dir=docs), encoder=encoder)
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted"),
+    [
+        ("How long is the warranty?", "3-year limited warranty"),
+        ("AquaFlow X200 控制器的保修期是多久？", "3-year limited warranty"),
+        ("How long is the trail?", "42-kilometre footpath"),
+        ("How many kilometres long is the trail?", "42-kilometre footpath"),
+    ],
+)
+def test_a_unit_in_a_compound_adjective_answers(
+    product_pipeline: Pipeline, question: str, quoted: str
+) -> None:
+    """ "a 3-year warranty" states a duration and "a 42-kilometre footpath" a length, as "3 years" and
+    "42 kilometres" do: no type_mismatch."""
+    result = product_pipeline.ask(question)
+    assert not result.abstained, result.answer.reason
+    assert quoted in result.answer.text, result.answer.text

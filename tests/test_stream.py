@@ -72,6 +72,7 @@ def test_stream_deltas_follow_the_answer_sentences(client: TestClient) -> None:
     [
         ({"question": ""}, 422, "empty_question", "the question is empty"),
         ({"question": "  \n "}, 422, "empty_question", "the question is empty"),
+        ({"question": "？？？"}, 422, "question_without_words", "only punctuation or symbols"),
         ({"question": "问" * 1001}, 422, "question_too_long", "the limit is 1000"),
         ({"question": "盒马", "top_k": 0}, 422, "invalid_request", "top_k"),
         ({}, 422, "invalid_request", "question"),
