@@ -1146,7 +1146,7 @@ def _read_html(data: bytes, suffix: str) -> _Content:
         whole = clean(trafilatura.html2txt(text) or "")
         blocks = [Block(whole)] if whole else []
     metadata = trafilatura.extract_metadata(text, extensive=False, date_config={"extensive_search": False})
-    title = _html_title(text) or (metadata.title if metadata else None) or first_h1
+    title = _html_title(text) or _metadata_title(metadata.title if metadata else None) or first_h1
     return _Content(
         format="html",
         blocks=tuple(blocks),
@@ -1406,7 +1406,8 @@ _TITLE_SEPARATOR = re.compile(r"\s+[-|–—·»]\s+")
 
 def _html_title(html: str) -> str | None:
     """The title the page's author marked: the part of ``<title>`` ("Page - Site") that is also an
-    ``<h1>``, else the only ``<h1>``, else ``<title>``'s first part; None when the page has neither.
+    ``<h1>``, else the only ``<h1>``, else ``<title>``'s first part unless it is a placeholder
+    (``_metadata_title``); None when the page has neither.
 
     Marked-up titles come before an extractor's guess, which may take any element with "title" in its
     class (a help dialog's heading, say)."""
@@ -1420,7 +1421,7 @@ def _html_title(html: str) -> str | None:
             return part
     if len(h1s) == 1:
         return h1s[0]
-    return pieces[0] if pieces else None
+    return _metadata_title(pieces[0]) if pieces else None  # not an editor's "Untitled Document"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1456,6 +1457,7 @@ _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
 _HEADING_SIZE = 1.15  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
 _LABEL_RUN = 3  # headings of one size one after another, with no text between: a drawing's labels
+_TITLE_PITCH = 1.5  # a title's wrapped lines are at most this many font sizes apart (a heading is further)
 # A gap wider than this many font sizes between two pieces of a line separates table cells (word spaces
 # are about a quarter of it); a table is two or more such lines in a row.
 _CELL_GAP = 1.0
@@ -1501,8 +1503,8 @@ def _read_pdf(data: bytes, suffix: str) -> _Content:
 
 def _pdf_title(lines: Sequence[_Line]) -> str | None:
     """The title a first page sets in its largest type, when that stands out from its body text (the size
-    of most of its characters) as a heading does; its lines joined when it wraps. Read before running
-    headers are dropped: a title repeated atop every page is still the title."""
+    of most of its characters) as a heading does; its lines joined when it wraps (``_title_wraps``). Read
+    before running headers are dropped: a title repeated atop every page is still the title."""
     sizes: Counter[float] = Counter()
     for line in lines:
         sizes[round(line.size, 1)] += len(line.text)
@@ -1511,22 +1513,59 @@ def _pdf_title(lines: Sequence[_Line]) -> str | None:
     if lines[top].size < body * _HEADING_SIZE:
         return None
     end = top + 1
-    while end < len(lines) and end - top < 3 and abs(lines[end].size - lines[top].size) < 0.1:
+    while end < len(lines) and end - top < 3 and _title_wraps(lines[end - 1], lines[end]):
         end += 1
     return join_lines(line.text for line in lines[top:end])
 
 
-# Titles that writers put in a file's metadata when the author gave none (ReportLab "untitled", Word's
-# "Microsoft Word - report.docx" when printing to PDF, "Untitled-1", "无标题"): no title at all.
+def _title_wraps(line: _Line, below: _Line) -> bool:
+    """Whether ``below`` is the next line of a title wrapped from ``line``: the same size, one line pitch
+    down (``_TITLE_PITCH``), and lined up with it on the left, the right or the centre. A section heading
+    set in the title's size right under it ("Overview" under a centred title) has space before it and
+    starts at the text's margin."""
+    size = line.size
+    return (
+        abs(below.size - size) < 0.1
+        and 0 < line.baseline - below.baseline <= _TITLE_PITCH * size
+        and (
+            abs(line.left - below.left) < size
+            or abs(line.right - below.right) < size
+            or abs(line.left + line.right - below.left - below.right) < 2 * size
+        )
+    )
+
+
+# Titles that writers put in a file's metadata when the author gave none: ReportLab's "untitled" (its
+# canvas) and "(anonymous)" (its document templates), Dreamweaver's "Untitled Document", Word's "Document1",
+# "Untitled-1", "无标题", "新建 Microsoft Word 文档". A closed class of words, perhaps bracketed, perhaps
+# numbered; no title at all, so the text's own title (a PDF's largest type on page 1) is taken instead.
 _PLACEHOLDER_TITLE = re.compile(
-    r"^(?:untitled|unknown|none|title|document|无标题|未命名)[\s\d_-]*$|^microsoft (?:word|powerpoint) - ",
+    r"^(?:untitled(?: document)?|unknown|unspecified|anonymous|none|null|no title|title"
+    r"|(?:new |blank )?document|(?:powerpoint )?presentation"
+    r"|无标题(?:文档)?|未命名(?:文档)?|新建.{0,20}?文档|文档|演示文稿)[\s\d_-]*$",
+    re.IGNORECASE,
+)
+# A file's name stands in for a title where a driver that prints a file to PDF writes it: the file name
+# ("report.docx", "C:\\Temp\\notes.txt"), or Office's "Microsoft Word - report.doc". It names the file,
+# which the document's id already does, and says nothing of the text; an extension needs a character
+# other than a space or a dot before it ("Why .docx?" and "ASP.NET" are titles).
+_FILE_NAME_TITLE = re.compile(
+    r"[^\s.]\.(?:docx?|dotx?|rtf|odt|odp|ods|pdf|txt|text|md|markdown|rst|html?|xhtml|tex|dvi|e?ps|xps"
+    r"|pptx?|xlsx?|csv|pages|key|numbers|indd|wpd|wps)$"
+    r"|^microsoft (?:office )?(?:word|powerpoint|excel|publisher|visio) - ",
     re.IGNORECASE,
 )
 
 
 def _metadata_title(value: str | None) -> str | None:
+    """The title a file's metadata gives, or None when it gives none or a writer's stand-in for one
+    (``_PLACEHOLDER_TITLE``, ``_FILE_NAME_TITLE``): a stand-in would name every such document alike,
+    or after its file, while the text's own title (the caller's fallback) says what it is about."""
     title = clean(value or "")
-    return None if not title or _PLACEHOLDER_TITLE.match(title) else title
+    core = title.strip("()[]<>（）【】 ")
+    if not core or _PLACEHOLDER_TITLE.match(core) or _FILE_NAME_TITLE.search(core):
+        return None
+    return title
 
 
 def _pdfium_reason(exc: Exception) -> str:

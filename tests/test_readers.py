@@ -10,9 +10,11 @@ import docx
 import pytest
 from docx.oxml import OxmlElement
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from index.errors import UnreadableDocumentError
 from index.ingest import scan_folder
@@ -321,6 +323,45 @@ def test_pdf_title_falls_back_to_the_first_line_over_a_placeholder(tmp_path: Pat
     assert doc.blocks == (Block("Sales rose in May.", (), 1), Block("Costs fell in June.", (), 2))
 
 
+@pytest.mark.parametrize(
+    ("metadata", "title"),
+    [
+        (None, "The Ridgeback Trail: A Hiker's Guide"),  # ReportLab's document template writes "(anonymous)"
+        ("Untitled Document", "The Ridgeback Trail: A Hiker's Guide"),
+        ("Document1", "The Ridgeback Trail: A Hiker's Guide"),
+        ("无标题", "The Ridgeback Trail: A Hiker's Guide"),
+        ("ridgeback.docx", "The Ridgeback Trail: A Hiker's Guide"),
+        ("Microsoft Word - Ridgeback Trail.doc", "The Ridgeback Trail: A Hiker's Guide"),
+        ("Ridgeback Trail Guide", "Ridgeback Trail Guide"),  # a real title, as are the next two
+        ("ASP.NET on the Trail", "ASP.NET on the Trail"),
+        ("Untitled Hills of Kestrel", "Untitled Hills of Kestrel"),
+    ],
+)
+def test_pdf_metadata_placeholder_title_gives_way_to_the_largest_type(
+    tmp_path: Path, metadata: str | None, title: str
+) -> None:
+    """A writer's stand-in for a title (a placeholder word, a file name) is no title: the first page's
+    largest type is, and a section heading in the same size under it is not part of it."""
+    path = tmp_path / "trail.pdf"
+    body = (
+        "The Ridgeback Trail is a 42-kilometre footpath in the Kestrel Valley National Park. It runs from "
+        "the village of Ashford Mill in the south to Harrow Point lighthouse in the north, and most hikers "
+        "complete it in three days. The highest point of the trail is Cairn Tor, at 1,148 metres."
+    )
+    kwargs = {"title": metadata} if metadata is not None else {}
+    styles = getSampleStyleSheet()  # Title and Heading1 are both 18 pt: the title centred, the heading not
+    SimpleDocTemplate(str(path), pagesize=A4, **kwargs).build(
+        [
+            Paragraph("The Ridgeback Trail: A Hiker's Guide", styles["Title"]),
+            Paragraph("Overview", styles["Heading1"]),
+            Paragraph(body, styles["Normal"]),
+        ]
+    )
+    doc = read(path)
+    assert doc.title == title
+    assert doc.blocks == (Block(body, ("Overview",), 1),)
+
+
 def test_pdf_title_is_the_first_pages_largest_type_even_when_it_runs_atop_every_page(tmp_path: Path) -> None:
     """No metadata title; the title, set large on page 1, also runs small atop every page (so it is dropped
     from the text as a running header) and wraps onto a second line."""
@@ -482,6 +523,9 @@ def test_docx_title_from_properties_then_first_heading(tmp_path: Path) -> None:
     d.save(str(tmp_path / "b.docx"))
     doc = read(tmp_path / "b.docx")
     assert doc.title == "Annual Plan" and doc.blocks == (Block("Body text.", ("Overview",)),)
+    d.core_properties.title = "Microsoft Word - plan.docx"  # a file name is no title
+    d.save(str(tmp_path / "c.docx"))
+    assert read(tmp_path / "c.docx").title == "Overview"
 
 
 def test_corrupt_docx_is_refused(tmp_path: Path) -> None:
@@ -552,8 +596,9 @@ def test_html_page_main_content_with_sections(tmp_path: Path) -> None:
         ),
         ("<title>Tide tables | Harbour Office</title>", "", "Tide tables"),
         ("<title>Home</title>", "<h1>Kettleby tidal mill</h1>", "Kettleby tidal mill"),
+        ("<title>Untitled Document</title>", "", "page"),  # an editor's placeholder: the file's name
     ],
-    ids=["title-part-that-is-an-h1", "title-first-part", "only-h1"],
+    ids=["title-part-that-is-an-h1", "title-first-part", "only-h1", "placeholder"],
 )
 def test_html_title_is_the_marked_up_one(tmp_path: Path, head: str, body: str, title: str) -> None:
     text = "The mill grinds wheat at every ebb tide, as it has since 1790. " * 3
