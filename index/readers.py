@@ -518,7 +518,7 @@ _SENTENCE_END = frozenset(".!?;:,。！？；：，、…")
 class _PlainParagraph:
     text: str
     lines: int  # the lines it was written on
-    heading: bool = False  # underlined by a rule line
+    heading: bool = False  # underlined by a rule line, or numbered over its text (``_numbered_heading``)
     code: bool = False  # preformatted (``_preformatted``): its lines kept as written
     # cut from a paragraph by code in it (``_introduced_parts``), or led by a term: no heading
     cut: bool = False
@@ -527,7 +527,8 @@ class _PlainParagraph:
 def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
     """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like a blank one,
     and a line it underlines (``Introduction`` over ``------------``: reStructuredText's and setext
-    Markdown's heading, and how plain-text manuals have long marked them) is a heading.
+    Markdown's heading, and how plain-text manuals have long marked them) is a heading, as is a line that
+    numbers a section over its text with no blank line between (``_numbered_heading``).
 
     A preformatted paragraph (``_preformatted``: a diagram, a drawn table, a command or a program) keeps
     its lines as written, as do the lines indented under a line that introduces them within a paragraph
@@ -555,6 +556,7 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
         text_indent, lead = _indent(*lines), (lines[-1] if _lead_in(lines[-1]) else None)
 
     lines = [line for chunk in chunks for line in chunk]
+    wrap = max((_columns(line.rstrip()) for line in lines), default=0)  # where the text's lines wrap
     set_in = bool(lines) and sum(_indent(line) > 0 for line in lines) >= _SET_IN_SHARE * len(lines)
     for chunk in chunks:
         termed = False  # a term leads the paragraph's first line: no heading
@@ -570,7 +572,7 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
             out.append(_PlainParagraph(head, 1, heading=True))
             lead, chunk = None, chunk[1:]
             text_indent = _indent(*chunk)
-        for segment, heading in _underlined_segments(chunk):
+        for segment, heading in _heading_segments(chunk, wrap):
             if _preformatted(segment, text_indent, lead):
                 out.append(_code_paragraph(segment))
             elif segment:
@@ -610,10 +612,12 @@ def _hanging_head(lines: Sequence[str]) -> bool:
     )
 
 
-def _underlined_segments(lines: Sequence[str]) -> Iterator[tuple[list[str], str | None]]:
-    """The lines of a blank-line-separated paragraph cut at the headings underlined in it: each run of
-    lines (perhaps none) with the heading after it, the last run with None."""
+def _heading_segments(lines: Sequence[str], wrap: int) -> Iterator[tuple[list[str], str | None]]:
+    """The lines of a blank-line-separated paragraph cut at the headings in it, underlined or numbered
+    (``_numbered_heading``): each run of lines (perhaps none) with the heading after it, the last run with
+    None."""
     segment: list[str] = []
+    after_heading = True  # the paragraph's start, or just after a heading: a numbered heading may follow
     for i, line in enumerate(lines):
         previous = lines[i - 1] if i else ""
         if (
@@ -624,10 +628,62 @@ def _underlined_segments(lines: Sequence[str]) -> Iterator[tuple[list[str], str 
             and not _drawn(previous)
         ):
             yield segment[:-1], clean(previous)
-            segment = []
+            segment, after_heading = [], True
+        elif (after_heading or _ENDS_SENTENCE.search(previous.rstrip())) and _numbered_heading(
+            lines, i, wrap
+        ):
+            yield segment, clean(line)
+            segment, after_heading = [], True
         else:
             segment.append(line)
+            after_heading = False
     yield segment, None
+
+
+# A section's number opening a line: "一、", "（一）", "第一章", "第2节", "1.", "1.2", "2、", "(3)", "IV.",
+# "Chapter 3", "Part II", "Appendix A". An Arabic or Roman number is one before a capital or a CJK character
+# ("3.5 kg of pork" is no section).
+_SECTION_NUMBER = re.compile(
+    r"^(?:[一二三四五六七八九十百零〇]+[、.．]"
+    r"|[（(](?:[一二三四五六七八九十百零〇]{1,4}|\d{1,3})[）)]"
+    r"|第[一二三四五六七八九十百零〇\d]{1,4}[章节部篇编卷回讲课]"
+    r"|(?:\d{1,3}(?:[.．]\d{1,3})+[.．]?|\d{1,3}[.．、]|[IVXLC]{1,6}\.)(?=\s*[\u3400-\u9fff]|\s+[A-Z])"
+    r"|(?i:chapter|part|section|appendix|lesson)\s+(?:\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[A-Z])\b)"
+)
+_NUMERALS = re.compile(r"[一二三四五六七八九十百零〇]+|\d+|[IVXLC]+")
+
+
+def _numbered_heading(lines: Sequence[str], i: int, wrap: int) -> bool:
+    """Whether line ``i`` of a paragraph is a section heading written over its text with no blank line
+    between ("一、准备食材" over "猪肉馅500克，..."), not the first line of a paragraph wrapped onto the next:
+    it starts with a section number (``_SECTION_NUMBER``), is ``_heading_like`` (short, no sentence end), and
+    its line break is the writer's, not a wrap: the next line's first word would have fit on it
+    (``wrap``, the text's widest line). The next line is the text, at the same or a lesser indentation (an
+    item's wrapped line hangs deeper) and no list item; a numbered line of the same shape after it ("二、"
+    under "一、") makes the two a list, as do numbered list items in a run: a number that starts a list item
+    ("1. Install") heads a section only when no other line of its paragraph starts an item."""
+    if i + 1 >= len(lines):
+        return False
+    head, text = clean(lines[i]), clean(lines[i + 1])
+    number = _SECTION_NUMBER.match(head)
+    if number is None or not _heading_like(head) or not text or _RULE_LINE.match(lines[i + 1]):
+        return False
+    below = _SECTION_NUMBER.match(text)
+    if _LIST_ITEM.match(text) or (below and _number_shape(below.group()) == _number_shape(number.group())):
+        return False
+    if _indent(lines[i + 1]) > _indent(lines[i]):
+        return False
+    others = (line.strip() for j, line in enumerate(lines) if j != i)
+    if _LIST_ITEM.match(head) and any(map(_LIST_ITEM.match, others)):
+        return False
+    first = text[0] if _is_wide(text[0]) else " " + text.split()[0]
+    return _columns(lines[i].rstrip() + first) <= wrap
+
+
+def _number_shape(number: str) -> str:
+    """A section number with its numerals replaced ("（三）" as "（0）", "1.2" as "0.0"): numbers of one
+    shape are of one level."""
+    return _NUMERALS.sub("0", number)
 
 
 def _lead_in(line: str) -> bool:
@@ -766,6 +822,11 @@ def _cell_starts(line: str, base: int) -> set[int]:
         gap, previous = "", ch
         column += _width(ch)
     return starts
+
+
+def _columns(line: str) -> int:
+    """Columns a line takes (``_width``), tabs to the next multiple of eight."""
+    return sum(map(_width, line.expandtabs()))
 
 
 def _width(ch: str) -> int:

@@ -1000,6 +1000,62 @@ def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path)
     )
 
 
+def test_plain_text_numbered_heading_over_its_text_with_no_blank_line_heads_it(tmp_path: Path) -> None:
+    text = (
+        "红烧狮子头的做法\n\n红烧狮子头是淮扬菜的传统名菜。\n\n"
+        "一、准备食材\n猪肉馅500克，要求三分肥七分瘦。\n另备荸荠6个、鸡蛋1个。\n\n"
+        "二、制作步骤\n将荸荠去皮切成碎末。\n砂锅中加入清水800毫升，小火炖煮1个半小时即可。\n"
+        "第三章 保存\n第一条 做好的狮子头冷藏可保存3天。\n（一）冷冻\n冷冻可保存一个月。\n\n"
+        # numbered lines of one shape in a row are a list, not headings
+        "所需工具\n一、砂锅\n二、油锅\n"
+    )
+    doc = read(write(tmp_path / "狮子头.txt", text.encode("gbk")))
+    assert doc.title == "红烧狮子头的做法"
+    assert doc.blocks == (
+        Block("红烧狮子头是淮扬菜的传统名菜。"),
+        Block("猪肉馅500克，要求三分肥七分瘦。另备荸荠6个、鸡蛋1个。", ("一、准备食材",)),
+        Block("将荸荠去皮切成碎末。砂锅中加入清水800毫升，小火炖煮1个半小时即可。", ("二、制作步骤",)),
+        Block("第一条 做好的狮子头冷藏可保存3天。", ("第三章 保存",)),
+        Block("冷冻可保存一个月。", ("（一）冷冻",)),
+        Block("所需工具一、砂锅二、油锅", ("（一）冷冻",)),
+    )
+
+
+def test_plain_text_numbered_heading_lines_are_told_from_numbered_list_items(tmp_path: Path) -> None:
+    text = (
+        "Field Guide to the Kestrel Valley\n\n"
+        "1. Introduction\nThis guide covers the trails of the Kestrel Valley and the huts along them, with\n"
+        "the distances and climbs of every stage.\n\n"
+        "1.2 Scope\nOnly the marked trails are described.\n"
+        "Chapter 3 Permits\nA free permit is required between June and September.\n\n"
+        "Part II\nHikers should carry water.\n\n"
+        # items in a run, an item that ends a sentence, an item wrapped onto its next line
+        "Before you set out:\n1. Install the app\n2. Download the maps\n\n"
+        "Steps to take.\n1. Install the package.\nThen run the setup program.\n\n"
+        "1. Install the package from the internal\nmirror that the IT department runs.\n2. Start it.\n\n"
+        "3. Check the service\n   It answers on port 8080.\n"
+    )
+    doc = read(write(tmp_path / "guide.txt", text.encode()))
+    assert doc.title == "Field Guide to the Kestrel Valley"
+    assert doc.blocks == (
+        Block(
+            "This guide covers the trails of the Kestrel Valley and the huts along them, with the distances "
+            "and climbs of every stage.",
+            ("1. Introduction",),
+        ),
+        Block("Only the marked trails are described.", ("1.2 Scope",)),
+        Block("A free permit is required between June and September.", ("Chapter 3 Permits",)),
+        Block("Hikers should carry water.", ("Part II",)),
+        Block("Before you set out:\n1. Install the app\n2. Download the maps", ("Part II",)),
+        Block("Steps to take.\n1. Install the package. Then run the setup program.", ("Part II",)),
+        Block(
+            "1. Install the package from the internal mirror that the IT department runs.\n2. Start it.",
+            ("Part II",),
+        ),
+        Block("3. Check the service It answers on port 8080.", ("Part II",)),
+    )
+
+
 def test_plain_text_set_like_a_manual_page_has_sections_and_terms(tmp_path: Path) -> None:
     # A manual page rendered as text (man, groff): headings at the margin over text set in, terms over
     # their definitions, words broken at line ends with U+2010.
