@@ -267,22 +267,51 @@ def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:
     list, "For example:" above code, "Header:" above a table), as does one whose last sentence refers
     forward ("用这个账户，你能够履行下面的系统管理任务。") above a block of lines: the two are one paragraph,
     joined at a line break, so the lead-in and what it introduces are retrieved and quoted together.
-    Never across a section boundary."""
+    So is a question on its own (``_lone_question``: an FAQ's "如何取消自动续费？") with the answer after it,
+    unless that is another question (a list of questions stays one); alone, the question matched a
+    question like it better than its answer did, and was quoted as the answer. Never across a section
+    boundary."""
     out: list[Block] = []
+    previous: Block | None = None  # the block before ``b`` as read, before any join
     for b in blocks:
         last = out[-1] if out else None
         # A forward reference ("the following tasks.") introduces a list, a table or code: a block of lines.
         if (
             last is not None
+            and previous is not None
             and last.section == b.section
-            and (last.text.endswith(LEAD_IN_ENDS) or ("\n" in b.text and introduces_next(last.text)))
+            and (
+                last.text.endswith(LEAD_IN_ENDS)
+                or ("\n" in b.text and introduces_next(last.text))
+                or (_lone_question(previous.text) and not _lone_question(b.text))
+            )
         ):
             shift = len(last.text) + 1
             code = (*last.code, *((s + shift, e + shift) for s, e in b.code))
             out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page, code)
         else:
             out.append(b)
+        previous = b
     return out
+
+
+_QUESTION_MAX_CHARS = 200
+# An end mark inside a text: a Latin one before a space (not "v2.0", "Mr.Smith"), or a CJK one.
+_INNER_END = re.compile(r"[.!?](?=\s)|[。！？]")
+
+
+def _lone_question(text: str) -> bool:
+    """A block that is one question and nothing else: one line, one sentence (no end mark before its last),
+    ending in a question mark, perhaps inside emphasis or quotes ("**What does Premium cost?**" when the
+    reader kept the marks), and short (``_QUESTION_MAX_CHARS``): an FAQ's question, or a heading written as
+    a bold paragraph. A paragraph that ends with a question after statements is text of its own."""
+    core = text.strip().rstrip("*_\"'”’」』)） ")
+    return (
+        0 < len(core) <= _QUESTION_MAX_CHARS
+        and "\n" not in core
+        and core.endswith(("?", "？"))
+        and not _INNER_END.search(core[:-1])
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

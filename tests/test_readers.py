@@ -1289,6 +1289,33 @@ def test_a_lead_in_paragraph_and_the_list_it_introduces_are_one_block(tmp_path: 
     assert [b.text for b in blocks] == ["CiteQA reads a folder.", "Supported formats:\nPDF files\nDOCX files"]
 
 
+def test_a_question_on_its_own_and_the_answer_after_it_are_one_block(tmp_path: Path) -> None:
+    """An FAQ's question states nothing: with its answer it is one block (so one passage), in every format;
+    not when another question or a heading follows it, and not a paragraph that only ends in a question."""
+    source = (
+        "# CloudNote FAQ\n\n## 账户与订阅\n\n"
+        "**如何取消自动续费？**\n\n请在“我的 > 会员中心”中关闭自动续费。\n\n"
+        "**What does CloudNote Premium cost?**\n\nPremium costs 98 yuan per year.\n\n"
+        "Can I pay by invoice?\n\nIs there a family plan?\n\nBoth are planned for next year.\n\n"
+        "Where is my data stored?\n\n## Data\n\n"
+        "Notes sync every minute. Why so often?\n\nConflicts are rare.\n"
+    )
+    doc = read(write(tmp_path / "faq.md", source.encode()))
+    assert doc.blocks == (
+        Block("如何取消自动续费？\n请在“我的 > 会员中心”中关闭自动续费。", ("账户与订阅",)),
+        Block("What does CloudNote Premium cost?\nPremium costs 98 yuan per year.", ("账户与订阅",)),
+        Block("Can I pay by invoice?", ("账户与订阅",)),  # questions in a row stay apart
+        Block("Is there a family plan?\nBoth are planned for next year.", ("账户与订阅",)),
+        Block("Where is my data stored?", ("账户与订阅",)),  # a heading follows it
+        Block("Notes sync every minute. Why so often?", ("Data",)),
+        Block("Conflicts are rare.", ("Data",)),
+    )
+    text = "常见问题\n\n笔记支持导出吗？\n\n支持。笔记可以导出为 Markdown、PDF 或 HTML 格式。\n"
+    assert read(write(tmp_path / "faq.txt", text.encode())).paragraphs == (
+        "笔记支持导出吗？\n支持。笔记可以导出为 Markdown、PDF 或 HTML 格式。",
+    )
+
+
 def test_old_html_page_keeps_text_set_directly_in_the_body_and_its_code_blocks(tmp_path: Path) -> None:
     """A hand-written page (zlib's usage example is one): prose set straight into <body> between <pre>
     blocks, unclosed <p>, code in <pre><b>. Every sentence is kept, code stays code (its ``#  define``
