@@ -267,22 +267,51 @@ def _join_lead_ins(blocks: Sequence[Block]) -> list[Block]:
     list, "For example:" above code, "Header:" above a table), as does one whose last sentence refers
     forward ("用这个账户，你能够履行下面的系统管理任务。") above a block of lines: the two are one paragraph,
     joined at a line break, so the lead-in and what it introduces are retrieved and quoted together.
-    Never across a section boundary."""
+    So is a question on its own (``_lone_question``: an FAQ's "如何取消自动续费？") with the answer after it,
+    unless that is another question (a list of questions stays one); alone, the question matched a
+    question like it better than its answer did, and was quoted as the answer. Never across a section
+    boundary."""
     out: list[Block] = []
+    previous: Block | None = None  # the block before ``b`` as read, before any join
     for b in blocks:
         last = out[-1] if out else None
         # A forward reference ("the following tasks.") introduces a list, a table or code: a block of lines.
         if (
             last is not None
+            and previous is not None
             and last.section == b.section
-            and (last.text.endswith(LEAD_IN_ENDS) or ("\n" in b.text and introduces_next(last.text)))
+            and (
+                last.text.endswith(LEAD_IN_ENDS)
+                or ("\n" in b.text and introduces_next(last.text))
+                or (_lone_question(previous.text) and not _lone_question(b.text))
+            )
         ):
             shift = len(last.text) + 1
             code = (*last.code, *((s + shift, e + shift) for s, e in b.code))
             out[-1] = Block(f"{last.text}\n{b.text}", last.section, last.page, code)
         else:
             out.append(b)
+        previous = b
     return out
+
+
+_QUESTION_MAX_CHARS = 200
+# An end mark inside a text: a Latin one before a space (not "v2.0", "Mr.Smith"), or a CJK one.
+_INNER_END = re.compile(r"[.!?](?=\s)|[。！？]")
+
+
+def _lone_question(text: str) -> bool:
+    """A block that is one question and nothing else: one line, one sentence (no end mark before its last),
+    ending in a question mark, perhaps inside emphasis or quotes ("**What does Premium cost?**" when the
+    reader kept the marks), and short (``_QUESTION_MAX_CHARS``): an FAQ's question, or a heading written as
+    a bold paragraph. A paragraph that ends with a question after statements is text of its own."""
+    core = text.strip().rstrip("*_\"'”’」』)） ")
+    return (
+        0 < len(core) <= _QUESTION_MAX_CHARS
+        and "\n" not in core
+        and core.endswith(("?", "？"))
+        and not _INNER_END.search(core[:-1])
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -518,7 +547,7 @@ _SENTENCE_END = frozenset(".!?;:,。！？；：，、…")
 class _PlainParagraph:
     text: str
     lines: int  # the lines it was written on
-    heading: bool = False  # underlined by a rule line
+    heading: bool = False  # underlined by a rule line, or numbered over its text (``_numbered_heading``)
     code: bool = False  # preformatted (``_preformatted``): its lines kept as written
     # cut from a paragraph by code in it (``_introduced_parts``), or led by a term: no heading
     cut: bool = False
@@ -527,7 +556,8 @@ class _PlainParagraph:
 def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
     """Paragraphs split on blank lines; a rule line (``---``, ``***``, ``===``) separates like a blank one,
     and a line it underlines (``Introduction`` over ``------------``: reStructuredText's and setext
-    Markdown's heading, and how plain-text manuals have long marked them) is a heading.
+    Markdown's heading, and how plain-text manuals have long marked them) is a heading, as is a line that
+    numbers a section over its text with no blank line between (``_numbered_heading``).
 
     A preformatted paragraph (``_preformatted``: a diagram, a drawn table, a command or a program) keeps
     its lines as written, as do the lines indented under a line that introduces them within a paragraph
@@ -555,6 +585,7 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
         text_indent, lead = _indent(*lines), (lines[-1] if _lead_in(lines[-1]) else None)
 
     lines = [line for chunk in chunks for line in chunk]
+    wrap = max((_columns(line.rstrip()) for line in lines), default=0)  # where the text's lines wrap
     set_in = bool(lines) and sum(_indent(line) > 0 for line in lines) >= _SET_IN_SHARE * len(lines)
     for chunk in chunks:
         termed = False  # a term leads the paragraph's first line: no heading
@@ -570,7 +601,7 @@ def _plain_paragraphs(body: str) -> list[_PlainParagraph]:
             out.append(_PlainParagraph(head, 1, heading=True))
             lead, chunk = None, chunk[1:]
             text_indent = _indent(*chunk)
-        for segment, heading in _underlined_segments(chunk):
+        for segment, heading in _heading_segments(chunk, wrap):
             if _preformatted(segment, text_indent, lead):
                 out.append(_code_paragraph(segment))
             elif segment:
@@ -610,10 +641,12 @@ def _hanging_head(lines: Sequence[str]) -> bool:
     )
 
 
-def _underlined_segments(lines: Sequence[str]) -> Iterator[tuple[list[str], str | None]]:
-    """The lines of a blank-line-separated paragraph cut at the headings underlined in it: each run of
-    lines (perhaps none) with the heading after it, the last run with None."""
+def _heading_segments(lines: Sequence[str], wrap: int) -> Iterator[tuple[list[str], str | None]]:
+    """The lines of a blank-line-separated paragraph cut at the headings in it, underlined or numbered
+    (``_numbered_heading``): each run of lines (perhaps none) with the heading after it, the last run with
+    None."""
     segment: list[str] = []
+    after_heading = True  # the paragraph's start, or just after a heading: a numbered heading may follow
     for i, line in enumerate(lines):
         previous = lines[i - 1] if i else ""
         if (
@@ -624,10 +657,62 @@ def _underlined_segments(lines: Sequence[str]) -> Iterator[tuple[list[str], str 
             and not _drawn(previous)
         ):
             yield segment[:-1], clean(previous)
-            segment = []
+            segment, after_heading = [], True
+        elif (after_heading or _ENDS_SENTENCE.search(previous.rstrip())) and _numbered_heading(
+            lines, i, wrap
+        ):
+            yield segment, clean(line)
+            segment, after_heading = [], True
         else:
             segment.append(line)
+            after_heading = False
     yield segment, None
+
+
+# A section's number opening a line: "一、", "（一）", "第一章", "第2节", "1.", "1.2", "2、", "(3)", "IV.",
+# "Chapter 3", "Part II", "Appendix A". An Arabic or Roman number is one before a capital or a CJK character
+# ("3.5 kg of pork" is no section).
+_SECTION_NUMBER = re.compile(
+    r"^(?:[一二三四五六七八九十百零〇]+[、.．]"
+    r"|[（(](?:[一二三四五六七八九十百零〇]{1,4}|\d{1,3})[）)]"
+    r"|第[一二三四五六七八九十百零〇\d]{1,4}[章节部篇编卷回讲课]"
+    r"|(?:\d{1,3}(?:[.．]\d{1,3})+[.．]?|\d{1,3}[.．、]|[IVXLC]{1,6}\.)(?=\s*[\u3400-\u9fff]|\s+[A-Z])"
+    r"|(?i:chapter|part|section|appendix|lesson)\s+(?:\d{1,3}(?:\.\d{1,3})*|[IVXLC]{1,6}|[A-Z])\b)"
+)
+_NUMERALS = re.compile(r"[一二三四五六七八九十百零〇]+|\d+|[IVXLC]+")
+
+
+def _numbered_heading(lines: Sequence[str], i: int, wrap: int) -> bool:
+    """Whether line ``i`` of a paragraph is a section heading written over its text with no blank line
+    between ("一、准备食材" over "猪肉馅500克，..."), not the first line of a paragraph wrapped onto the next:
+    it starts with a section number (``_SECTION_NUMBER``), is ``_heading_like`` (short, no sentence end), and
+    its line break is the writer's, not a wrap: the next line's first word would have fit on it
+    (``wrap``, the text's widest line). The next line is the text, at the same or a lesser indentation (an
+    item's wrapped line hangs deeper) and no list item; a numbered line of the same shape after it ("二、"
+    under "一、") makes the two a list, as do numbered list items in a run: a number that starts a list item
+    ("1. Install") heads a section only when no other line of its paragraph starts an item."""
+    if i + 1 >= len(lines):
+        return False
+    head, text = clean(lines[i]), clean(lines[i + 1])
+    number = _SECTION_NUMBER.match(head)
+    if number is None or not _heading_like(head) or not text or _RULE_LINE.match(lines[i + 1]):
+        return False
+    below = _SECTION_NUMBER.match(text)
+    if _LIST_ITEM.match(text) or (below and _number_shape(below.group()) == _number_shape(number.group())):
+        return False
+    if _indent(lines[i + 1]) > _indent(lines[i]):
+        return False
+    others = (line.strip() for j, line in enumerate(lines) if j != i)
+    if _LIST_ITEM.match(head) and any(map(_LIST_ITEM.match, others)):
+        return False
+    first = text[0] if _is_wide(text[0]) else " " + text.split()[0]
+    return _columns(lines[i].rstrip() + first) <= wrap
+
+
+def _number_shape(number: str) -> str:
+    """A section number with its numerals replaced ("（三）" as "（0）", "1.2" as "0.0"): numbers of one
+    shape are of one level."""
+    return _NUMERALS.sub("0", number)
 
 
 def _lead_in(line: str) -> bool:
@@ -766,6 +851,11 @@ def _cell_starts(line: str, base: int) -> set[int]:
         gap, previous = "", ch
         column += _width(ch)
     return starts
+
+
+def _columns(line: str) -> int:
+    """Columns a line takes (``_width``), tabs to the next multiple of eight."""
+    return sum(map(_width, line.expandtabs()))
 
 
 def _width(ch: str) -> int:
@@ -1146,7 +1236,7 @@ def _read_html(data: bytes, suffix: str) -> _Content:
         whole = clean(trafilatura.html2txt(text) or "")
         blocks = [Block(whole)] if whole else []
     metadata = trafilatura.extract_metadata(text, extensive=False, date_config={"extensive_search": False})
-    title = _html_title(text) or (metadata.title if metadata else None) or first_h1
+    title = _html_title(text) or _metadata_title(metadata.title if metadata else None) or first_h1
     return _Content(
         format="html",
         blocks=tuple(blocks),
@@ -1406,7 +1496,8 @@ _TITLE_SEPARATOR = re.compile(r"\s+[-|–—·»]\s+")
 
 def _html_title(html: str) -> str | None:
     """The title the page's author marked: the part of ``<title>`` ("Page - Site") that is also an
-    ``<h1>``, else the only ``<h1>``, else ``<title>``'s first part; None when the page has neither.
+    ``<h1>``, else the only ``<h1>``, else ``<title>``'s first part unless it is a placeholder
+    (``_metadata_title``); None when the page has neither.
 
     Marked-up titles come before an extractor's guess, which may take any element with "title" in its
     class (a help dialog's heading, say)."""
@@ -1420,7 +1511,7 @@ def _html_title(html: str) -> str | None:
             return part
     if len(h1s) == 1:
         return h1s[0]
-    return pieces[0] if pieces else None
+    return _metadata_title(pieces[0]) if pieces else None  # not an editor's "Untitled Document"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1456,6 +1547,7 @@ _SIZE_STEP = 1.15  # a font size change of this ratio starts a paragraph
 _HEADING_SIZE = 1.15  # lines this much larger than the body text, short and unpunctuated, are headings
 _HEADING_MAX_CHARS = 120
 _LABEL_RUN = 3  # headings of one size one after another, with no text between: a drawing's labels
+_TITLE_PITCH = 1.5  # a title's wrapped lines are at most this many font sizes apart (a heading is further)
 # A gap wider than this many font sizes between two pieces of a line separates table cells (word spaces
 # are about a quarter of it); a table is two or more such lines in a row.
 _CELL_GAP = 1.0
@@ -1501,8 +1593,8 @@ def _read_pdf(data: bytes, suffix: str) -> _Content:
 
 def _pdf_title(lines: Sequence[_Line]) -> str | None:
     """The title a first page sets in its largest type, when that stands out from its body text (the size
-    of most of its characters) as a heading does; its lines joined when it wraps. Read before running
-    headers are dropped: a title repeated atop every page is still the title."""
+    of most of its characters) as a heading does; its lines joined when it wraps (``_title_wraps``). Read
+    before running headers are dropped: a title repeated atop every page is still the title."""
     sizes: Counter[float] = Counter()
     for line in lines:
         sizes[round(line.size, 1)] += len(line.text)
@@ -1511,22 +1603,59 @@ def _pdf_title(lines: Sequence[_Line]) -> str | None:
     if lines[top].size < body * _HEADING_SIZE:
         return None
     end = top + 1
-    while end < len(lines) and end - top < 3 and abs(lines[end].size - lines[top].size) < 0.1:
+    while end < len(lines) and end - top < 3 and _title_wraps(lines[end - 1], lines[end]):
         end += 1
     return join_lines(line.text for line in lines[top:end])
 
 
-# Titles that writers put in a file's metadata when the author gave none (ReportLab "untitled", Word's
-# "Microsoft Word - report.docx" when printing to PDF, "Untitled-1", "无标题"): no title at all.
+def _title_wraps(line: _Line, below: _Line) -> bool:
+    """Whether ``below`` is the next line of a title wrapped from ``line``: the same size, one line pitch
+    down (``_TITLE_PITCH``), and lined up with it on the left, the right or the centre. A section heading
+    set in the title's size right under it ("Overview" under a centred title) has space before it and
+    starts at the text's margin."""
+    size = line.size
+    return (
+        abs(below.size - size) < 0.1
+        and 0 < line.baseline - below.baseline <= _TITLE_PITCH * size
+        and (
+            abs(line.left - below.left) < size
+            or abs(line.right - below.right) < size
+            or abs(line.left + line.right - below.left - below.right) < 2 * size
+        )
+    )
+
+
+# Titles that writers put in a file's metadata when the author gave none: ReportLab's "untitled" (its
+# canvas) and "(anonymous)" (its document templates), Dreamweaver's "Untitled Document", Word's "Document1",
+# "Untitled-1", "无标题", "新建 Microsoft Word 文档". A closed class of words, perhaps bracketed, perhaps
+# numbered; no title at all, so the text's own title (a PDF's largest type on page 1) is taken instead.
 _PLACEHOLDER_TITLE = re.compile(
-    r"^(?:untitled|unknown|none|title|document|无标题|未命名)[\s\d_-]*$|^microsoft (?:word|powerpoint) - ",
+    r"^(?:untitled(?: document)?|unknown|unspecified|anonymous|none|null|no title|title"
+    r"|(?:new |blank )?document|(?:powerpoint )?presentation"
+    r"|无标题(?:文档)?|未命名(?:文档)?|新建.{0,20}?文档|文档|演示文稿)[\s\d_-]*$",
+    re.IGNORECASE,
+)
+# A file's name stands in for a title where a driver that prints a file to PDF writes it: the file name
+# ("report.docx", "C:\\Temp\\notes.txt"), or Office's "Microsoft Word - report.doc". It names the file,
+# which the document's id already does, and says nothing of the text; an extension needs a character
+# other than a space or a dot before it ("Why .docx?" and "ASP.NET" are titles).
+_FILE_NAME_TITLE = re.compile(
+    r"[^\s.]\.(?:docx?|dotx?|rtf|odt|odp|ods|pdf|txt|text|md|markdown|rst|html?|xhtml|tex|dvi|e?ps|xps"
+    r"|pptx?|xlsx?|csv|pages|key|numbers|indd|wpd|wps)$"
+    r"|^microsoft (?:office )?(?:word|powerpoint|excel|publisher|visio) - ",
     re.IGNORECASE,
 )
 
 
 def _metadata_title(value: str | None) -> str | None:
+    """The title a file's metadata gives, or None when it gives none or a writer's stand-in for one
+    (``_PLACEHOLDER_TITLE``, ``_FILE_NAME_TITLE``): a stand-in would name every such document alike,
+    or after its file, while the text's own title (the caller's fallback) says what it is about."""
     title = clean(value or "")
-    return None if not title or _PLACEHOLDER_TITLE.match(title) else title
+    core = title.strip("()[]<>（）【】 ")
+    if not core or _PLACEHOLDER_TITLE.match(core) or _FILE_NAME_TITLE.search(core):
+        return None
+    return title
 
 
 def _pdfium_reason(exc: Exception) -> str:

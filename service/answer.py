@@ -391,19 +391,26 @@ class ExtractiveAnswerer:
         """What a chosen lead-in introduces: a sentence that ends in a colon ("There are two requirements:")
         states nothing on its own, so the sentences after it in its passage (the list items, up to
         ``max_sentences``) are quoted with it; so does one that refers forward ("You can do the following
-        tasks.", ``introduces_next``) when what follows it starts on a line of its own (a list, a table)."""
+        tasks.", ``introduces_next``) when what follows it starts on a line of its own (a list, a table).
+        A question on a line of its own (an FAQ's, which the readers keep in one passage with its answer)
+        states nothing either, and matches a question like it best: the sentences of the line after it, its
+        answer, are quoted with it."""
         taken = {(s.rank, s.start) for s in chosen}
         out: list[ScoredSentence] = []
         for lead in chosen:
-            if not introduces_next(lead.text):
+            lead_in = introduces_next(lead.text)
+            asks = lead.text.rstrip().endswith(("?", "？"))
+            if not lead_in and not asks:
                 continue
             after = sorted(
                 (s for s in scored if s.rank == lead.rank and s.start > lead.start), key=lambda s: s.start
             )
-            if not lead.text.endswith(LEAD_IN_ENDS) and not (
-                after and "\n" in texts[lead.rank][lead.end : after[0].start]
-            ):
+            own_line = bool(after) and "\n" in texts[lead.rank][lead.end : after[0].start]
+            if not own_line and not (lead_in and lead.text.endswith(LEAD_IN_ENDS)):
                 continue
+            if not lead_in:  # a question: its answer is the next line's sentences
+                line_end = texts[lead.rank].find("\n", after[0].start)
+                after = [s for s in after if line_end < 0 or s.start < line_end]
             for s in after[: self.max_sentences]:
                 if (s.rank, s.start) not in taken:
                     taken.add((s.rank, s.start))

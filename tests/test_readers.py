@@ -10,9 +10,11 @@ import docx
 import pytest
 from docx.oxml import OxmlElement
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from index.errors import UnreadableDocumentError
 from index.ingest import scan_folder
@@ -321,6 +323,45 @@ def test_pdf_title_falls_back_to_the_first_line_over_a_placeholder(tmp_path: Pat
     assert doc.blocks == (Block("Sales rose in May.", (), 1), Block("Costs fell in June.", (), 2))
 
 
+@pytest.mark.parametrize(
+    ("metadata", "title"),
+    [
+        (None, "The Ridgeback Trail: A Hiker's Guide"),  # ReportLab's document template writes "(anonymous)"
+        ("Untitled Document", "The Ridgeback Trail: A Hiker's Guide"),
+        ("Document1", "The Ridgeback Trail: A Hiker's Guide"),
+        ("无标题", "The Ridgeback Trail: A Hiker's Guide"),
+        ("ridgeback.docx", "The Ridgeback Trail: A Hiker's Guide"),
+        ("Microsoft Word - Ridgeback Trail.doc", "The Ridgeback Trail: A Hiker's Guide"),
+        ("Ridgeback Trail Guide", "Ridgeback Trail Guide"),  # a real title, as are the next two
+        ("ASP.NET on the Trail", "ASP.NET on the Trail"),
+        ("Untitled Hills of Kestrel", "Untitled Hills of Kestrel"),
+    ],
+)
+def test_pdf_metadata_placeholder_title_gives_way_to_the_largest_type(
+    tmp_path: Path, metadata: str | None, title: str
+) -> None:
+    """A writer's stand-in for a title (a placeholder word, a file name) is no title: the first page's
+    largest type is, and a section heading in the same size under it is not part of it."""
+    path = tmp_path / "trail.pdf"
+    body = (
+        "The Ridgeback Trail is a 42-kilometre footpath in the Kestrel Valley National Park. It runs from "
+        "the village of Ashford Mill in the south to Harrow Point lighthouse in the north, and most hikers "
+        "complete it in three days. The highest point of the trail is Cairn Tor, at 1,148 metres."
+    )
+    kwargs = {"title": metadata} if metadata is not None else {}
+    styles = getSampleStyleSheet()  # Title and Heading1 are both 18 pt: the title centred, the heading not
+    SimpleDocTemplate(str(path), pagesize=A4, **kwargs).build(
+        [
+            Paragraph("The Ridgeback Trail: A Hiker's Guide", styles["Title"]),
+            Paragraph("Overview", styles["Heading1"]),
+            Paragraph(body, styles["Normal"]),
+        ]
+    )
+    doc = read(path)
+    assert doc.title == title
+    assert doc.blocks == (Block(body, ("Overview",), 1),)
+
+
 def test_pdf_title_is_the_first_pages_largest_type_even_when_it_runs_atop_every_page(tmp_path: Path) -> None:
     """No metadata title; the title, set large on page 1, also runs small atop every page (so it is dropped
     from the text as a running header) and wraps onto a second line."""
@@ -482,6 +523,9 @@ def test_docx_title_from_properties_then_first_heading(tmp_path: Path) -> None:
     d.save(str(tmp_path / "b.docx"))
     doc = read(tmp_path / "b.docx")
     assert doc.title == "Annual Plan" and doc.blocks == (Block("Body text.", ("Overview",)),)
+    d.core_properties.title = "Microsoft Word - plan.docx"  # a file name is no title
+    d.save(str(tmp_path / "c.docx"))
+    assert read(tmp_path / "c.docx").title == "Overview"
 
 
 def test_corrupt_docx_is_refused(tmp_path: Path) -> None:
@@ -552,8 +596,9 @@ def test_html_page_main_content_with_sections(tmp_path: Path) -> None:
         ),
         ("<title>Tide tables | Harbour Office</title>", "", "Tide tables"),
         ("<title>Home</title>", "<h1>Kettleby tidal mill</h1>", "Kettleby tidal mill"),
+        ("<title>Untitled Document</title>", "", "page"),  # an editor's placeholder: the file's name
     ],
-    ids=["title-part-that-is-an-h1", "title-first-part", "only-h1"],
+    ids=["title-part-that-is-an-h1", "title-first-part", "only-h1", "placeholder"],
 )
 def test_html_title_is_the_marked_up_one(tmp_path: Path, head: str, body: str, title: str) -> None:
     text = "The mill grinds wheat at every ebb tide, as it has since 1790. " * 3
@@ -955,6 +1000,62 @@ def test_plain_text_heading_lines_head_the_paragraphs_under_them(tmp_path: Path)
     )
 
 
+def test_plain_text_numbered_heading_over_its_text_with_no_blank_line_heads_it(tmp_path: Path) -> None:
+    text = (
+        "红烧狮子头的做法\n\n红烧狮子头是淮扬菜的传统名菜。\n\n"
+        "一、准备食材\n猪肉馅500克，要求三分肥七分瘦。\n另备荸荠6个、鸡蛋1个。\n\n"
+        "二、制作步骤\n将荸荠去皮切成碎末。\n砂锅中加入清水800毫升，小火炖煮1个半小时即可。\n"
+        "第三章 保存\n第一条 做好的狮子头冷藏可保存3天。\n（一）冷冻\n冷冻可保存一个月。\n\n"
+        # numbered lines of one shape in a row are a list, not headings
+        "所需工具\n一、砂锅\n二、油锅\n"
+    )
+    doc = read(write(tmp_path / "狮子头.txt", text.encode("gbk")))
+    assert doc.title == "红烧狮子头的做法"
+    assert doc.blocks == (
+        Block("红烧狮子头是淮扬菜的传统名菜。"),
+        Block("猪肉馅500克，要求三分肥七分瘦。另备荸荠6个、鸡蛋1个。", ("一、准备食材",)),
+        Block("将荸荠去皮切成碎末。砂锅中加入清水800毫升，小火炖煮1个半小时即可。", ("二、制作步骤",)),
+        Block("第一条 做好的狮子头冷藏可保存3天。", ("第三章 保存",)),
+        Block("冷冻可保存一个月。", ("（一）冷冻",)),
+        Block("所需工具一、砂锅二、油锅", ("（一）冷冻",)),
+    )
+
+
+def test_plain_text_numbered_heading_lines_are_told_from_numbered_list_items(tmp_path: Path) -> None:
+    text = (
+        "Field Guide to the Kestrel Valley\n\n"
+        "1. Introduction\nThis guide covers the trails of the Kestrel Valley and the huts along them, with\n"
+        "the distances and climbs of every stage.\n\n"
+        "1.2 Scope\nOnly the marked trails are described.\n"
+        "Chapter 3 Permits\nA free permit is required between June and September.\n\n"
+        "Part II\nHikers should carry water.\n\n"
+        # items in a run, an item that ends a sentence, an item wrapped onto its next line
+        "Before you set out:\n1. Install the app\n2. Download the maps\n\n"
+        "Steps to take.\n1. Install the package.\nThen run the setup program.\n\n"
+        "1. Install the package from the internal\nmirror that the IT department runs.\n2. Start it.\n\n"
+        "3. Check the service\n   It answers on port 8080.\n"
+    )
+    doc = read(write(tmp_path / "guide.txt", text.encode()))
+    assert doc.title == "Field Guide to the Kestrel Valley"
+    assert doc.blocks == (
+        Block(
+            "This guide covers the trails of the Kestrel Valley and the huts along them, with the distances "
+            "and climbs of every stage.",
+            ("1. Introduction",),
+        ),
+        Block("Only the marked trails are described.", ("1.2 Scope",)),
+        Block("A free permit is required between June and September.", ("Chapter 3 Permits",)),
+        Block("Hikers should carry water.", ("Part II",)),
+        Block("Before you set out:\n1. Install the app\n2. Download the maps", ("Part II",)),
+        Block("Steps to take.\n1. Install the package. Then run the setup program.", ("Part II",)),
+        Block(
+            "1. Install the package from the internal mirror that the IT department runs.\n2. Start it.",
+            ("Part II",),
+        ),
+        Block("3. Check the service It answers on port 8080.", ("Part II",)),
+    )
+
+
 def test_plain_text_set_like_a_manual_page_has_sections_and_terms(tmp_path: Path) -> None:
     # A manual page rendered as text (man, groff): headings at the margin over text set in, terms over
     # their definitions, words broken at line ends with U+2010.
@@ -1186,6 +1287,33 @@ def test_a_lead_in_paragraph_and_the_list_it_introduces_are_one_block(tmp_path: 
     )
     blocks = read(write(tmp_path / "formats.html", page.encode())).blocks
     assert [b.text for b in blocks] == ["CiteQA reads a folder.", "Supported formats:\nPDF files\nDOCX files"]
+
+
+def test_a_question_on_its_own_and_the_answer_after_it_are_one_block(tmp_path: Path) -> None:
+    """An FAQ's question states nothing: with its answer it is one block (so one passage), in every format;
+    not when another question or a heading follows it, and not a paragraph that only ends in a question."""
+    source = (
+        "# CloudNote FAQ\n\n## 账户与订阅\n\n"
+        "**如何取消自动续费？**\n\n请在“我的 > 会员中心”中关闭自动续费。\n\n"
+        "**What does CloudNote Premium cost?**\n\nPremium costs 98 yuan per year.\n\n"
+        "Can I pay by invoice?\n\nIs there a family plan?\n\nBoth are planned for next year.\n\n"
+        "Where is my data stored?\n\n## Data\n\n"
+        "Notes sync every minute. Why so often?\n\nConflicts are rare.\n"
+    )
+    doc = read(write(tmp_path / "faq.md", source.encode()))
+    assert doc.blocks == (
+        Block("如何取消自动续费？\n请在“我的 > 会员中心”中关闭自动续费。", ("账户与订阅",)),
+        Block("What does CloudNote Premium cost?\nPremium costs 98 yuan per year.", ("账户与订阅",)),
+        Block("Can I pay by invoice?", ("账户与订阅",)),  # questions in a row stay apart
+        Block("Is there a family plan?\nBoth are planned for next year.", ("账户与订阅",)),
+        Block("Where is my data stored?", ("账户与订阅",)),  # a heading follows it
+        Block("Notes sync every minute. Why so often?", ("Data",)),
+        Block("Conflicts are rare.", ("Data",)),
+    )
+    text = "常见问题\n\n笔记支持导出吗？\n\n支持。笔记可以导出为 Markdown、PDF 或 HTML 格式。\n"
+    assert read(write(tmp_path / "faq.txt", text.encode())).paragraphs == (
+        "笔记支持导出吗？\n支持。笔记可以导出为 Markdown、PDF 或 HTML 格式。",
+    )
 
 
 def test_old_html_page_keeps_text_set_directly_in_the_body_and_its_code_blocks(tmp_path: Path) -> None:

@@ -223,6 +223,39 @@ def test_an_answer_quoting_a_lead_in_quotes_what_it_introduces(
         assert result.grounded, question
 
 
+FAQ_DOC = """# CloudNote FAQ
+
+## Subscription
+
+**What does CloudNote Premium cost?**
+
+Premium costs 98 yuan per year, or 12 yuan per month.
+
+**如何取消自动续费？**
+
+在安卓上，请在 CloudNote 应用内的"我的 > 会员中心"中关闭自动续费。
+"""
+
+
+def test_an_faq_question_is_quoted_with_its_answer(
+    tmp_path: Path,
+    encoder,  # type: ignore[no-untyped-def]
+) -> None:
+    """An FAQ's question matches a question like it best, but states nothing: its answer is quoted with it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "faq.md").write_text(FAQ_DOC, encoding="utf-8")
+    pipeline = Pipeline.load(make_settings(tmp_path, documents_dir=docs), encoder=encoder)
+    for question, answer in (
+        ("How do I cancel auto-renewal?", "会员中心"),
+        ("如何取消自动续费？", "会员中心"),
+        ("What does CloudNote Premium cost?", "98 yuan"),
+    ):
+        result = pipeline.ask(question)
+        assert not result.abstained, question
+        assert answer in result.answer.text, question
+
+
 BRIDGE_DOC = """# Wend Bridge
 
 The Wend Bridge was finished in 1911 by the council. It carried trams until 1950 and still carries cars.
