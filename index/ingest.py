@@ -60,11 +60,13 @@ log = logging.getLogger("citeqa.ingest")
 
 # Bumped whenever a reader or the splitter changes the passages or sentences a file gives, so that an index
 # built before is re-read (its vectors reused by text). 9: search tokens are the folded text's (traditional
-# Chinese in simplified characters: ``index.lexical.fold``). 8: pieces of a PDF line join without a space
-# unless PDFium's text has one there or they stand a word's gap apart (a browser's PDF set "T h e S t a c k",
-# "di ff erent"), lines 1.15 times the body size are headings (was 1.2) but a drawing's labels are left out,
-# one-line paragraphs set in from the margin under a lead-in or one another are one list (bullets drawn as
-# shapes); plain text set in from the margin (a manual page) has its headings and definition terms, and
+# Chinese in simplified characters: ``index.lexical.fold``); a writer's placeholder title ("(anonymous)", a
+# file name) is no title; a plain-text line that opens with a section number over its text heads it; a
+# paragraph that is only a question is one passage with its answer. 8: pieces of a PDF line join without a
+# space unless PDFium's text has one there or they stand a word's gap apart (a browser's PDF set "T h e S t a
+# c k", "di ff erent"), lines 1.15 times the body size are headings (was 1.2) but a drawing's labels are left
+# out, one-line paragraphs set in from the margin under a lead-in or one another are one list (bullets drawn
+# as shapes); plain text set in from the margin (a manual page) has its headings and definition terms, and
 # groff's U+2010 line-end hyphens are undone; a Latin "!" or "?" before a lowercase word ends no sentence
 # ("The format! macro works ..."). 7: plain text's preformatted paragraphs (a drawing, a drawn or
 # column-aligned table, code set apart by indentation or indented under a lead-in, a literal block after "::")
