@@ -357,18 +357,8 @@ class ExtractiveAnswerer:
             return Answer(ABSTAIN_MESSAGES[lang], (), True, confidence, lang, evidence, reason), scored
         # A quoted code block's similarity is loose (a word of the question among its keywords): it may
         # answer alone, or as what a chosen lead-in introduces, but never joins another answer as an extra.
-        # An answer quotes one document: a close score is no sign that another document's sentence is about
-        # the same thing ("Who is the contact person for the water outage notice?" took an FAQ's "You can
-        # also write to help@..."; on the near-topic report halves 141 of 148 such sentences missed the gold
-        # answer). The other documents' passages are still listed, and the same text in several places is
-        # quoted once, citing each.
-        source = hits[best.rank - 1].passage.document_id
         chosen = [best] + [
-            s
-            for s in typed[1:]
-            if s.score >= best.score - self.margin
-            and not _is_code(s, hits)
-            and hits[s.rank - 1].passage.document_id == source
+            s for s in typed[1:] if s.score >= best.score - self.margin and not _is_code(s, hits)
         ]
         chosen = chosen[: self.max_sentences]
         chosen += self._continuations(chosen, scored, texts)
