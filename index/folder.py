@@ -28,7 +28,8 @@ from index.ingest import scan_folder
 from index.readers import FORMATS, document_id_for, read_document
 from index.store import fsync_dir
 
-MAX_NAME_CHARS = 255
+MAX_NAME_CHARS = 255  # a whole relative name, in characters
+MAX_PART_BYTES = 255  # one folder or file name, in UTF-8 bytes: NAME_MAX of ext4, XFS, btrfs
 _lock = threading.Lock()  # one folder change at a time within a process
 
 
@@ -57,9 +58,29 @@ def check_relative_name(name: str) -> PurePosixPath:
         raise InvalidDocumentNameError(
             f"the file name {name!r} is hidden (starts with '.'); it would be ignored"
         )
-    if len(str(path)) > MAX_NAME_CHARS or any(len(p.encode()) > 255 for p in path.parts):
-        raise InvalidDocumentNameError(f"the file name {name!r} is too long")
+    check_length(path)
     return path
+
+
+def check_length(path: PurePosixPath) -> None:
+    """``InvalidDocumentNameError`` when ``path`` is longer than a file system takes: a folder or file name
+    over ``MAX_PART_BYTES`` UTF-8 bytes (its suffix included), or the whole over ``MAX_NAME_CHARS``."""
+    for part in path.parts:
+        size = len(part.encode())
+        if size > MAX_PART_BYTES:
+            raise InvalidDocumentNameError(
+                f"the file name {_short(part)} is too long: {size} bytes in UTF-8; a folder or file name may "
+                f"be at most {MAX_PART_BYTES} bytes, its suffix included (a Chinese character takes 3)"
+            )
+    if len(str(path)) > MAX_NAME_CHARS:
+        raise InvalidDocumentNameError(
+            f"the file name {_short(str(path))} is too long: {len(str(path))} characters; the limit is "
+            f"{MAX_NAME_CHARS}, its suffix included"
+        )
+
+
+def _short(name: str, keep: int = 40) -> str:
+    return repr(name) if len(name) <= keep else repr(name[:keep]) + f"... ({len(name)} characters)"
 
 
 def check_document_id(document_id: str) -> str:
@@ -87,7 +108,9 @@ def target_name(filename: str, document_id: str | None) -> PurePosixPath:
     suffix = check_type(name.name)
     if document_id is None:
         return name
-    return PurePosixPath(check_document_id(document_id) + suffix)
+    target = PurePosixPath(check_document_id(document_id) + suffix)
+    check_length(target)  # the id passed alone; with its suffix it may not
+    return target
 
 
 def files_of(root: Path, document_id: str) -> list[Path]:

@@ -153,6 +153,41 @@ def test_bad_uploads_are_refused_and_store_nothing(
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+def test_a_name_too_long_for_the_file_system_is_refused(
+    served: tuple[TestClient, GatedEncoder, Settings],
+) -> None:
+    """The limit is on each stored name, suffix included, in UTF-8 bytes: an id that passes alone can
+    still be too long once its file's suffix is added (it was an OSError, a 500, at the rename)."""
+    client, _, settings = served
+    before = sorted(settings.documents_dir.rglob("*"))
+    for document_id, detail in [
+        ("f" * 252, "is too long: 256 bytes in UTF-8; a folder or file name may be at most 255 bytes"),
+        ("长" * 84, "is too long: 256 bytes in UTF-8"),
+    ]:
+        r = upload(client, ("esc.txt", NEW_ARTICLE.encode()), document_id=document_id)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "invalid_name" and detail in r.json()["detail"]
+    r = client.put(f"/api/documents/{'f' * 251}", files=[("files", ("new.markdown", MARKDOWN.encode()))])
+    assert r.status_code == 422 and "260 bytes in UTF-8" in r.json()["detail"], r.text
+    assert sorted(settings.documents_dir.rglob("*")) == before
+    assert upload(client, ("esc.txt", NEW_ARTICLE.encode()), document_id="f" * 251).status_code == 202
+    assert (settings.documents_dir / ("f" * 251 + ".txt")).is_file()
+
+
+def test_citeqa_add_names_a_bad_name_without_a_traceback(tmp_path: Path, docs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    source = tmp_path / "esc.txt"
+    source.write_text(NEW_ARTICLE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["add", str(source), "--id", "f" * 253, "--documents", str(docs)])
+    assert result.exit_code == 1, result.output
+    assert "error: the file name 'ffff" in result.output and "at most 255 bytes" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert sorted(p.name for p in docs.iterdir()) == [f"{SEED_ID}.txt"]
+
+
 def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path) -> None:
     settings = settings_for(tmp_path, docs, max_upload_bytes=1000, max_upload_request_bytes=5000)
     with TestClient(create_app(settings, Pipeline.load(settings, encoder=HashingEncoder()))) as client:
