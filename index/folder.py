@@ -1,10 +1,11 @@
 """The documents folder as a collection: add, replace and remove files safely, by document id.
 
 The folder is the source of truth for the index (``index.ingest`` keeps the index equal to it). Every change
-here is checked first and made atomically: a name that would escape the folder, a type no reader handles, a
-file over the size limit, a file no reader can read, or an id already taken is refused with a domain error
-and the folder is left as it was; a new file is written under a hidden temporary name (which ingest
-ignores), fsynced and renamed into place, so a crash never leaves half a file where ingest would read it.
+here is checked first and made atomically: a name that would escape the folder or is too long, a type no
+reader handles, a file over the size limit, a file no reader can read, an id already taken, or a file or
+folder where the new one would go is refused with a domain error and the folder is left as it was; a new
+file is written under a hidden temporary name (which ingest ignores), fsynced and renamed into place, so a
+crash never leaves half a file where ingest would read it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from index.errors import (
     DocumentNotFoundError,
     FileTooLargeError,
     InvalidDocumentNameError,
+    PathConflictError,
     UnsupportedFileTypeError,
 )
 from index.ingest import scan_folder
@@ -113,6 +115,23 @@ def target_name(filename: str, document_id: str | None) -> PurePosixPath:
     return target
 
 
+def check_place(root: Path, rel: PurePosixPath) -> None:
+    """``PathConflictError`` when something in the folder is where ``rel`` would go: a file where one of
+    its folders would be, or a folder (or other non-file) where the file itself would be."""
+    for parent in reversed(rel.parents[:-1]):  # outermost first, the folder itself left out
+        place = root / parent
+        if place.exists() and not place.is_dir():
+            raise PathConflictError(
+                f"{rel} cannot be stored: {parent} is a file, where a folder is needed; "
+                "choose another name or id"
+            )
+    target = root / rel
+    if target.is_dir() or (target.exists() and not target.is_file()):
+        raise PathConflictError(
+            f"{rel} cannot be stored: {rel} is a folder, where the file would go; choose another name or id"
+        )
+
+
 def files_of(root: Path, document_id: str) -> list[Path]:
     """The files of the folder that hold the document ``document_id`` (one, unless ids collide)."""
     return [f.path for f in scan_folder(root) if f.document_id == document_id]
@@ -143,6 +162,15 @@ def store_files(
     if len(set(ids)) != len(ids):
         twice = next(i for i in ids if ids.count(i) > 1)
         raise DocumentExistsError(f"two of the files would both be document {twice!r}; rename one of them")
+    rels = {rel for rel, _, _ in planned}
+    for rel, _, _ in planned:
+        inside = next((other for other in rels if rel in other.parents), None)
+        if inside is not None:
+            raise PathConflictError(
+                f"two of the files collide: {rel} would be a file and {inside} needs it as a folder; "
+                "rename one of them"
+            )
+        check_place(root, rel)
     root.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[PurePosixPath, Path, str]] = []
     try:
@@ -160,6 +188,8 @@ def store_files(
                             f"a document with id {doc_id!r} already exists ({held_by}); replace it with "
                             "PUT /api/documents/{id} (or `citeqa add --replace`), or choose another id"
                         )
+            for rel, _, _ in staged:
+                check_place(root, rel)  # again: a folder may have appeared there since
             stored = []
             for rel, tmp, doc_id in staged:
                 target = root / rel

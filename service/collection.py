@@ -7,11 +7,11 @@
     GET    /api/jobs, /api/jobs/{id}        background jobs: status, progress, per-file results
 
 A write is checked and stored in the documents folder before the response (``index.folder``: a bad name is
-422, a duplicate id 409, an unsupported type 415, a file or request over the limits 413, an unreadable file
-422 with the reader's reason; nothing is stored then), and answered ``202 {"job": ...}``: the indexing runs
-in the background (``service.jobs``) while queries keep being answered from the current index, which is
-swapped for the new one when the job commits. An accepted file is on disk before the 202, so a restart
-during its job loses nothing: the next start indexes it.
+422, a duplicate id or a file or folder in the way 409, an unsupported type 415, a file or request over the
+limits 413, an unreadable file 422 with the reader's reason; nothing is stored then), and answered
+``202 {"job": ...}``: the indexing runs in the background (``service.jobs``) while queries keep being
+answered from the current index, which is swapped for the new one when the job commits. An accepted file
+is on disk before the 202, so a restart during its job loses nothing: the next start indexes it.
 """
 
 from __future__ import annotations

@@ -188,6 +188,48 @@ def test_citeqa_add_names_a_bad_name_without_a_traceback(tmp_path: Path, docs: P
     assert sorted(p.name for p in docs.iterdir()) == [f"{SEED_ID}.txt"]
 
 
+def test_a_file_or_folder_in_the_way_is_a_conflict(served: tuple[TestClient, GatedEncoder, Settings]) -> None:
+    """A file where the target needs a folder, or a folder where the file would go: 409 naming it (they
+    were a FileExistsError or IsADirectoryError, a 500)."""
+    client, _, settings = served
+    text = NEW_ARTICLE.encode()
+    assert upload(client, ("maple.txt", text)).status_code == 202
+    assert upload(client, ("esc.txt", text), document_id="dir.txt/a").status_code == 202
+    before = sorted(settings.documents_dir.rglob("*"))
+    file_in_the_way = (
+        "maple.txt/inner.txt cannot be stored: maple.txt is a file, where a folder is needed; "
+        "choose another name or id"
+    )
+    for r in [
+        upload(client, ("esc.txt", text), document_id="maple.txt/inner"),
+        upload(client, ("maple.txt/inner.txt", text)),
+        client.put("/api/documents/maple.txt/inner", files=[("files", ("esc.txt", text))]),
+    ]:
+        assert r.status_code == 409, r.text
+        assert r.json() == {"error": "path_conflict", "detail": file_in_the_way}
+    r = upload(client, ("dir.txt", text))
+    assert r.status_code == 409 and r.json()["error"] == "path_conflict", r.text
+    assert "dir.txt cannot be stored: dir.txt is a folder, where the file would go" in r.json()["detail"]
+    r = upload(client, ("x.txt", text), ("x.txt/y.txt", text))
+    assert r.status_code == 409 and r.json()["error"] == "path_conflict", r.text
+    assert "x.txt would be a file and x.txt/y.txt needs it as a folder" in r.json()["detail"]
+    assert sorted(settings.documents_dir.rglob("*")) == before
+
+
+def test_citeqa_add_names_what_is_in_the_way(tmp_path: Path, docs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    source = tmp_path / "esc.txt"
+    source.write_text(NEW_ARTICLE, encoding="utf-8")
+    add = ["add", str(source), "--id", f"{SEED_ID}.txt/inner", "--documents", str(docs)]
+    result = CliRunner().invoke(app, add)
+    assert result.exit_code == 1, result.output
+    assert f"error: {SEED_ID}.txt/inner.txt cannot be stored: {SEED_ID}.txt is a file" in result.output
+    assert sorted(p.name for p in docs.iterdir()) == [f"{SEED_ID}.txt"]
+
+
 def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path) -> None:
     settings = settings_for(tmp_path, docs, max_upload_bytes=1000, max_upload_request_bytes=5000)
     with TestClient(create_app(settings, Pipeline.load(settings, encoder=HashingEncoder()))) as client:
