@@ -5,14 +5,17 @@ here is checked first and made atomically: a name that would escape the folder o
 reader handles, a file over the size limit, a file no reader can read, an id already taken, or a file or
 folder where the new one would go is refused with a domain error and the folder is left as it was; a new
 file is written under a hidden temporary name (which ingest ignores), fsynced and renamed into place, so a
-crash never leaves half a file where ingest would read it.
+crash never leaves half a file where ingest would read it. A temporary file that a crash (kill -9) left
+behind is removed once it is an hour old, at the server's start and at the next write.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
+import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +35,10 @@ from index.store import fsync_dir
 
 MAX_NAME_CHARS = 255  # a whole relative name, in characters
 MAX_PART_BYTES = 255  # one folder or file name, in UTF-8 bytes: NAME_MAX of ext4, XFS, btrfs
+STAGING_PREFIX = ".upload-"  # a file being written, before its rename into place
+STALE_STAGING_S = 3600.0  # a staging file this old belongs to a write that crashed: no write takes so long
 _lock = threading.Lock()  # one folder change at a time within a process
+log = logging.getLogger("citeqa.folder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +158,7 @@ def store_files(
     the file holding that id (whatever its suffix) is replaced. Only when all pass are they moved into place.
     """
     root = Path(root)
+    remove_stale_staging(root)
     planned: list[tuple[PurePosixPath, bytes, str]] = []
     for filename, data, document_id in files:
         rel = target_name(filename, document_id)
@@ -211,12 +218,39 @@ def _stage(root: Path, rel: PurePosixPath, data: bytes) -> Path:
     """``data`` written and fsynced under a hidden temporary name beside its target (ingest ignores it)."""
     target_dir = root / rel.parent
     target_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target_dir / f".upload-{secrets.token_hex(6)}{rel.suffix}"
+    tmp = target_dir / f"{STAGING_PREFIX}{secrets.token_hex(6)}{rel.suffix}"
     with tmp.open("wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     return tmp
+
+
+def remove_stale_staging(root: Path, older_than: float = STALE_STAGING_S) -> list[str]:
+    """Delete the staging files (``.upload-*``) last written over ``older_than`` seconds ago: left by a
+    write that crashed between writing and renaming. A live write renames its file within its request, and
+    another process (``citeqa add``, a second server) may be writing one now, so younger ones are kept.
+    Returns their paths relative to ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # staging files are never in there
+        for name in filenames:
+            if not name.startswith(STAGING_PREFIX):
+                continue
+            path = Path(dirpath) / name
+            try:
+                if path.lstat().st_mtime < cutoff and path.is_file():
+                    path.unlink()
+                    removed.append(path.relative_to(root).as_posix())
+            except OSError:  # removed meanwhile, or not ours to remove: leave it
+                continue
+    if removed:
+        log.info("removed %d temporary file(s) left by interrupted uploads: %s", len(removed), removed)
+    return removed
 
 
 def remove_document(root: Path, document_id: str) -> list[str]:

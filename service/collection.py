@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from index.errors import CiteQAError, FileTooLargeError, StoreUnavailableError
-from index.folder import remove_document, store_files
+from index.folder import remove_document, remove_stale_staging, store_files
 from index.ingest import ProgressSink, UpdateReport, folder_changes, folder_signature, scan_folder
 from index.store import DocumentRecord, Manifest
 from service.deps import PipelineDep, SettingsDep
@@ -127,6 +127,7 @@ class Collection:
         self.store.committed()
 
     def start(self) -> None:
+        remove_stale_staging(self.settings.documents_dir)  # left by uploads a crash interrupted
         self.jobs.start()
         if folder_changes(self.settings.documents_dir, self.pipeline.retriever.saved.manifest):
             log.info("the documents folder changed since the index was built: updating it in the background")

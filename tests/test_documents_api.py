@@ -230,6 +230,31 @@ def test_citeqa_add_names_what_is_in_the_way(tmp_path: Path, docs: Path) -> None
     assert sorted(p.name for p in docs.iterdir()) == [f"{SEED_ID}.txt"]
 
 
+def test_temporary_files_left_by_a_crash_are_removed(tmp_path: Path, docs: Path) -> None:
+    """An upload is written as ``.upload-<hex><suffix>`` and renamed; a kill -9 in between left it forever.
+    One over an hour old is removed at start-up and at the next write; a younger one may be a live write's
+    (another process's), so it stays. The scanner never sees them."""
+    import os
+
+    (docs / "news").mkdir()
+    stale = [docs / ".upload-0123456789ab.pdf", docs / "news" / ".upload-ba9876543210.txt"]
+    fresh = docs / ".upload-00000000000f.txt"
+    for path in [*stale, fresh]:
+        path.write_bytes(b"%PDF-1.7 half of a file")
+    hours_ago = time.time() - 2 * 3600
+    for path in stale:
+        os.utime(path, (hours_ago, hours_ago))
+    settings = settings_for(tmp_path, docs)
+    with TestClient(create_app(settings, Pipeline.load(settings, encoder=HashingEncoder()))) as client:
+        assert not any(p.exists() for p in stale) and fresh.is_file()
+        assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == [SEED_ID]
+        assert client.get("/healthz").json()["status"] == "ok"  # hidden files are not staleness
+        os.utime(fresh, (hours_ago, hours_ago))  # as if the server had run for two hours since
+        assert upload(client, ("harbour.md", MARKDOWN.encode())).status_code == 202
+        assert not fresh.exists()
+        assert not list(docs.rglob(".upload-*"))  # nor one of this upload's
+
+
 def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path) -> None:
     settings = settings_for(tmp_path, docs, max_upload_bytes=1000, max_upload_request_bytes=5000)
     with TestClient(create_app(settings, Pipeline.load(settings, encoder=HashingEncoder()))) as client:
