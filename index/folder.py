@@ -27,6 +27,7 @@ from index.errors import (
     FileTooLargeError,
     InvalidDocumentNameError,
     PathConflictError,
+    UnreadableDocumentError,
     UnsupportedFileTypeError,
 )
 from index.ingest import scan_folder
@@ -153,9 +154,10 @@ def store_files(
     """Put files ``(filename, data, document_id or None)`` into the folder, all or none.
 
     Every file is checked first: its name, type, size, that a reader can read it (a reader's
-    ``UnreadableDocumentError`` says why not), and its id: without ``replace`` an id that a file of the
-    folder already holds (or that two of the files share) is refused with ``DocumentExistsError``; with it,
-    the file holding that id (whatever its suffix) is replaced. Only when all pass are they moved into place.
+    ``UnreadableDocumentError`` says why not, after the file's name), and its id: without ``replace`` an id
+    that a file of the folder already holds (or that two of the files share) is refused with
+    ``DocumentExistsError``; with it, the file holding that id (whatever its suffix) is replaced. Only when
+    all pass are they moved into place.
     """
     root = Path(root)
     remove_stale_staging(root)
@@ -181,10 +183,13 @@ def store_files(
     root.mkdir(parents=True, exist_ok=True)
     staged: list[tuple[PurePosixPath, Path, str]] = []
     try:
-        for rel, data, doc_id in planned:
+        for (filename, _, _), (rel, data, doc_id) in zip(files, planned, strict=True):
             tmp = _stage(root, rel, data)
             staged.append((rel, tmp, doc_id))
-            read_document(tmp, tmp.parent)  # raises UnreadableDocumentError with the reason
+            try:
+                read_document(tmp, tmp.parent)
+            except UnreadableDocumentError as exc:  # the reader's reason, with the file it is about
+                raise UnreadableDocumentError(exc.code, f"{filename}: {exc.reason}") from exc
         with _lock:
             existing = {doc_id: files_of(root, doc_id) for _, _, doc_id in staged}
             if not replace:

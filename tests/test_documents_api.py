@@ -131,7 +131,8 @@ def test_an_upload_can_name_its_document_id(served: tuple[TestClient, GatedEncod
         ("/etc/passwd.md", MARKDOWN.encode(), 422, "invalid_name", "would leave the documents folder"),
         (".hidden.md", MARKDOWN.encode(), 422, "invalid_name", "is hidden"),
         ("photo.bmp", b"BM\x00", 415, "unsupported_type", "unsupported file type .bmp"),
-        ("empty.txt", b"", 422, "unreadable_document", ""),
+        ("empty.txt", b"", 422, "unreadable_document", "empty.txt: empty file"),
+        ("junk.pdf", b"%PDF-1.4 junk", 422, "unreadable_document", "junk.pdf: corrupt PDF: "),
         (f"{SEED_ID}.md", MARKDOWN.encode(), 409, "duplicate_document", f"id '{SEED_ID}' already exists"),
     ],
 )
@@ -253,6 +254,34 @@ def test_temporary_files_left_by_a_crash_are_removed(tmp_path: Path, docs: Path)
         assert upload(client, ("harbour.md", MARKDOWN.encode())).status_code == 202
         assert not fresh.exists()
         assert not list(docs.rglob(".upload-*"))  # nor one of this upload's
+
+
+def test_an_unreadable_file_is_named_in_the_error(
+    served: tuple[TestClient, GatedEncoder, Settings], tmp_path: Path
+) -> None:
+    """Of several files, the message says which one no reader could read; of one, too (as 413 and 415 do)."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    client, _, settings = served
+    r = upload(client, ("good.txt", NEW_ARTICLE.encode()), ("empty.txt", b""))
+    assert r.status_code == 422
+    assert r.json() == {"error": "unreadable_document", "detail": "empty.txt: empty file"}
+    r = client.put("/api/documents/harbour", files=[("files", ("harbour.txt", b"", "text/plain"))])
+    assert r.json() == {"error": "unreadable_document", "detail": "harbour.txt: empty file"}
+    (tmp_path / "a.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    (tmp_path / "junk.pdf").write_bytes(b"%PDF-1.4 junk")
+    add = [
+        "add",
+        str(tmp_path / "a.txt"),
+        str(tmp_path / "junk.pdf"),
+        "--documents",
+        str(settings.documents_dir),
+    ]
+    result = CliRunner().invoke(app, add)
+    assert result.exit_code == 1 and "error: junk.pdf: corrupt PDF: " in result.output, result.output
+    assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt"]
 
 
 def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path) -> None:
