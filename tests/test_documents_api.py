@@ -301,7 +301,27 @@ def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path
             headers={"content-type": "multipart/form-data; boundary=b"},
         )
         assert r.status_code == 400 and r.json()["error"] == "bad_request", r.text
-        assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt"]
+        part = (
+            b'--XYZ\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nhello world\r\n'
+        )
+        multipart = {"content-type": "multipart/form-data; boundary=XYZ"}
+        r = client.post("/api/documents", content=part, headers=multipart)  # cut short: no closing boundary
+        assert r.status_code == 400, r.text
+        assert r.json() == {
+            "error": "bad_request",
+            "detail": "the multipart body ends before its closing boundary (--XYZ--): the upload was cut "
+            "short; send it again",
+        }
+        r = client.put("/api/documents/a", content=part + b"--XY", headers=multipart)
+        assert r.status_code == 400 and "closing boundary" in r.json()["detail"], r.text
+
+        def chunks() -> Iterator[bytes]:  # the close delimiter split across two chunks of a streamed body
+            yield part + b"--X"
+            yield b"YZ--\r\n"
+
+        r = client.post("/api/documents", content=chunks(), headers=multipart)
+        assert r.status_code == 202, r.text
+        assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt", "a.txt"]
 
 
 def test_replace_and_delete(served: tuple[TestClient, GatedEncoder, Settings]) -> None:
