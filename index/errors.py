@@ -66,6 +66,11 @@ class DocumentExistsError(CiteQAError):
     """A document with this id is already in the collection."""
 
 
+class PathConflictError(CiteQAError):
+    """A file's place in the folder is taken by something else: a file where its folder would be, or a
+    folder where the file would go."""
+
+
 class DocumentNotFoundError(CiteQAError):
     """No document with this id."""
 

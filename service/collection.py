@@ -7,11 +7,11 @@
     GET    /api/jobs, /api/jobs/{id}        background jobs: status, progress, per-file results
 
 A write is checked and stored in the documents folder before the response (``index.folder``: a bad name is
-422, a duplicate id 409, an unsupported type 415, a file or request over the limits 413, an unreadable file
-422 with the reader's reason; nothing is stored then), and answered ``202 {"job": ...}``: the indexing runs
-in the background (``service.jobs``) while queries keep being answered from the current index, which is
-swapped for the new one when the job commits. An accepted file is on disk before the 202, so a restart
-during its job loses nothing: the next start indexes it.
+422, a duplicate id or a file or folder in the way 409, an unsupported type 415, a file or request over the
+limits 413, an unreadable file 422 with the reader's reason; nothing is stored then), and answered
+``202 {"job": ...}``: the indexing runs in the background (``service.jobs``) while queries keep being
+answered from the current index, which is swapped for the new one when the job commits. An accepted file
+is on disk before the 202, so a restart during its job loses nothing: the next start indexes it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from index.errors import CiteQAError, FileTooLargeError, StoreUnavailableError
-from index.folder import remove_document, store_files
+from index.folder import remove_document, remove_stale_staging, store_files
 from index.ingest import ProgressSink, UpdateReport, folder_changes, folder_signature, scan_folder
 from index.store import DocumentRecord, Manifest
 from service.deps import PipelineDep, SettingsDep
@@ -127,6 +127,7 @@ class Collection:
         self.store.committed()
 
     def start(self) -> None:
+        remove_stale_staging(self.settings.documents_dir)  # left by uploads a crash interrupted
         self.jobs.start()
         if folder_changes(self.settings.documents_dir, self.pipeline.retriever.saved.manifest):
             log.info("the documents folder changed since the index was built: updating it in the background")

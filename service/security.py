@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 
 from fastapi import FastAPI, HTTPException
+from python_multipart.multipart import parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.settings import Settings
@@ -82,7 +83,9 @@ class BodySizeLimit:
 
     Uploads (POST/PUT under ``/api/documents``) have their own, larger limit, ``upload_bytes``: their body
     is streamed to the route (the multipart parser spools files to disk), counting as it goes, and a body
-    that passes the limit ends with a 413 at that point.
+    that passes the limit ends with a 413 at that point. A multipart body that ends without its closing
+    boundary (a cut-short upload) ends with a 400: the parser would drop its unfinished part without a word,
+    and the route would report the field it held as missing.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
@@ -159,21 +162,46 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:
-        """Pass the body through, counting; over ``limit``, stop reading and answer 413."""
+        """Pass the body through, counting; over ``limit``, stop reading and answer 413; at the end of a
+        multipart body that never closed, answer 400."""
         size = 0
+        close = close_delimiter(scope)
+        closed = close is None
+        tail = b"\r\n"  # the last bytes seen: the delimiter may span two chunks (or open a body of no parts)
 
         async def counted() -> Message:
-            nonlocal size
+            nonlocal size, closed, tail
             message = await receive()
             if message["type"] == "http.request":
-                size += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                # FastAPI passes an HTTPException raised while it reads the body on to the app's handler
+                # (any other exception there becomes a 400), which answers with the JSON error.
                 if size > limit:
-                    # FastAPI passes an HTTPException raised while it reads the body on to the app's
-                    # handler (any other exception there becomes a 400), which answers with the JSON error.
                     raise HTTPException(413, self._too_large(f"more than {limit}", limit, setting))
+                if close is not None and not closed:
+                    keep = len(close) - 1
+                    closed = close in tail + chunk[: len(close)] or close in chunk
+                    tail = (tail + chunk)[-keep:] if len(chunk) < keep else chunk[-keep:]
+                    if not closed and not message.get("more_body", False):
+                        raise HTTPException(
+                            400,
+                            "the multipart body ends before its closing boundary "
+                            f"({close.strip().decode('latin-1')}): the upload was cut short; send it again",
+                        )
             return message
 
         await self.app(scope, counted, send)
+
+
+def close_delimiter(scope: Scope) -> bytes | None:
+    """The bytes that close a multipart/form-data body (``CRLF--boundary--``, RFC 2046), or None for another
+    body or a multipart one without a boundary (the parser refuses that one itself)."""
+    ctype, params = parse_options_header(_header(scope, b"content-type"))
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        return None
+    return b"\r\n--" + boundary + b"--"
 
 
 class ApiKeyGuard:

@@ -131,7 +131,8 @@ def test_an_upload_can_name_its_document_id(served: tuple[TestClient, GatedEncod
         ("/etc/passwd.md", MARKDOWN.encode(), 422, "invalid_name", "would leave the documents folder"),
         (".hidden.md", MARKDOWN.encode(), 422, "invalid_name", "is hidden"),
         ("photo.bmp", b"BM\x00", 415, "unsupported_type", "unsupported file type .bmp"),
-        ("empty.txt", b"", 422, "unreadable_document", ""),
+        ("empty.txt", b"", 422, "unreadable_document", "empty.txt: empty file"),
+        ("junk.pdf", b"%PDF-1.4 junk", 422, "unreadable_document", "junk.pdf: corrupt PDF: "),
         (f"{SEED_ID}.md", MARKDOWN.encode(), 409, "duplicate_document", f"id '{SEED_ID}' already exists"),
     ],
 )
@@ -153,6 +154,136 @@ def test_bad_uploads_are_refused_and_store_nothing(
     assert client.get("/api/jobs").json()["jobs"] == []
 
 
+def test_a_name_too_long_for_the_file_system_is_refused(
+    served: tuple[TestClient, GatedEncoder, Settings],
+) -> None:
+    """The limit is on each stored name, suffix included, in UTF-8 bytes: an id that passes alone can
+    still be too long once its file's suffix is added (it was an OSError, a 500, at the rename)."""
+    client, _, settings = served
+    before = sorted(settings.documents_dir.rglob("*"))
+    for document_id, detail in [
+        ("f" * 252, "is too long: 256 bytes in UTF-8; a folder or file name may be at most 255 bytes"),
+        ("长" * 84, "is too long: 256 bytes in UTF-8"),
+    ]:
+        r = upload(client, ("esc.txt", NEW_ARTICLE.encode()), document_id=document_id)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "invalid_name" and detail in r.json()["detail"]
+    r = client.put(f"/api/documents/{'f' * 251}", files=[("files", ("new.markdown", MARKDOWN.encode()))])
+    assert r.status_code == 422 and "260 bytes in UTF-8" in r.json()["detail"], r.text
+    assert sorted(settings.documents_dir.rglob("*")) == before
+    assert upload(client, ("esc.txt", NEW_ARTICLE.encode()), document_id="f" * 251).status_code == 202
+    assert (settings.documents_dir / ("f" * 251 + ".txt")).is_file()
+
+
+def test_citeqa_add_names_a_bad_name_without_a_traceback(tmp_path: Path, docs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    source = tmp_path / "esc.txt"
+    source.write_text(NEW_ARTICLE, encoding="utf-8")
+    result = CliRunner().invoke(app, ["add", str(source), "--id", "f" * 253, "--documents", str(docs)])
+    assert result.exit_code == 1, result.output
+    assert "error: the file name 'ffff" in result.output and "at most 255 bytes" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert sorted(p.name for p in docs.iterdir()) == [f"{SEED_ID}.txt"]
+
+
+def test_a_file_or_folder_in_the_way_is_a_conflict(served: tuple[TestClient, GatedEncoder, Settings]) -> None:
+    """A file where the target needs a folder, or a folder where the file would go: 409 naming it (they
+    were a FileExistsError or IsADirectoryError, a 500)."""
+    client, _, settings = served
+    text = NEW_ARTICLE.encode()
+    assert upload(client, ("maple.txt", text)).status_code == 202
+    assert upload(client, ("esc.txt", text), document_id="dir.txt/a").status_code == 202
+    before = sorted(settings.documents_dir.rglob("*"))
+    file_in_the_way = (
+        "maple.txt/inner.txt cannot be stored: maple.txt is a file, where a folder is needed; "
+        "choose another name or id"
+    )
+    for r in [
+        upload(client, ("esc.txt", text), document_id="maple.txt/inner"),
+        upload(client, ("maple.txt/inner.txt", text)),
+        client.put("/api/documents/maple.txt/inner", files=[("files", ("esc.txt", text))]),
+    ]:
+        assert r.status_code == 409, r.text
+        assert r.json() == {"error": "path_conflict", "detail": file_in_the_way}
+    r = upload(client, ("dir.txt", text))
+    assert r.status_code == 409 and r.json()["error"] == "path_conflict", r.text
+    assert "dir.txt cannot be stored: dir.txt is a folder, where the file would go" in r.json()["detail"]
+    r = upload(client, ("x.txt", text), ("x.txt/y.txt", text))
+    assert r.status_code == 409 and r.json()["error"] == "path_conflict", r.text
+    assert "x.txt would be a file and x.txt/y.txt needs it as a folder" in r.json()["detail"]
+    assert sorted(settings.documents_dir.rglob("*")) == before
+
+
+def test_citeqa_add_names_what_is_in_the_way(tmp_path: Path, docs: Path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    source = tmp_path / "esc.txt"
+    source.write_text(NEW_ARTICLE, encoding="utf-8")
+    add = ["add", str(source), "--id", f"{SEED_ID}.txt/inner", "--documents", str(docs)]
+    result = CliRunner().invoke(app, add)
+    assert result.exit_code == 1, result.output
+    assert f"error: {SEED_ID}.txt/inner.txt cannot be stored: {SEED_ID}.txt is a file" in result.output
+    assert sorted(p.name for p in docs.iterdir()) == [f"{SEED_ID}.txt"]
+
+
+def test_temporary_files_left_by_a_crash_are_removed(tmp_path: Path, docs: Path) -> None:
+    """An upload is written as ``.upload-<hex><suffix>`` and renamed; a kill -9 in between left it forever.
+    One over an hour old is removed at start-up and at the next write; a younger one may be a live write's
+    (another process's), so it stays. The scanner never sees them."""
+    import os
+
+    (docs / "news").mkdir()
+    stale = [docs / ".upload-0123456789ab.pdf", docs / "news" / ".upload-ba9876543210.txt"]
+    fresh = docs / ".upload-00000000000f.txt"
+    for path in [*stale, fresh]:
+        path.write_bytes(b"%PDF-1.7 half of a file")
+    hours_ago = time.time() - 2 * 3600
+    for path in stale:
+        os.utime(path, (hours_ago, hours_ago))
+    settings = settings_for(tmp_path, docs)
+    with TestClient(create_app(settings, Pipeline.load(settings, encoder=HashingEncoder()))) as client:
+        assert not any(p.exists() for p in stale) and fresh.is_file()
+        assert [d["id"] for d in client.get("/api/documents").json()["documents"]] == [SEED_ID]
+        assert client.get("/healthz").json()["status"] == "ok"  # hidden files are not staleness
+        os.utime(fresh, (hours_ago, hours_ago))  # as if the server had run for two hours since
+        assert upload(client, ("harbour.md", MARKDOWN.encode())).status_code == 202
+        assert not fresh.exists()
+        assert not list(docs.rglob(".upload-*"))  # nor one of this upload's
+
+
+def test_an_unreadable_file_is_named_in_the_error(
+    served: tuple[TestClient, GatedEncoder, Settings], tmp_path: Path
+) -> None:
+    """Of several files, the message says which one no reader could read; of one, too (as 413 and 415 do)."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    client, _, settings = served
+    r = upload(client, ("good.txt", NEW_ARTICLE.encode()), ("empty.txt", b""))
+    assert r.status_code == 422
+    assert r.json() == {"error": "unreadable_document", "detail": "empty.txt: empty file"}
+    r = client.put("/api/documents/harbour", files=[("files", ("harbour.txt", b"", "text/plain"))])
+    assert r.json() == {"error": "unreadable_document", "detail": "harbour.txt: empty file"}
+    (tmp_path / "a.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    (tmp_path / "junk.pdf").write_bytes(b"%PDF-1.4 junk")
+    add = [
+        "add",
+        str(tmp_path / "a.txt"),
+        str(tmp_path / "junk.pdf"),
+        "--documents",
+        str(settings.documents_dir),
+    ]
+    result = CliRunner().invoke(app, add)
+    assert result.exit_code == 1 and "error: junk.pdf: corrupt PDF: " in result.output, result.output
+    assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt"]
+
+
 def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path) -> None:
     settings = settings_for(tmp_path, docs, max_upload_bytes=1000, max_upload_request_bytes=5000)
     with TestClient(create_app(settings, Pipeline.load(settings, encoder=HashingEncoder()))) as client:
@@ -170,7 +301,27 @@ def test_size_limits_and_the_content_type_are_checked(tmp_path: Path, docs: Path
             headers={"content-type": "multipart/form-data; boundary=b"},
         )
         assert r.status_code == 400 and r.json()["error"] == "bad_request", r.text
-        assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt"]
+        part = (
+            b'--XYZ\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nhello world\r\n'
+        )
+        multipart = {"content-type": "multipart/form-data; boundary=XYZ"}
+        r = client.post("/api/documents", content=part, headers=multipart)  # cut short: no closing boundary
+        assert r.status_code == 400, r.text
+        assert r.json() == {
+            "error": "bad_request",
+            "detail": "the multipart body ends before its closing boundary (--XYZ--): the upload was cut "
+            "short; send it again",
+        }
+        r = client.put("/api/documents/a", content=part + b"--XY", headers=multipart)
+        assert r.status_code == 400 and "closing boundary" in r.json()["detail"], r.text
+
+        def chunks() -> Iterator[bytes]:  # the close delimiter split across two chunks of a streamed body
+            yield part + b"--X"
+            yield b"YZ--\r\n"
+
+        r = client.post("/api/documents", content=chunks(), headers=multipart)
+        assert r.status_code == 202, r.text
+        assert sorted(p.name for p in settings.documents_dir.iterdir()) == [f"{SEED_ID}.txt", "a.txt"]
 
 
 def test_replace_and_delete(served: tuple[TestClient, GatedEncoder, Settings]) -> None:
