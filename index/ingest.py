@@ -307,6 +307,14 @@ def stale_reason(manifest: Manifest, documents_dir: Path, fingerprint: str, max_
             f"it was built with model {manifest.model!r} (fingerprint {manifest.model_fingerprint[:12]}), "
             f"the configured model's fingerprint is {fingerprint[:12]}"
         )
+    return update_reason(manifest, documents_dir, max_tokens)
+
+
+def update_reason(manifest: Manifest, documents_dir: Path, max_tokens: int) -> str:
+    """Why an update would change ``manifest`` (built with the current model), in words ("" when it would
+    not): it was chunked otherwise (another passage size, an older ``SPLITTER_VERSION``) or the folder
+    changed. This is what a server's background job fixes while the old index is served; ``stale_reason``
+    checks the model first."""
     if manifest.chunking != chunking_params(max_tokens):
         return f"it was chunked with {manifest.chunking}, the settings ask for {chunking_params(max_tokens)}"
     changes = folder_changes(documents_dir, manifest)

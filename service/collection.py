@@ -11,7 +11,9 @@ A write is checked and stored in the documents folder before the response (``ind
 limits 413, an unreadable file 422 with the reader's reason; nothing is stored then), and answered
 ``202 {"job": ...}``: the indexing runs in the background (``service.jobs``) while queries keep being
 answered from the current index, which is swapped for the new one when the job commits. An accepted file
-is on disk before the 202, so a restart during its job loses nothing: the next start indexes it.
+is on disk before the 202, so a restart during its job loses nothing: the next start indexes it. At
+start-up and in the watcher, a served index that an update would change (the folder changed, or it was
+chunked otherwise than the settings ask) is updated by a "sync" job.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from index.errors import CiteQAError, FileTooLargeError, StoreUnavailableError
 from index.folder import remove_document, remove_stale_staging, store_files
-from index.ingest import ProgressSink, UpdateReport, folder_changes, folder_signature, scan_folder
+from index.ingest import ProgressSink, UpdateReport, folder_signature, scan_folder, update_reason
 from index.store import DocumentRecord, Manifest
 from service.deps import PipelineDep, SettingsDep
 from service.jobs import FileResult, Job, JobKind, JobManager
@@ -57,6 +59,9 @@ class Collection:
     def __init__(self, app: FastAPI, settings: Settings) -> None:
         self.app = app
         self.settings = settings
+        # The last update failed (and the folder's signature then, None without a folder): the watcher
+        # waits for the folder to change before it tries again.
+        self._failed = False
         self._failed_signature: tuple[tuple[str, int, int], ...] | None = None
         self.store = store_for(settings)
         self.store_error: str | None = None  # why the store did not answer the last poll (None: it did)
@@ -77,11 +82,11 @@ class Collection:
         try:
             return update(self.settings, self.pipeline.retriever.encoder, progress=progress)
         except Exception:
-            self._failed_signature = self._signature()
+            self._failed, self._failed_signature = True, self._signature()
             raise
 
     def _committed(self, report: UpdateReport) -> None:
-        self._failed_signature = None
+        self._failed = False
         reload_pipeline(self.app, self.settings)
 
     def _reload(self) -> None:
@@ -90,6 +95,11 @@ class Collection:
 
     def _signature(self) -> tuple[tuple[str, int, int], ...] | None:
         return folder_signature(self.settings.documents_dir)
+
+    def _outdated(self, served: Manifest) -> str:
+        """Why a sync job would change the served index ("" when it would not): the folder changed, or it
+        was chunked otherwise than the settings ask (another passage size, an older splitter)."""
+        return update_reason(served, self.settings.documents_dir, self.settings.max_passage_tokens)
 
     def _check(self) -> Literal["sync", "reload"] | None:
         served = self.pipeline.retriever.saved.manifest
@@ -107,9 +117,9 @@ class Collection:
             return "reload"
         if self.settings.watch_interval == 0:
             return None  # only the store is polled (CITEQA_MILVUS_POLL), not the folder
-        if not folder_changes(self.settings.documents_dir, served):
+        if not self._outdated(served):
             return None
-        if self._failed_signature is not None and self._signature() == self._failed_signature:
+        if self._failed and self._signature() == self._failed_signature:
             return None  # the last update of this very folder failed: wait for a change before retrying
         return "sync"
 
@@ -129,8 +139,9 @@ class Collection:
     def start(self) -> None:
         remove_stale_staging(self.settings.documents_dir)  # left by uploads a crash interrupted
         self.jobs.start()
-        if folder_changes(self.settings.documents_dir, self.pipeline.retriever.saved.manifest):
-            log.info("the documents folder changed since the index was built: updating it in the background")
+        why = self._outdated(self.pipeline.retriever.saved.manifest)
+        if why:
+            log.info("the index is out of date (%s): serving it while a job updates it", why)
             self.jobs.submit("sync")
 
     def close(self) -> None:

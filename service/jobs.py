@@ -1,15 +1,16 @@
 """Background work on the collection: index updates as jobs, run one at a time, and a folder watcher.
 
 A job is an update of the index from the documents folder (``index.ingest``), started by an upload, a
-replacement, a deletion, a change the watcher noticed, or the server's start on a stale index. Jobs run one
-after another on one worker thread (an update holds the index's writer lock anyway), report their progress
-(texts embedded of the total, rate, ETA) while they run, and end ``done`` or ``failed``. When a job commits,
-``on_commit`` swaps the served pipeline to the new index in one step; until then every query is answered
-from the previous index.
+replacement, a deletion, a change the watcher noticed, or the server's start on an out-of-date index. Jobs
+run one after another on one worker thread (an update holds the index's writer lock anyway), report their
+progress (texts embedded of the total, rate, ETA) while they run, and end ``done`` or ``failed``. When a
+job commits, ``on_commit`` swaps the served pipeline to the new index in one step; until then every query is
+answered from the previous index.
 
-The watcher checks, every ``interval`` seconds while no job is queued or running, whether the folder still
-matches the served index (a file added, changed or removed by hand queues a "sync" job) and whether another
-process (``citeqa build``/``add``/``remove``) committed a newer index (it is loaded).
+The watcher checks, every ``interval`` seconds while no job is queued or running, whether the served index
+is out of date (a file added, changed or removed by hand, or chunking other than the settings ask: a "sync"
+job is queued, but not again after a failed update until the folder changes) and whether another process
+(``citeqa build``/``add``/``remove``) committed a newer index (it is loaded).
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class JobManager:
 
     ``run(progress)`` performs an update and returns its report (the caller's ``update``); ``on_commit``
     receives the report after every successful update (the app swaps its pipeline there). ``check`` is the
-    watcher's probe: it returns "sync" when the folder no longer matches the served index, "reload" when a
-    newer index is on disk, or None.
+    watcher's probe: it returns "sync" when an update would change the served index, "reload" when a newer
+    index is on disk, or None.
     """
 
     def __init__(

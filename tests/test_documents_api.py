@@ -9,13 +9,16 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from index.ingest import SPLITTER_VERSION, chunking_params, update_index
+from index.store import read_manifest, write_manifest
 from service.app import create_app
 from service.pipeline import Pipeline
 from service.settings import Settings
@@ -437,8 +440,6 @@ def test_the_watcher_indexes_files_dropped_into_the_folder(tmp_path: Path, docs:
 
 
 def test_an_index_committed_by_another_process_is_loaded(tmp_path: Path, docs: Path) -> None:
-    from index.ingest import update_index
-
     settings = settings_for(tmp_path, docs, watch_interval=0.1)
     encoder = HashingEncoder()
     with TestClient(create_app(settings, Pipeline.load(settings, encoder=encoder))) as client:
@@ -473,6 +474,77 @@ def test_a_restart_during_a_job_loses_no_accepted_upload(tmp_path: Path, docs: P
         assert job["kind"] == "sync"
         assert wait_job(c, job["id"])["summary"]["added"] == 1
         assert c.get("/healthz").json()["passages"] == 19
+
+
+def wait_health(client: TestClient, ok: Callable[[dict], bool], timeout: float = 20) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = client.get("/healthz").json()
+        if ok(health):
+            return dict(health)
+        time.sleep(0.05)
+    raise AssertionError(f"/healthz did not get there within {timeout} s: {health}")
+
+
+@pytest.mark.parametrize("change", ["max_passage_tokens", "splitter_version"])
+def test_an_index_chunked_otherwise_is_served_while_a_job_rechunks_it_at_start_up(
+    tmp_path: Path, docs: Path, change: str
+) -> None:
+    settings = settings_for(tmp_path, docs)
+    encoder = HashingEncoder()
+    update_index(docs, settings.resolved_index_dir, encoder, max_tokens=480)  # `citeqa build`
+    if change == "max_passage_tokens":  # then `CITEQA_MAX_PASSAGE_TOKENS=200 citeqa serve`
+        settings = settings_for(tmp_path, docs, max_passage_tokens=200)
+    else:  # an index built before the splitter changed, served by this version
+        built = read_manifest(settings.resolved_index_dir)
+        older = built.chunking | {"splitter_version": SPLITTER_VERSION - 1}
+        write_manifest(settings.resolved_index_dir, replace(built, chunking=older))
+    with TestClient(create_app(settings, Pipeline.load(settings, encoder=encoder, build=False))) as client:
+        (job,) = client.get("/api/jobs").json()["jobs"]
+        assert job["kind"] == "sync" and wait_job(client, job["id"])["status"] == "done"
+        health = client.get("/healthz").json()
+        assert health["status"] == "ok" and health["index_fresh"] is True and health["jobs"] == 0
+    assert read_manifest(settings.resolved_index_dir).chunking == chunking_params(settings.max_passage_tokens)
+
+
+def test_the_watcher_rechunks_an_index_committed_with_other_chunking(tmp_path: Path, docs: Path) -> None:
+    settings = settings_for(tmp_path, docs, watch_interval=0.1)
+    encoder = HashingEncoder()
+    with TestClient(create_app(settings, Pipeline.load(settings, encoder=encoder))) as client:
+        before = client.get("/healthz").json()["generation"]
+        # `CITEQA_MAX_PASSAGE_TOKENS=200 citeqa build` in another process: loaded, found stale, re-chunked.
+        update_index(docs, settings.resolved_index_dir, encoder, max_tokens=200)
+        health = wait_health(client, lambda h: h["generation"] == before + 2 and h["status"] == "ok")
+        assert health["index_fresh"] is True and health["passages"] == 17
+        jobs = client.get("/api/jobs").json()["jobs"]
+        assert [(j["kind"], j["status"]) for j in jobs] == [("sync", "done")]
+    assert read_manifest(settings.resolved_index_dir).chunking == chunking_params(480)
+
+
+def test_a_failed_sync_is_not_retried_until_the_folder_changes(tmp_path: Path, docs: Path) -> None:
+    settings = settings_for(tmp_path, docs, watch_interval=0.05)
+    encoder = GatedEncoder()
+    update_index(docs, settings.resolved_index_dir, encoder, max_tokens=200)
+    pipeline = Pipeline.load(settings, encoder=encoder, build=False)
+    encoder.fail = True
+    with TestClient(create_app(settings, pipeline)) as client:
+        (job,) = client.get("/api/jobs").json()["jobs"]
+        assert wait_job(client, job["id"])["status"] == "failed"
+        time.sleep(0.5)  # ten rounds of the watcher
+        assert len(client.get("/api/jobs").json()["jobs"]) == 1
+        health = client.get("/healthz").json()
+        assert health["status"] == "degraded" and health["jobs"] == 0
+        assert f"job {job['id']} failed" in health["reason"] and "the settings ask for" in health["reason"]
+        encoder.fail = False
+        (docs / "dropped.txt").write_text(NEW_ARTICLE, encoding="utf-8")  # a change: the watcher tries again
+        health = wait_health(client, lambda h: h["status"] == "ok")
+        assert health["passages"] == 19 and len(client.get("/api/jobs").json()["jobs"]) == 2
+        # Without its folder a sync fails too, and once: the watcher waits for the folder to come back.
+        shutil.rmtree(docs)
+        health = wait_health(client, lambda h: "failed" in (h["reason"] or ""))
+        assert "does not exist" in health["reason"]
+        time.sleep(0.5)
+        assert [j["status"] for j in client.get("/api/jobs").json()["jobs"]] == ["failed", "done", "failed"]
 
 
 def test_write_routes_need_the_api_key(tmp_path: Path, docs: Path) -> None:
