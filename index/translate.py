@@ -296,8 +296,9 @@ class Translator:
         # give birth" -> 生产): their terms count FALLBACK_WEIGHT, and they are no translation for the focus
         # check. (Chinese -> English is left as it was: the same rule there cost zh->en recall@1 0.01.)
         self.weak = weak
-        # (Chinese word, English token) pairs where the token is a whole sense of the word, or the name that
-        # opens a name's sense ("Beijing" of 北京), not a word met inside a longer one ("people" in "capital
+        # (Chinese word, English token) pairs where the token is a word of a sense of at most MAX_PHRASE
+        # words ("trust" of 信托, "trust bond"), or the name that opens a name's sense ("Beijing" of 北京),
+        # not a word met inside a longer gloss, which explains rather than translates ("people" in "capital
         # of the People's Republic of China"): the focus check's translations (``words``); None: every pair
         # of ``zh_to_en`` is one.
         self.senses_en = senses_en
@@ -353,7 +354,7 @@ class Translator:
             weight = (1.0 if size == 1 else FALLBACK_WEIGHT / size**0.5) / (1 + order) ** 0.5
             for token in tokens_of[st]:
                 _raise(zh_to_en[headword], token, weight)
-                if size == 1:
+                if size <= MAX_PHRASE:
                     senses_en.add((headword, token))
         for headword, proper, _, sense in source.senses(zh_to_en):
             if proper:  # a name's first word is the name ("Beijing, capital of the People's Republic ...")
@@ -368,8 +369,9 @@ class Translator:
         "fire truck") is no translation of it. A capitalised word may be a name or a common word in a title
         ("Genghis Khan": 成吉思汗 and 可汗; "the Scotland Act": 法令): it gets both kinds, names first. The
         weights are relative to the best candidate the corpus has, so a word met only inside a longer gloss
-        is left out even when it is the only one: 北京 is no "people" because CC-CEDICT glosses it "capital of
-        the People's Republic of China" (English -> Chinese: ``weak``; Chinese -> English: ``senses_en``)."""
+        is left out even when it is the only one: 北京 is no "people" because CC-CEDICT glosses it "Beijing,
+        capital of the People's Republic of China" (English -> Chinese: ``weak``; Chinese -> English:
+        ``senses_en``, where a word of a short sense still counts: 信托, "trust bond", is "trust")."""
         found: list[str] = []
         if target_lang == "zh":
             for st in lookup_stems(word):

@@ -160,6 +160,8 @@ def test_a_chinese_word_is_not_translated_by_a_word_inside_a_longer_gloss() -> N
     other = translator_for(BM25Index(["The hut sleeps 10 people."]).vocabulary, DICTIONARIES)
     assert other.words("北京", "en") == ()
     assert "people" in other.zh_to_en["北京"]  # still a (weak) search term
+    trust = translator_for(BM25Index(["The trust's chair said so."]).vocabulary, DICTIONARIES)
+    assert trust.words("信托", "en") == ("trust",)  # "trust bond (finance)": a short sense's word counts
 
 
 def test_irregular_english_forms_meet_the_base_form_of_the_glosses() -> None:
