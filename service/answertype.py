@@ -514,7 +514,7 @@ def _strip_classifier(word: str) -> str:
 
 def _zh_units_asked(question: str) -> list[str]:
     """For each "多少"/"几" of a Chinese question, the unit word after it ("" when none): "多少公里" ->
-    "公里", "几年" -> "年", "多少万元" -> "元", "几个月" -> "月", "多少米长" -> "米"."""
+    "公里", "几年" -> "年", "多少万元" -> "元", "几个月" -> "月", "多少米长" -> "米", "多少升水" -> "升"."""
     jieba, tags = _jieba_tags()
     words = [w for w in jieba.lcut(question) if w.strip()]
     units = []
@@ -529,6 +529,12 @@ def _zh_units_asked(question: str) -> list[str]:
         if following and following not in tags:  # a compound jieba does not know ("米长"): its known head
             following = next(
                 (following[:n] for n in range(len(following), 0, -1) if following[:n] in tags), ""
+            )
+        if following and not _unit_kinds(following):  # a unit cut together with what follows it: jieba's
+            # 升水 (a finance word) in "多少升水", 年前 in "多少年前": the longest head that names a unit
+            following = next(
+                (following[:n] for n in range(len(following) - 1, 0, -1) if _unit_kinds(following[:n])),
+                following,
             )
         units.append(following)
     return units

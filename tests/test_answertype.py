@@ -16,6 +16,7 @@ from service.answertype import (
     QUANTITIES,
     SPEED,
     TEMPERATURE,
+    VOLUME,
     asked_kinds,
     dating_years,
     expected_answer,
@@ -191,6 +192,8 @@ def test_areas_durations_and_dates() -> None:
         ("这座桥有多少米长？", {LENGTH}),
         ("How many miles long is the river?", {LENGTH}),
         ("他工作了几年？", {DURATION}),
+        ("第二段路程要带多少升水？", {VOLUME}),  # jieba cuts 升水 (a finance word) as one word
+        ("岩画可以追溯到多少年前？", {DURATION}),
         ("How long did the war last?", {LENGTH, DURATION, DATE}),
         ("What percentage of voters agreed?", {PERCENT, NUMBER}),
         ("When did the heavy rain hit Henan?", {DATE}),
