@@ -526,17 +526,11 @@ def _zh_units_asked(question: str) -> list[str]:
         following = _strip_classifier(word.removeprefix("多少").removeprefix("几"))
         if not following and i + 1 < len(words):
             following = _strip_classifier(words[i + 1])
-        if following and following not in tags:  # a compound jieba does not know ("米长"): its known head
-            following = next(
-                (following[:n] for n in range(len(following), 0, -1) if following[:n] in tags), ""
-            )
-        if following and not _unit_kinds(following):  # a unit cut together with what follows it: jieba's
-            # 升水 (a finance word) in "多少升水", 年前 in "多少年前": the longest head that names a unit
-            following = next(
-                (following[:n] for n in range(len(following) - 1, 0, -1) if _unit_kinds(following[:n])),
-                following,
-            )
-        units.append(following)
+        # The word itself, else its longest head that names a unit: a compound jieba does not know
+        # ("米长"), or a unit it cut together with what follows (升水, a finance word, in "多少升水").
+        units.append(
+            next((following[:n] for n in range(len(following), 0, -1) if _unit_kinds(following[:n])), "")
+        )
     return units
 
 

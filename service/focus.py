@@ -187,6 +187,7 @@ def _stem(word: str) -> str:
     return w
 
 
+@lru_cache(maxsize=65536)
 def _stems(word: str) -> frozenset[str]:
     """``_stem``, and for a word in "-es" also the word less its "s": "-es" ends the plural of a singular in
     "-e" ("metres", "miles") as it ends "inches" and "boxes"."""
@@ -496,14 +497,13 @@ def _states(term: str, text: str) -> bool:
     if re.search(rf"(?<![A-Za-z]){re.escape(term)}(?![A-Za-z])", text, re.IGNORECASE):
         return True
     stems = _stems(term)
-    every = _en_words(text)
-    words = [w for w in every if w[:1].lower() == term[:1].lower()]
+    words = [w for w in _en_words(text) if w[:1].lower() == term[:1].lower()]
     if any(_stems(w) & stems for w in words):
         return True
     # A unit is stated by its SI multiples and fractions: "1.5 gigatons" states tons, "5 kilometres"
     # metres, "4 megabytes" bytes, "a 42-kilometre footpath" metres (CLDR's prefixes, as the answer-type
     # check reads them).
-    if any(_stems(rest) & stems for rest in _unprefixed(every)):
+    if any(_stems(rest) & stems for rest in _unprefixed(text)):
         return True
     # A misspelling ("coruption", "ctenophhores"): one edit in a word of five to eight letters, two in a
     # longer one, the first letter kept.
@@ -519,7 +519,9 @@ def _states(term: str, text: str) -> bool:
 _MIN_MISSPELT = 5
 
 
-def _en_words(text: str) -> list[str]:
+# Both read once per passage text, not once per question term (``_states`` is asked for each term).
+@lru_cache(maxsize=8192)
+def _en_words(text: str) -> tuple[str, ...]:
     """The English words of ``text`` (``EN_WORD``) and the parts of each compound that opens with a number
     word, whose unit they state: "a twenty-kilometre trail" states kilometres, "a two-week course" weeks
     (digits stand apart already: "42-kilometre")."""
@@ -529,19 +531,20 @@ def _en_words(text: str) -> list[str]:
         first, _, rest = word.partition("-")
         if rest and first.lower() in EN_CARDINALS:
             words.extend(part for part in rest.split("-") if part)
-    return words
+    return tuple(words)
 
 
-def _unprefixed(words: Sequence[str]) -> list[str]:
-    """The rest of each English word that opens with an SI prefix ("gigatons" -> "tons"), when the rest is a
-    word of three letters or more."""
+@lru_cache(maxsize=8192)
+def _unprefixed(text: str) -> tuple[str, ...]:
+    """The rest of each English word of ``text`` (``_en_words``) that opens with an SI prefix ("gigatons" ->
+    "tons"), when the rest is a word of three letters or more."""
     prefixes = si_prefixes()
-    return [
+    return tuple(
         word[len(p) :]
-        for word in words
+        for word in _en_words(text)
         for p in prefixes
         if len(word) >= len(p) + 3 and word[: len(p)].lower() == p
-    ]
+    )
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
